@@ -1,0 +1,50 @@
+//! bf16 autocast on CUDA without tch's deprecated call.
+//!
+//! `tch::autocast` calls `at::autocast::set_enabled`, which is deprecated in libtorch 2.11:
+//! it prints warnings on every call and uses float16 on CUDA. We call the current
+//! device-typed libtorch functions directly (exported C++ symbols of libtorch_cpu, stable
+//! across 2.x) to enable autocast for CUDA with bfloat16, once around a whole loop.
+use tch::Device;
+
+/// `c10::DeviceType::CUDA` and `c10::ScalarType::BFloat16` (enum classes over int8_t).
+const DEVICE_CUDA: i8 = 1;
+const SCALAR_BFLOAT16: i8 = 15;
+
+extern "C" {
+    #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
+    fn set_autocast_enabled(device: i8, enabled: bool);
+    #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
+    fn is_autocast_enabled(device: i8) -> bool;
+    #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
+    fn set_autocast_dtype(device: i8, dtype: i8);
+    #[link_name = "_ZN2at8autocast17increment_nestingEv"]
+    fn increment_nesting() -> i32;
+    #[link_name = "_ZN2at8autocast17decrement_nestingEv"]
+    fn decrement_nesting() -> i32;
+    #[link_name = "_ZN2at8autocast11clear_cacheEv"]
+    fn clear_cache();
+}
+
+/// Runs `f` with bf16 autocast when `enabled` and `device` is CUDA; otherwise just runs it.
+pub fn bf16_autocast<T>(enabled: bool, device: Device, f: impl FnOnce() -> T) -> T {
+    if !enabled || !device.is_cuda() {
+        return f();
+    }
+    // SAFETY: plain libtorch calls with enum values of the declared C++ types; the state is
+    // restored below before returning.
+    let previous = unsafe {
+        let previous = is_autocast_enabled(DEVICE_CUDA);
+        set_autocast_dtype(DEVICE_CUDA, SCALAR_BFLOAT16);
+        set_autocast_enabled(DEVICE_CUDA, true);
+        increment_nesting();
+        previous
+    };
+    let result = f();
+    unsafe {
+        if decrement_nesting() == 0 {
+            clear_cache();
+        }
+        set_autocast_enabled(DEVICE_CUDA, previous);
+    }
+    result
+}

@@ -1,0 +1,163 @@
+//! Checkpoints: our own safetensors files (weights + optimizer state + metadata, written
+//! atomically) and official NPR PyTorch checkpoints (`.pth`, flat or `{'model': …}` with
+//! `module.` prefixes).
+pub mod safetensors_io;
+pub mod torch_pickle;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::config::{Backbone, Config, Fusion};
+use crate::model::Detector;
+
+pub use safetensors_io::{read_safetensors, write_safetensors_atomic};
+
+/// Metadata keys stored in our checkpoints.
+pub const META_CONFIG: &str = "config_yaml";
+pub const META_FORMAT: &str = "npr_format";
+pub const FORMAT_VERSION: &str = "1";
+
+/// What loading weights into a model found.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Model variables the file did not have.
+    pub missing: Vec<String>,
+    /// File tensors the model has no variable for (ignored).
+    pub unexpected: Vec<String>,
+}
+
+impl LoadReport {
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty()
+    }
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        write!(f, "missing keys: {}; unexpected keys: {}", list(&self.missing), list(&self.unexpected))
+    }
+}
+
+/// Copies `tensors` into the variables of `vs` with the same names. Shape mismatches are
+/// errors; BatchNorm's `num_batches_tracked` (PyTorch bookkeeping tch does not keep) is
+/// ignored silently because it never affects the output.
+pub fn load_into(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result<LoadReport> {
+    let mut report = LoadReport::default();
+    let vars = vs.variables();
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    tch::no_grad(|| -> Result<()> {
+        for name in names {
+            let var = &vars[name];
+            match tensors.get(name) {
+                Some(src) => {
+                    if src.size() != var.size() {
+                        bail!("{name}: the checkpoint has shape {:?}, the model expects {:?}", src.size(), var.size());
+                    }
+                    let mut var = var.shallow_clone();
+                    var.copy_(&src.to_kind(var.kind()).to_device(var.device()));
+                }
+                None => report.missing.push(name.clone()),
+            }
+        }
+        Ok(())
+    })?;
+    let mut unexpected: Vec<String> = tensors
+        .keys()
+        .filter(|k| !vars.contains_key(*k) && !k.ends_with("num_batches_tracked") && !k.starts_with("optim."))
+        .cloned()
+        .collect();
+    unexpected.sort();
+    report.unexpected = unexpected;
+    Ok(report)
+}
+
+/// The model's variables (on CPU), sorted by name, ready to be written.
+pub fn model_tensors(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(k, v)| (k, v.detach().to_device(Device::Cpu))).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+/// The config of the official NPR network (`NPR.pth`).
+pub fn official_npr_config() -> Config {
+    let mut config = Config { name: "official_npr".into(), ..Config::default() };
+    config.model.backbone = Backbone::NprResnet50;
+    config.model.fusion = Fusion::Single;
+    config.model.scales = vec![0.5];
+    config
+}
+
+/// Reads an official NPR checkpoint: strips a `model.` wrapper and `module.` prefixes.
+pub fn read_official(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let state = torch_pickle::read_state_dict(path)
+        .with_context(|| format!("reading PyTorch checkpoint {}", path.display()))?;
+    let mut out = HashMap::new();
+    for (name, raw) in state.tensors {
+        let mut key = name.as_str();
+        for prefix in ["model.", "state_dict.", "module."] {
+            key = key.strip_prefix(prefix).unwrap_or(key);
+        }
+        let key = key.strip_prefix("module.").unwrap_or(key).to_string();
+        let kind = match raw.dtype {
+            torch_pickle::DType::F32 => Kind::Float,
+            torch_pickle::DType::F64 => Kind::Double,
+            torch_pickle::DType::F16 => Kind::Half,
+            torch_pickle::DType::BF16 => Kind::BFloat16,
+            torch_pickle::DType::I64 => Kind::Int64,
+            torch_pickle::DType::I32 => Kind::Int,
+            torch_pickle::DType::I16 => Kind::Int16,
+            torch_pickle::DType::I8 => Kind::Int8,
+            torch_pickle::DType::U8 => Kind::Uint8,
+            torch_pickle::DType::Bool => Kind::Bool,
+        };
+        let shape: Vec<i64> = raw.shape.iter().map(|&d| d as i64).collect();
+        out.insert(key, Tensor::from_data_size(&raw.data, &shape, kind));
+    }
+    Ok(out)
+}
+
+/// A model ready for inference, with the config it was built from.
+pub struct LoadedModel {
+    pub vs: nn::VarStore,
+    pub detector: Detector,
+    pub config: Config,
+    pub report: LoadReport,
+}
+
+/// Rebuilds the model of a checkpoint: ours (`.safetensors`, config inside) or an official
+/// NPR `.pth` (the single-scale baseline). Missing model weights are an error.
+pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
+    if !path.is_file() {
+        return Err(crate::usage!("checkpoint {} does not exist or is not a file", path.display()));
+    }
+    let is_torch = matches!(path.extension().and_then(|e| e.to_str()), Some("pth" | "pt" | "bin"));
+    let (tensors, config) = if is_torch {
+        (read_official(path)?, official_npr_config())
+    } else {
+        let (tensors, meta) = read_safetensors(path)?;
+        let yaml = meta.get(META_CONFIG).with_context(|| {
+            format!("{} has no embedded config: not a checkpoint written by `npr train`", path.display())
+        })?;
+        let config = Config::from_yaml(yaml, &[])
+            .with_context(|| format!("the config embedded in {}", path.display()))?;
+        (tensors, config)
+    };
+    let vs = nn::VarStore::new(device);
+    let detector = Detector::new(&vs.root(), &config.model);
+    let report = load_into(&vs, &tensors)?;
+    if !report.missing.is_empty() {
+        bail!("{} does not fit the model ({}, {}): {report}", path.display(), config.model.backbone, config.model.fusion);
+    }
+    Ok(LoadedModel { vs, detector, config, report })
+}
+
+/// Sorted metadata map helper.
+pub fn meta(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}

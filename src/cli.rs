@@ -1,0 +1,210 @@
+//! The command line (DESIGN.md §2): one subcommand per job, clap derive style.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Detectors of AI-generated images from neighbouring-pixel residuals (NPR), single- or
+/// multi-scale with scale attention. Runs on CPU and on CUDA.
+#[derive(Debug, Parser)]
+#[command(name = "npr", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train one model from a YAML config.
+    Train(TrainArgs),
+    /// Evaluate a checkpoint on one or more test sets.
+    Test(TestArgs),
+    /// Score single images or folders: fake probability and per-scale weights.
+    Predict(PredictArgs),
+    /// Run the ablation matrix (fusion modes × seeds).
+    Ablate(AblateArgs),
+    /// Tables, significance tests and figures from finished runs.
+    Report(ReportArgs),
+    /// Write the synthetic benchmark (ForenSynths layout) with known up-sampling traces.
+    Synth(SynthArgs),
+    /// Throughput and memory figures.
+    Bench(BenchArgs),
+}
+
+/// Device selection shared by the commands that run a model.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArg {
+    /// auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run's YAML config (see configs/).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Override a config key, e.g. `--set train.epochs=5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run folder (default: runs/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+    /// Seed (overrides train.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue from the run folder's last.safetensors.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    /// Replace an existing run folder.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A run's checkpoint (.safetensors) or an official NPR PyTorch checkpoint (.pth).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Test root: one folder per generator, each with 0_real/1_fake (or classes).
+    #[arg(long)]
+    pub dataroot: Option<PathBuf>,
+    /// Only these generators / sets (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub sets: Vec<String>,
+    /// Output folder (default: next to the checkpoint, test/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Re-encode every image as JPEG at this quality before the model.
+    #[arg(long)]
+    pub jpeg_quality: Option<u8>,
+    /// Gaussian blur σ applied before the model.
+    #[arg(long)]
+    pub blur_sigma: Option<f64>,
+    /// Resize to N×N before the model.
+    #[arg(long, conflicts_with = "no_resize")]
+    pub resize: Option<u32>,
+    /// Feed images at full size (GANGen/AIGCDetect protocol).
+    #[arg(long)]
+    pub no_resize: bool,
+    /// Crop policy: center, none or tile.
+    #[arg(long)]
+    pub crop: Option<String>,
+    /// Robustness sweep, e.g. `jpeg=75,80,90,100` or `blur=0,1,2`.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Loader threads.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Keep pooled features of at most this many images (for t-SNE).
+    #[arg(long, default_value_t = 2000)]
+    pub max_features: usize,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A run's checkpoint (.safetensors) or an official NPR checkpoint (.pth).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Images or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AblateArgs {
+    /// Base config; each cell overrides model.fusion and train.seed.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Seeds (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    pub seeds: Vec<u64>,
+    /// Run only shard i of n (0-based), e.g. `--shard 1/4` for a cluster array job.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Devices to spread the cells over (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Parent folder of the runs.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run folders (or parents of run folders).
+    #[arg(long, num_args = 1.., required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Output folder for tables and figures.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed: same seed, byte-identical files.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Image side in pixels.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Training images per class and label.
+    #[arg(long)]
+    pub train_per_class: Option<usize>,
+    /// Validation images per class and label.
+    #[arg(long)]
+    pub val_per_class: Option<usize>,
+    /// Test images per family and label.
+    #[arg(long)]
+    pub test_per_family: Option<usize>,
+    /// Number of content classes (1–4).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Worker threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Measure the image loader (decode + augment) only.
+    #[arg(long)]
+    pub loader: bool,
+    /// Folder of labelled images (for --loader).
+    #[arg(long)]
+    pub dataroot: Option<PathBuf>,
+    /// Loader threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 256)]
+    pub load_size: u32,
+    #[arg(long, default_value_t = 224)]
+    pub crop_size: u32,
+    /// Number of images to time.
+    #[arg(long, default_value_t = 2000)]
+    pub images: usize,
+    /// Timed steps for the model benchmarks.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// bf16 autocast (CUDA only).
+    #[arg(long)]
+    pub amp: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}

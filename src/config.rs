@@ -1,0 +1,625 @@
+//! One YAML file describes one run (DESIGN.md §3).
+//!
+//! The flow is one way: YAML text → generic tree → `--set` overrides → typed [`Config`]
+//! (unknown keys and wrong types are errors naming the key path) → [`Config::validate`]
+//! (every out-of-range value at once, each with its key and the allowed range). The rest
+//! of the code takes the validated `Config` by reference.
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A config problem: bad YAML, unknown key, wrong type or out-of-range value.
+/// Commands map it to exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+    #[error("--set {0:?}: expected KEY.PATH=VALUE, e.g. train.epochs=5")]
+    BadOverride(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub name: String,
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub train: TrainConfig,
+    pub test: TestConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backbone {
+    /// The official NPR network: ResNet-50 stem, layer1 and layer2 only, fc1 512→1.
+    NprResnet50,
+    Resnet50,
+    Resnet34,
+    Resnet18,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// SENet-style per-image weights for every branch and channel.
+    Attention,
+    /// Fixed 1/k per branch.
+    Equal,
+    /// One learnable, input-independent weight per branch and channel.
+    Learned,
+    /// One scale, no fusion: the NPR baseline with `scales: [0.5]`.
+    Single,
+}
+
+/// How the attention squeezes each residual channel to one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Squeeze {
+    /// Global average pooling (the seed's choice; the mean of a residual is near zero).
+    Avg,
+    /// Mean absolute value: the residual's energy.
+    AbsAvg,
+    /// Root mean square.
+    Rms,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttentionConfig {
+    pub reduction: usize,
+    pub squeeze: Squeeze,
+    pub bias_init: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub backbone: Backbone,
+    /// NPR scales in (0, 1]; 1.0 is the identity branch.
+    pub scales: Vec<f64>,
+    pub fusion: Fusion,
+    pub attention: AttentionConfig,
+    /// Multiplies the fused residual; the official NPR uses 2/3.
+    pub npr_gain: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlurAug {
+    pub prob: f64,
+    pub sigma: [f64; 2],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JpegAug {
+    pub prob: f64,
+    pub quality: [u8; 2],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataroot: PathBuf,
+    pub train_split: String,
+    /// Validation folder under `dataroot`; ignored when `val_fraction` is set.
+    pub val_split: Option<String>,
+    /// Hold out this fraction of the training set (stratified, by seed) instead.
+    pub val_fraction: Option<f64>,
+    /// Class folders to use (empty: all).
+    pub classes: Vec<String>,
+    pub load_size: u32,
+    pub crop_size: u32,
+    pub flip: bool,
+    pub blur: BlurAug,
+    pub jpeg: JpegAug,
+    pub workers: usize,
+    /// Oversample the minority label so that batches are balanced.
+    pub balance: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerName {
+    Adam,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    pub name: OptimizerName,
+    pub lr: f64,
+    pub betas: [f64; 2],
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Learning-rate multiplier for the fusion parameters (attention or learned weights).
+    /// 1.0 is the seed's recipe; larger values help the attention move (DESIGN.md §4).
+    pub fusion_lr_mult: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LrDecay {
+    pub factor: f64,
+    pub every_epochs: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    ValLoss,
+    ValAcc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping; 0 disables early stopping.
+    pub patience: usize,
+    pub monitor: Monitor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub lr_decay: LrDecay,
+    pub early_stopping: EarlyStopping,
+    /// bf16 autocast on CUDA (ignored on CPU, with a note in the log).
+    pub amp: bool,
+    /// channels-last memory format on CUDA.
+    pub channels_last: bool,
+    pub seed: u64,
+    /// Log a line (and a CSV row) every this many steps.
+    pub log_every: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CropPolicy {
+    Center,
+    None,
+    Tile,
+}
+
+/// One test set and its preprocessing protocol (DESIGN.md §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSet {
+    pub name: String,
+    pub dataroot: PathBuf,
+    /// Resize to `data.load_size` (ForenSynths protocol) or feed full size.
+    #[serde(default = "yes")]
+    pub resize: bool,
+    #[serde(default = "crop_none")]
+    pub crop: CropPolicy,
+    /// Generators of this set seen in training (for the generalization gap).
+    #[serde(default)]
+    pub seen: bool,
+    /// Per-generator seen flags, overriding `seen` (e.g. [progan]).
+    #[serde(default)]
+    pub seen_generators: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn crop_none() -> CropPolicy {
+    CropPolicy::None
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestConfig {
+    pub sets: Vec<TestSet>,
+    pub batch_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "attention_npr".into(),
+            model: ModelConfig::default(),
+            data: DataConfig::default(),
+            train: TrainConfig::default(),
+            test: TestConfig::default(),
+        }
+    }
+}
+
+impl Default for AttentionConfig {
+    fn default() -> Self {
+        AttentionConfig { reduction: 2, squeeze: Squeeze::Avg, bias_init: 0.25 }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            backbone: Backbone::NprResnet50,
+            scales: vec![0.25, 0.5, 0.75, 1.0],
+            fusion: Fusion::Attention,
+            attention: AttentionConfig::default(),
+            npr_gain: crate::model::npr::OFFICIAL_NPR_GAIN,
+        }
+    }
+}
+
+impl Default for BlurAug {
+    fn default() -> Self {
+        BlurAug { prob: 0.0, sigma: [0.0, 3.0] }
+    }
+}
+
+impl Default for JpegAug {
+    fn default() -> Self {
+        JpegAug { prob: 0.0, quality: [90, 100] }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataroot: "datasets/ForenSynths_train_val".into(),
+            train_split: "train".into(),
+            val_split: Some("val".into()),
+            val_fraction: None,
+            classes: Vec::new(),
+            load_size: 256,
+            crop_size: 224,
+            flip: true,
+            blur: BlurAug::default(),
+            jpeg: JpegAug::default(),
+            workers: 8,
+            balance: false,
+        }
+    }
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            name: OptimizerName::Adam,
+            lr: 2.0e-4,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            weight_decay: 0.0,
+            fusion_lr_mult: 1.0,
+        }
+    }
+}
+
+impl Default for LrDecay {
+    fn default() -> Self {
+        LrDecay { factor: 0.9, every_epochs: 10 }
+    }
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        EarlyStopping { patience: 10, monitor: Monitor::ValLoss }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 50,
+            batch_size: 32,
+            optimizer: OptimizerConfig::default(),
+            lr_decay: LrDecay::default(),
+            early_stopping: EarlyStopping::default(),
+            amp: false,
+            channels_last: false,
+            seed: 0,
+            log_every: 50,
+        }
+    }
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        TestConfig { sets: Vec::new(), batch_size: 64 }
+    }
+}
+
+impl Config {
+    /// Reads a YAML file, applies `--set` overrides and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::from_yaml(&text, overrides).map_err(|e| match e {
+            ConfigError::Parse { path: key, message } => ConfigError::Parse {
+                path: format!("{} ({key})", path.display()),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses YAML text (see [`Config::load`]).
+    pub fn from_yaml(text: &str, overrides: &[String]) -> Result<Config, ConfigError> {
+        let mut tree: Value = if text.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+                path: "yaml".into(),
+                message: e.to_string(),
+            })?
+        };
+        for item in overrides {
+            apply_override(&mut tree, item)?;
+        }
+        let config: Config = serde_path_to_error::deserialize(&tree).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Parse {
+                path: if key == "." { "config".into() } else { key },
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The resolved config as YAML (written into every run folder and checkpoint).
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).expect("a Config always serialises")
+    }
+
+    /// Checks every range at once; each problem names its key and the allowed values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                problems.push(msg)
+            }
+        };
+        let m = &self.model;
+        check(!self.name.trim().is_empty(), "name: must not be empty".into());
+        check(!m.scales.is_empty(), "model.scales: at least one scale is required".into());
+        for (i, s) in m.scales.iter().enumerate() {
+            check(
+                s.is_finite() && *s > 0.0 && *s <= 1.0,
+                format!("model.scales[{i}]: {s} is outside (0, 1] (1.0 is the identity branch)"),
+            );
+        }
+        for (i, s) in m.scales.iter().enumerate() {
+            check(!m.scales[..i].contains(s), format!("model.scales[{i}]: {s} is listed twice"));
+        }
+        check(
+            m.fusion != Fusion::Single || m.scales.len() == 1,
+            format!(
+                "model.fusion: `single` takes exactly one scale, got {} (use attention, equal or learned)",
+                m.scales.len()
+            ),
+        );
+        check(
+            m.attention.reduction >= 1,
+            "model.attention.reduction: must be ≥ 1".into(),
+        );
+        check(
+            m.attention.bias_init.is_finite(),
+            "model.attention.bias_init: must be finite".into(),
+        );
+        check(
+            m.npr_gain.is_finite() && m.npr_gain > 0.0,
+            format!("model.npr_gain: {} must be > 0", m.npr_gain),
+        );
+
+        let d = &self.data;
+        check(d.load_size >= 1, "data.load_size: must be ≥ 1".into());
+        check(d.crop_size >= 1, "data.crop_size: must be ≥ 1".into());
+        check(
+            d.crop_size <= d.load_size,
+            format!(
+                "data.crop_size: {} is larger than data.load_size {} (crop ≤ load size)",
+                d.crop_size, d.load_size
+            ),
+        );
+        if let Some(f) = d.val_fraction {
+            check(f > 0.0 && f < 1.0, format!("data.val_fraction: {f} is outside (0, 1)"));
+        }
+        check(
+            d.val_fraction.is_some() || d.val_split.is_some(),
+            "data: set val_split (a folder) or val_fraction (a hold-out share)".into(),
+        );
+        check(d.train_split.trim() != "", "data.train_split: must not be empty".into());
+        for (key, p) in [("data.blur.prob", d.blur.prob), ("data.jpeg.prob", d.jpeg.prob)] {
+            check((0.0..=1.0).contains(&p), format!("{key}: {p} is outside [0, 1]"));
+        }
+        check(
+            d.blur.sigma[0] >= 0.0 && d.blur.sigma[0] <= d.blur.sigma[1],
+            format!("data.blur.sigma: {:?} must be [lo, hi] with 0 ≤ lo ≤ hi", d.blur.sigma),
+        );
+        check(
+            d.jpeg.quality[0] >= 1 && d.jpeg.quality[0] <= d.jpeg.quality[1] && d.jpeg.quality[1] <= 100,
+            format!("data.jpeg.quality: {:?} must be [lo, hi] with 1 ≤ lo ≤ hi ≤ 100", d.jpeg.quality),
+        );
+        check(d.workers >= 1, "data.workers: must be ≥ 1".into());
+
+        let t = &self.train;
+        check(t.epochs >= 1, "train.epochs: must be ≥ 1".into());
+        check(t.batch_size >= 1, "train.batch_size: must be ≥ 1".into());
+        let o = &t.optimizer;
+        check(o.lr.is_finite() && o.lr > 0.0, format!("train.optimizer.lr: {} must be > 0", o.lr));
+        for (i, b) in o.betas.iter().enumerate() {
+            check((0.0..1.0).contains(b), format!("train.optimizer.betas[{i}]: {b} is outside [0, 1)"));
+        }
+        check(o.eps > 0.0, format!("train.optimizer.eps: {} must be > 0", o.eps));
+        check(
+            o.weight_decay >= 0.0,
+            format!("train.optimizer.weight_decay: {} must be ≥ 0", o.weight_decay),
+        );
+        check(
+            o.fusion_lr_mult > 0.0,
+            format!("train.optimizer.fusion_lr_mult: {} must be > 0", o.fusion_lr_mult),
+        );
+        check(
+            t.lr_decay.factor > 0.0 && t.lr_decay.factor <= 1.0,
+            format!("train.lr_decay.factor: {} is outside (0, 1]", t.lr_decay.factor),
+        );
+        check(t.lr_decay.every_epochs >= 1, "train.lr_decay.every_epochs: must be ≥ 1".into());
+        check(t.log_every >= 1, "train.log_every: must be ≥ 1".into());
+        check(self.test.batch_size >= 1, "test.batch_size: must be ≥ 1".into());
+        for (i, s) in self.test.sets.iter().enumerate() {
+            check(!s.name.trim().is_empty(), format!("test.sets[{i}].name: must not be empty"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+/// Applies `a.b.c=value` to the YAML tree; the value is parsed as YAML (`[0.5]`, `true`, `3`).
+/// A numeric component indexes a list (`test.sets.0.dataroot=...`).
+pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
+    let (key, raw) = item.split_once('=').ok_or_else(|| ConfigError::BadOverride(item.into()))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(ConfigError::BadOverride(item.into()));
+    }
+    let value: Value = if raw.trim().is_empty() {
+        Value::String(String::new())
+    } else {
+        serde_saphyr::from_str(raw).map_err(|e| ConfigError::Parse {
+            path: key.into(),
+            message: format!("cannot parse override value {raw:?}: {e}"),
+        })?
+    };
+    let mut node = tree;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (depth, part) in parts.iter().enumerate() {
+        let last = depth + 1 == parts.len();
+        if node.is_null() {
+            *node = Value::Object(Default::default());
+        }
+        node = match node {
+            Value::Object(map) => {
+                let slot = map.entry(part.to_string()).or_insert(Value::Null);
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            Value::Array(items) => {
+                let i: usize = part.parse().map_err(|_| ConfigError::Parse {
+                    path: parts[..=depth].join("."),
+                    message: "expected a list index".into(),
+                })?;
+                let len = items.len();
+                let slot = items.get_mut(i).ok_or_else(|| ConfigError::Parse {
+                    path: parts[..=depth].join("."),
+                    message: format!("index {i} is out of range (the list has {len} items)"),
+                })?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            _ => {
+                return Err(ConfigError::Parse {
+                    path: parts[..depth].join("."),
+                    message: "is a value, not a section: cannot set a key inside it".into(),
+                })
+            }
+        };
+    }
+    unreachable!("the loop returns at the last key component")
+}
+
+impl fmt::Display for Fusion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from));
+        f.write_str(s.as_deref().unwrap_or("?"))
+    }
+}
+
+impl fmt::Display for Backbone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from));
+        f.write_str(s.as_deref().unwrap_or("?"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seed_recipe_and_valid() {
+        let c = Config::from_yaml("", &[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.train.optimizer.lr, 2.0e-4);
+        assert_eq!(c.model.scales, vec![0.25, 0.5, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn shipped_configs_parse() {
+        for f in ["configs/attention_npr.yaml", "configs/baseline_npr.yaml", "configs/quick.yaml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+            if path.exists() {
+                Config::load(&path, &[]).unwrap_or_else(|e| panic!("{f}: {e}"));
+            }
+        }
+    }
+
+    /// Each bad config names the offending key.
+    #[test]
+    fn bad_configs_name_the_key() {
+        let cases: &[(&str, &[&str], &str)] = &[
+            ("model: {scales: [0.5, 1.5]}", &[], "model.scales[1]"),
+            ("model: {fusion: single}", &[], "model.fusion"),
+            ("model: {backbone: vgg16}", &[], "model.backbone"),
+            ("model: {fusion: attn}", &[], "model.fusion"),
+            ("train: {optimizer: {lr: -0.1}}", &[], "train.optimizer.lr"),
+            ("data: {crop_size: 300}", &[], "data.crop_size"),
+            ("data: {load_sise: 300}", &[], "load_sise"),
+            ("train: {epochs: many}", &[], "train.epochs"),
+            ("", &["model.attention.squeeze=max"], "model.attention.squeeze"),
+            ("", &["train.batch_size=0"], "train.batch_size"),
+            ("", &["model.nope=1"], "nope"),
+            ("", &["train.epochs"], "train.epochs"),
+        ];
+        for (yaml, sets, key) in cases {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let err = Config::from_yaml(yaml, &sets).expect_err(yaml).to_string();
+            assert!(err.contains(key), "{yaml:?} {sets:?}: error {err:?} does not name {key}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Config::from_yaml("model: {scales: [2.0]}\ntrain: {epochs: 0}", &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("model.scales[0]") && text.contains("train.epochs"), "{text}");
+    }
+
+    #[test]
+    fn overrides_apply_and_round_trip() {
+        let sets = [
+            "model.fusion=single".to_string(),
+            "model.scales=[0.5]".to_string(),
+            "train.epochs=3".to_string(),
+            "data.val_fraction=0.2".to_string(),
+        ];
+        let c = Config::from_yaml("name: x", &sets).unwrap();
+        assert_eq!(c.model.fusion, Fusion::Single);
+        assert_eq!(c.model.scales, vec![0.5]);
+        assert_eq!(c.train.epochs, 3);
+        assert_eq!(c.data.val_fraction, Some(0.2));
+        let again = Config::from_yaml(&c.to_yaml(), &[]).unwrap();
+        assert_eq!(again, c);
+    }
+}

@@ -1,0 +1,19 @@
+//! Errors that callers branch on. Anything that is the user's to fix (a bad flag, config,
+//! path or dataset layout) is a [`UsageError`] somewhere in the chain: exit code 2.
+use crate::config::ConfigError;
+
+/// A problem the user fixes by changing the command, the config or the files.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Shorthand: `return Err(usage!("…"))`.
+#[macro_export]
+macro_rules! usage {
+    ($($arg:tt)*) => { anyhow::Error::new($crate::error::UsageError(format!($($arg)*))) };
+}
+
+/// True when the error (or any cause) is the user's to fix.
+pub fn is_usage_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<UsageError>() || e.is::<ConfigError>())
+}

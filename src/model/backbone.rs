@@ -1,0 +1,173 @@
+//! ResNet backbones (He et al., CVPR 2016) with the official NPR stem and names.
+//!
+//! `npr_resnet50` is the official NPR network: conv1 3×3/2 (3→64), BN, ReLU, max-pool 3×3/2,
+//! layer1 (3 bottlenecks, 256 out), layer2 (4 bottlenecks, /2, 512 out), global average
+//! pool, `fc1` 512→1 — 1,437,761 parameters. `resnet50` continues with layer3 and layer4
+//! (fc1 2048→1); `resnet34`/`resnet18` use basic blocks (fc1 512→1). Variable names are
+//! the PyTorch state_dict keys (`layer1.0.downsample.1.weight`, …), so official
+//! checkpoints load as they are.
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+use crate::config::Backbone as BackboneKind;
+
+fn conv(vs: nn::Path, inp: i64, out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+    let config = nn::ConvConfig {
+        stride,
+        padding,
+        bias: false,
+        // Kaiming-normal, fan_out, ReLU: torchvision's ResNet initialisation.
+        ws_init: nn::Init::Kaiming {
+            dist: nn::init::NormalOrUniform::Normal,
+            fan: nn::init::FanInOut::FanOut,
+            non_linearity: nn::init::NonLinearity::ReLU,
+        },
+        ..Default::default()
+    };
+    nn::conv2d(vs, inp, out, k, config)
+}
+
+fn bn(vs: nn::Path, n: i64) -> nn::BatchNorm {
+    let config = nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::batch_norm2d(vs, n, config)
+}
+
+/// 1×1 conv + BN on the shortcut when the shape changes (`downsample.0`, `downsample.1`).
+#[derive(Debug)]
+struct Downsample {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+}
+
+impl Downsample {
+    fn new(vs: nn::Path, inp: i64, out: i64, stride: i64) -> Self {
+        Downsample { conv: conv(&vs / "0", inp, out, 1, stride, 0), bn: bn(&vs / "1", out) }
+    }
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        x.apply(&self.conv).apply_t(&self.bn, train)
+    }
+}
+
+/// A residual block: bottleneck (1×1, 3×3/stride, 1×1 ×4) or basic (3×3/stride, 3×3).
+#[derive(Debug)]
+struct Block {
+    convs: Vec<nn::Conv2D>,
+    bns: Vec<nn::BatchNorm>,
+    downsample: Option<Downsample>,
+}
+
+impl Block {
+    fn bottleneck(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
+        let out = planes * 4;
+        Block {
+            convs: vec![
+                conv(&vs / "conv1", inp, planes, 1, 1, 0),
+                conv(&vs / "conv2", planes, planes, 3, stride, 1),
+                conv(&vs / "conv3", planes, out, 1, 1, 0),
+            ],
+            bns: vec![bn(&vs / "bn1", planes), bn(&vs / "bn2", planes), bn(&vs / "bn3", out)],
+            downsample: (stride != 1 || inp != out).then(|| Downsample::new(&vs / "downsample", inp, out, stride)),
+        }
+    }
+
+    fn basic(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
+        Block {
+            convs: vec![conv(&vs / "conv1", inp, planes, 3, stride, 1), conv(&vs / "conv2", planes, planes, 3, 1, 1)],
+            bns: vec![bn(&vs / "bn1", planes), bn(&vs / "bn2", planes)],
+            downsample: (stride != 1 || inp != planes)
+                .then(|| Downsample::new(&vs / "downsample", inp, planes, stride)),
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut y = x.shallow_clone();
+        let last = self.convs.len() - 1;
+        for (i, (c, b)) in self.convs.iter().zip(&self.bns).enumerate() {
+            y = y.apply(c).apply_t(b, train);
+            if i < last {
+                y = y.relu();
+            }
+        }
+        let shortcut = match &self.downsample {
+            Some(d) => d.forward_t(x, train),
+            None => x.shallow_clone(),
+        };
+        (y + shortcut).relu()
+    }
+}
+
+/// Stem, residual stages and the `fc1` head; features and head are separate so that
+/// t-SNE reads the pooled features without surgery.
+#[derive(Debug)]
+pub struct ResNet {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    layers: Vec<Vec<Block>>,
+    fc1: nn::Linear,
+    pub feature_dim: i64,
+}
+
+impl ResNet {
+    pub fn new(vs: &nn::Path, kind: BackboneKind) -> Self {
+        // (blocks per stage, bottleneck?)
+        let (stages, bottleneck): (&[i64], bool) = match kind {
+            BackboneKind::NprResnet50 => (&[3, 4], true),
+            BackboneKind::Resnet50 => (&[3, 4, 6, 3], true),
+            BackboneKind::Resnet34 => (&[3, 4, 6, 3], false),
+            BackboneKind::Resnet18 => (&[2, 2, 2, 2], false),
+        };
+        let expansion = if bottleneck { 4 } else { 1 };
+        let mut inp = 64;
+        let mut layers = Vec::new();
+        for (i, &n) in stages.iter().enumerate() {
+            let planes = 64 << i;
+            let stride = if i == 0 { 1 } else { 2 };
+            let stage = vs / format!("layer{}", i + 1);
+            let mut blocks = Vec::new();
+            for j in 0..n {
+                let s = if j == 0 { stride } else { 1 };
+                let block_vs = &stage / j;
+                blocks.push(if bottleneck {
+                    Block::bottleneck(block_vs, inp, planes, s)
+                } else {
+                    Block::basic(block_vs, inp, planes, s)
+                });
+                inp = planes * expansion;
+            }
+            layers.push(blocks);
+        }
+        ResNet {
+            conv1: conv(vs / "conv1", 3, 64, 3, 2, 1),
+            bn1: bn(vs / "bn1", 64),
+            layers,
+            fc1: nn::linear(vs / "fc1", inp, 1, Default::default()),
+            feature_dim: inp,
+        }
+    }
+
+    /// x: [b, 3, h, w] → pooled features [b, feature_dim].
+    pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut y = x.apply(&self.conv1).apply_t(&self.bn1, train).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        for stage in &self.layers {
+            for block in stage {
+                y = block.forward_t(&y, train);
+            }
+        }
+        y.adaptive_avg_pool2d([1, 1]).flatten(1, -1) // [b, feature_dim]
+    }
+
+    /// features [b, feature_dim] → logit [b].
+    pub fn forward_head(&self, features: &Tensor) -> Tensor {
+        features.apply(&self.fc1).squeeze_dim(1)
+    }
+}
+
+impl ModuleT for ResNet {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_head(&self.forward_features(x, train))
+    }
+}

@@ -1,0 +1,412 @@
+//! Significance tests and summaries for comparing detectors (DESIGN.md §8).
+//!
+//! - [`mean_std`]: mean ± sample standard deviation over seeds, for the ablation table.
+//! - [`mcnemar`]: do two models differ on the *same images*? Uses only the images
+//!   where exactly one of them is right, so it has far more power than comparing two
+//!   accuracies as if they came from independent samples.
+//! - [`paired_t_test`]: do two configurations differ *across seeds*? Pairs run `i` of
+//!   one with run `i` of the other (same seed, same data order), two-sided.
+//!
+//! Every test is two-sided: we ask whether the models differ, not whether the one we
+//! hoped for wins. p-values come from `statrs` survival functions (`sf`), which keep
+//! their precision in the tail where `1 − cdf` would round to 0.
+//!
+//! Pure functions on slices; invalid input is a [`StatsError`], never a panic.
+
+use serde::Serialize;
+use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, StudentsT};
+use std::fmt;
+
+/// Below this many discordant pairs (b + c), McNemar's test uses the exact binomial
+/// distribution; from it on, the χ² approximation with continuity correction.
+///
+/// 25 is the usual rule of thumb (e.g. the Wikipedia article on McNemar's test):
+/// with fewer discordant pairs the statistic is poorly approximated by χ². The exact
+/// test would be valid at any size; switching to χ² above the cut-off keeps p-values
+/// comparable with the χ² values that papers report.
+pub const MCNEMAR_EXACT_BELOW: u64 = 25;
+
+/// Why a test could not be computed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatsError {
+    /// The two samples must be paired element by element.
+    LengthMismatch { left: usize, right: usize },
+    /// A paired t-test needs at least two pairs (one degree of freedom).
+    TooFewPairs { n: usize },
+    /// Every paired difference is the same, so the t statistic is `0/0` (no difference)
+    /// or `±d/0` (a constant, non-zero difference). Either way a p-value from the
+    /// t distribution is meaningless; report the constant difference instead.
+    ZeroVariance { mean_diff: f64 },
+    /// A NaN or infinite value at this index.
+    NonFinite { index: usize, value: f64 },
+}
+
+impl fmt::Display for StatsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LengthMismatch { left, right } => write!(
+                f,
+                "paired samples differ in length ({left} vs {right}): pair runs with the same seeds, \
+                 predictions over the same images"
+            ),
+            Self::TooFewPairs { n } => write!(
+                f,
+                "a paired t-test needs at least 2 pairs, got {n}: run more seeds"
+            ),
+            Self::ZeroVariance { mean_diff } => write!(
+                f,
+                "every paired difference equals {mean_diff}: the t-test is undefined without variance"
+            ),
+            Self::NonFinite { index, value } => {
+                write!(f, "value {value} at index {index} is not finite")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StatsError {}
+
+/// Mean and sample standard deviation (divisor n − 1, as `np.std(xs, ddof=1)`), for
+/// "mean ± std over seeds".
+///
+/// None if `xs` is empty or holds a NaN/infinite value. A single value gives a std of
+/// 0.0: one seed shows no spread rather than an undefined one, so tables still print;
+/// callers that report `n` make the difference visible.
+pub fn mean_std(xs: &[f64]) -> Option<(f64, f64)> {
+    if xs.is_empty() || xs.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() == 1 {
+        return Some((mean, 0.0));
+    }
+    // Two-pass: summing squared deviations from the mean avoids the cancellation of
+    // `Σx² − n·mean²` when the values are close together (accuracies over seeds are).
+    let ss: f64 = xs.iter().map(|x| (x - mean).powi(2)).sum();
+    Some((mean, (ss / (n - 1.0)).sqrt()))
+}
+
+/// Which distribution gave a McNemar p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McNemarMethod {
+    /// Two-sided exact binomial test of `min(b, c)` in `Binomial(b + c, 1/2)`.
+    ExactBinomial,
+    /// `(|b − c| − 1)² / (b + c)` against χ² with 1 degree of freedom.
+    ChiSquaredCorrected,
+}
+
+/// McNemar's test on the paired correctness of models A and B.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct McNemar {
+    /// Images that A gets right and B gets wrong.
+    pub b: u64,
+    /// Images that A gets wrong and B gets right.
+    pub c: u64,
+    /// `min(b, c)` for the exact test (as statsmodels reports it), the corrected χ²
+    /// value otherwise.
+    pub statistic: f64,
+    pub p_value: f64,
+    pub method: McNemarMethod,
+}
+
+/// McNemar's test from per-image correctness (`a_correct[i]`: model A classified
+/// image `i` correctly). Images both models get right or both get wrong carry no
+/// information about which is better and are ignored.
+pub fn mcnemar(a_correct: &[bool], b_correct: &[bool]) -> Result<McNemar, StatsError> {
+    if a_correct.len() != b_correct.len() {
+        return Err(StatsError::LengthMismatch {
+            left: a_correct.len(),
+            right: b_correct.len(),
+        });
+    }
+    let b = a_correct
+        .iter()
+        .zip(b_correct)
+        .filter(|&(&a, &b)| a && !b)
+        .count() as u64;
+    let c = a_correct
+        .iter()
+        .zip(b_correct)
+        .filter(|&(&a, &b)| !a && b)
+        .count() as u64;
+    Ok(mcnemar_from_counts(b, c))
+}
+
+/// McNemar's test from the discordant counts `b` (only A right) and `c` (only B
+/// right). Exact below [`MCNEMAR_EXACT_BELOW`] discordant pairs, χ² with continuity
+/// correction from there on. With no discordant pair at all the models are
+/// indistinguishable: exact method, p = 1.
+pub fn mcnemar_from_counts(b: u64, c: u64) -> McNemar {
+    let n = b + c;
+    if n < MCNEMAR_EXACT_BELOW {
+        let k = b.min(c);
+        // Binomial(n, 1/2) is symmetric, so the two-sided p is twice the lower tail
+        // P(X ≤ min(b, c)), capped at 1 when b = c. The lower tail is computed directly
+        // (no subtraction), so it keeps full precision.
+        let lower_tail = match Binomial::new(0.5, n) {
+            Ok(dist) if n > 0 => dist.cdf(k),
+            _ => 1.0,
+        };
+        McNemar {
+            b,
+            c,
+            statistic: k as f64,
+            p_value: (2.0 * lower_tail).min(1.0),
+            method: McNemarMethod::ExactBinomial,
+        }
+    } else {
+        let diff = b.abs_diff(c) as f64;
+        // Continuity correction: |b − c| − 1, floored at 0 so b = c gives χ² = 0.
+        let statistic = (diff - 1.0).max(0.0).powi(2) / n as f64;
+        let p_value = ChiSquared::new(1.0).map_or(f64::NAN, |chi2| chi2.sf(statistic));
+        McNemar {
+            b,
+            c,
+            statistic,
+            p_value,
+            method: McNemarMethod::ChiSquaredCorrected,
+        }
+    }
+}
+
+/// Result of a two-sided paired t-test of `a − b`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PairedTTest {
+    pub n: usize,
+    /// Degrees of freedom, `n − 1`.
+    pub df: f64,
+    /// Mean of `a[i] − b[i]`: positive when `a` scores higher.
+    pub mean_diff: f64,
+    /// Sample standard deviation of the differences.
+    pub std_diff: f64,
+    pub t: f64,
+    pub p_value: f64,
+}
+
+/// Two-sided paired t-test (as `scipy.stats.ttest_rel(a, b)`) over runs paired by
+/// seed: `t = mean(d) / (sd(d) / √n)` with `d = a − b`, `n − 1` degrees of freedom.
+///
+/// Errors rather than NaN: fewer than 2 pairs ([`StatsError::TooFewPairs`]), and
+/// differences that are all exactly equal ([`StatsError::ZeroVariance`], where scipy
+/// returns NaN or ±inf).
+pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
+    if a.len() != b.len() {
+        return Err(StatsError::LengthMismatch {
+            left: a.len(),
+            right: b.len(),
+        });
+    }
+    if let Some(index) = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| !x.is_finite() || !y.is_finite())
+    {
+        let value = if a[index].is_finite() {
+            b[index]
+        } else {
+            a[index]
+        };
+        return Err(StatsError::NonFinite { index, value });
+    }
+    let n = a.len();
+    if n < 2 {
+        return Err(StatsError::TooFewPairs { n });
+    }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (mean_diff, std_diff) = mean_std(&d).ok_or(StatsError::TooFewPairs { n })?;
+    if std_diff == 0.0 {
+        return Err(StatsError::ZeroVariance { mean_diff });
+    }
+    let df = (n - 1) as f64;
+    let t = mean_diff / (std_diff / (n as f64).sqrt());
+    // Two-sided: P(|T| ≥ |t|) = 2 · sf(|t|). sf(|t|) ≤ 1/2, so no cap is needed.
+    let p_value = StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |dist| 2.0 * dist.sf(t.abs()));
+    Ok(PairedTTest {
+        n,
+        df,
+        mean_diff,
+        std_diff,
+        t,
+        p_value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(x: f64, expected: f64, tol: f64) -> bool {
+        (x - expected).abs() < tol
+    }
+
+    #[test]
+    fn mean_std_matches_numpy() {
+        type Case = (&'static [f64], Option<(f64, f64)>);
+        // np.mean(xs), np.std(xs, ddof=1)
+        let cases: [Case; 6] = [
+            (&[0.91, 0.93, 0.92], Some((0.92, 0.010000000000000009))),
+            (
+                &[0.812, 0.799, 0.845, 0.830, 0.801],
+                Some((0.8174000000000001, 0.01973068675946173)),
+            ),
+            // One seed: std 0 by convention (numpy gives NaN).
+            (&[0.5], Some((0.5, 0.0))),
+            (&[0.7, 0.7], Some((0.7, 0.0))),
+            (&[], None),
+            (&[0.5, f64::NAN], None),
+        ];
+        for (xs, expected) in cases {
+            let got = mean_std(xs);
+            match (got, expected) {
+                (Some((m, s)), Some((em, es))) => {
+                    assert!(
+                        close(m, em, 1e-12) && close(s, es, 1e-12),
+                        "{xs:?}: {got:?}"
+                    )
+                }
+                (None, None) => {}
+                _ => panic!("{xs:?}: {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn mcnemar_matches_scipy() {
+        use McNemarMethod::*;
+        // from scipy import stats
+        // b + c < 25: stats.binomtest(min(b, c), b + c, 0.5).pvalue, statistic min(b, c)
+        // otherwise:  st = (abs(b - c) - 1)**2 / (b + c); stats.chi2.sf(st, 1)
+        let cases = [
+            (3, 10, ExactBinomial, 3.0, 0.09228515625),
+            (1, 0, ExactBinomial, 0.0, 1.0),
+            (0, 5, ExactBinomial, 0.0, 0.0625),
+            (12, 12, ExactBinomial, 12.0, 1.0),
+            (11, 13, ExactBinomial, 11.0, 0.8388197422027588),
+            (7, 17, ExactBinomial, 7.0, 0.06391465663909912),
+            // b + c = 25: the first count that switches to χ².
+            (10, 15, ChiSquaredCorrected, 0.64, 0.4237107971667936),
+            (
+                40,
+                20,
+                ChiSquaredCorrected,
+                6.016666666666667,
+                0.014171388254012323,
+            ),
+            (500, 400, ChiSquaredCorrected, 10.89, 0.0009668482847675553),
+            // Hand-derived: no discordant pair → p = 1; b = c → χ² = 0, p = 1.
+            (0, 0, ExactBinomial, 0.0, 1.0),
+            (20, 20, ChiSquaredCorrected, 0.0, 1.0),
+        ];
+        for (b, c, method, statistic, p) in cases {
+            let r = mcnemar_from_counts(b, c);
+            assert_eq!((r.b, r.c, r.method), (b, c, method), "({b}, {c})");
+            assert!(
+                close(r.statistic, statistic, 1e-12),
+                "({b}, {c}): statistic {}",
+                r.statistic
+            );
+            assert!(
+                close(r.p_value, p, 1e-12),
+                "({b}, {c}): p {} vs {p}",
+                r.p_value
+            );
+        }
+    }
+
+    #[test]
+    fn mcnemar_counts_discordant_pairs() {
+        // A right on 0,1,2,4; B right on 2,3,4,5 → b = 2 (images 0, 1), c = 2 (3, 5).
+        let a = [true, true, true, false, true, false];
+        let b = [false, false, true, true, true, true];
+        let r = mcnemar(&a, &b).unwrap();
+        assert_eq!((r.b, r.c), (2, 2));
+        assert_eq!(
+            mcnemar(&a, &b[..3]).unwrap_err(),
+            StatsError::LengthMismatch { left: 6, right: 3 }
+        );
+    }
+
+    #[test]
+    fn paired_t_test_matches_scipy() {
+        /// (a, b, t, df, p, mean_diff)
+        type Case = (&'static [f64], &'static [f64], f64, f64, f64, f64);
+        // r = scipy.stats.ttest_rel(a, b); r.statistic, r.df, r.pvalue, np.mean(a - b)
+        let cases: [Case; 3] = [
+            (
+                &[0.91, 0.93, 0.92],
+                &[0.89, 0.90, 0.91],
+                3.4641016151377544,
+                2.0,
+                0.07417990022744855,
+                0.020000000000000018,
+            ),
+            (
+                &[0.812, 0.799, 0.845, 0.830, 0.801],
+                &[0.820, 0.805, 0.840, 0.842, 0.815],
+                -2.1105794120443404,
+                4.0,
+                0.10242353305592279,
+                -0.006999999999999962,
+            ),
+            (
+                &[0.7, 0.8],
+                &[0.6, 0.65],
+                4.999999999999996,
+                1.0,
+                0.12566591637800248,
+                0.125,
+            ),
+        ];
+        for (a, b, t, df, p, mean_diff) in cases {
+            let r = paired_t_test(a, b).unwrap();
+            assert_eq!((r.n, r.df), (a.len(), df), "{a:?}");
+            assert!(close(r.t, t, 1e-9), "{a:?}: t {} vs {t}", r.t);
+            assert!(close(r.p_value, p, 1e-12), "{a:?}: p {} vs {p}", r.p_value);
+            assert!(
+                close(r.mean_diff, mean_diff, 1e-12),
+                "{a:?}: mean {}",
+                r.mean_diff
+            );
+            // Swapping the arguments flips the sign and keeps the two-sided p.
+            let s = paired_t_test(b, a).unwrap();
+            assert!(
+                close(s.t, -t, 1e-9) && close(s.p_value, p, 1e-12),
+                "{a:?} swapped: {s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paired_t_test_rejects_degenerate_input() {
+        let cases: [(&[f64], &[f64], StatsError); 5] = [
+            (&[], &[], StatsError::TooFewPairs { n: 0 }),
+            (&[0.9], &[0.8], StatsError::TooFewPairs { n: 1 }),
+            (
+                &[0.9, 0.8],
+                &[0.8],
+                StatsError::LengthMismatch { left: 2, right: 1 },
+            ),
+            // Identical runs, and a constant difference of exactly 0.5.
+            (
+                &[0.9, 0.8],
+                &[0.9, 0.8],
+                StatsError::ZeroVariance { mean_diff: 0.0 },
+            ),
+            (
+                &[1.0, 0.75],
+                &[0.5, 0.25],
+                StatsError::ZeroVariance { mean_diff: 0.5 },
+            ),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(paired_t_test(a, b).unwrap_err(), expected, "{a:?} {b:?}");
+        }
+        let nan = paired_t_test(&[0.9, 0.8], &[0.7, f64::NAN]).unwrap_err();
+        assert!(
+            matches!(nan, StatsError::NonFinite { index: 1, .. }),
+            "{nan:?}"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! Training: the loop, one step, the schedule, the optimizer, the run folder.
+pub mod adam;
+pub mod run_dir;
+pub mod schedule;
+pub mod trainer;
+
+pub use trainer::{train, TrainOptions, TrainOutcome};

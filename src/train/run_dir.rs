@@ -1,0 +1,96 @@
+//! The run folder (DESIGN.md §7): everything needed to understand and reuse a run.
+//!
+//! ```text
+//! RUN/config.yaml        the resolved config
+//! RUN/meta.json          seed, git revision, device, library versions, dataset summary
+//! RUN/train_log.csv      one row per log interval and per epoch
+//! RUN/skipped.tsv        files the loader skipped, with the reason
+//! RUN/best.safetensors   lowest validation loss (weights + optimizer + state + config)
+//! RUN/last.safetensors   the latest state, for --resume
+//! ```
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::usage;
+
+pub const CONFIG: &str = "config.yaml";
+pub const META: &str = "meta.json";
+pub const LOG: &str = "train_log.csv";
+pub const SKIPPED: &str = "skipped.tsv";
+pub const BEST: &str = "best.safetensors";
+pub const LAST: &str = "last.safetensors";
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates the folder. An existing run is refused unless `resume` (it must then hold
+    /// `last.safetensors`) or `overwrite` (its files are removed first).
+    pub fn prepare(path: &Path, resume: bool, overwrite: bool) -> Result<RunDir> {
+        let exists = path.exists() && std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if resume {
+            if !path.join(LAST).is_file() {
+                return Err(usage!(
+                    "--resume: {} has no {LAST}; start the run without --resume",
+                    path.display()
+                ));
+            }
+        } else if exists {
+            if !overwrite {
+                return Err(usage!(
+                    "run folder {} already exists; pass --resume to continue it, --overwrite to replace it, or --out to pick another",
+                    path.display()
+                ));
+            }
+            std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        std::fs::create_dir_all(path).with_context(|| format!("creating run folder {}", path.display()))?;
+        Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> Result<()> {
+        let p = self.file(name);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    }
+}
+
+/// Appends rows to `train_log.csv`, writing the header when the file is new.
+pub struct CsvLog {
+    file: File,
+    columns: usize,
+}
+
+impl CsvLog {
+    pub fn open(path: &Path, header: &[String]) -> Result<CsvLog> {
+        let is_new = !path.exists() || std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        if is_new {
+            writeln!(file, "{}", header.join(","))?;
+        }
+        Ok(CsvLog { file, columns: header.len() })
+    }
+
+    pub fn row(&mut self, values: &[String]) -> Result<()> {
+        debug_assert_eq!(values.len(), self.columns);
+        writeln!(self.file, "{}", values.join(","))?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+/// The git revision this binary was built from (`unknown` outside a checkout).
+pub fn git_revision() -> &'static str {
+    option_env!("NPR_GIT_REVISION").unwrap_or("unknown")
+}

@@ -1,0 +1,496 @@
+//! The training loop (nanoGPT-style: one readable loop, a comment per phase).
+//!
+//! Exact resume: the data order and every augmentation are functions of (seed, epoch,
+//! sample index), the model has no other randomness, and a checkpoint holds weights,
+//! BatchNorm statistics, Adam moments, the step, the epoch and the batch within it. So a
+//! run interrupted at any step and resumed reaches the weights of an uninterrupted run.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+use super::adam::Adam;
+use super::run_dir::{self, CsvLog, RunDir};
+use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
+use crate::checkpoint::{self, model_tensors, read_safetensors, write_safetensors_atomic};
+use crate::config::{Config, Monitor};
+use crate::data::{self, Sample, SkipLog};
+use crate::eval::metrics;
+use crate::model::fusion::{ATTENTION_PREFIX, LEARNED_WEIGHTS};
+use crate::model::input::to_input;
+use crate::model::Detector;
+
+/// Set by SIGINT/SIGTERM: finish the step, write `last`, exit with a resume hint.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C / SIGTERM handler once; a second signal exits at once.
+pub fn install_signal_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without saving");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing the current step and saving last.safetensors (again to abort)");
+        });
+    });
+}
+
+pub struct TrainOptions {
+    pub config: Config,
+    pub out: PathBuf,
+    pub device: Device,
+    pub resume: bool,
+    pub overwrite: bool,
+    /// Simulates an interruption after this many epochs (tests of `--resume`).
+    pub interrupt_after_epochs: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub run_dir: PathBuf,
+    pub epochs_done: usize,
+    pub best_val_loss: Option<f64>,
+    pub last_val: Option<ValStats>,
+    pub stopped_early: bool,
+    pub interrupted: bool,
+}
+
+/// Validation figures of one epoch.
+#[derive(Debug, Clone, Default)]
+pub struct ValStats {
+    pub loss: f64,
+    pub acc: f64,
+    pub ap: Option<f64>,
+    /// Mean weight per branch (over the 3 channels) on real and on fake images.
+    pub weights_real: Vec<f64>,
+    pub weights_fake: Vec<f64>,
+}
+
+/// Progress saved in every checkpoint's metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Progress {
+    /// Next epoch to run (0-based).
+    epoch: usize,
+    /// Batches of `epoch` already done (non-zero after a mid-epoch interrupt).
+    batch_in_epoch: usize,
+    step: i64,
+    best: Option<f64>,
+    bad_epochs: usize,
+}
+
+impl Progress {
+    fn to_meta(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("epoch", self.epoch.to_string()),
+            ("batch_in_epoch", self.batch_in_epoch.to_string()),
+            ("step", self.step.to_string()),
+            ("best", self.best.map(|b| format!("{b:e}")).unwrap_or_default()),
+            ("bad_epochs", self.bad_epochs.to_string()),
+        ]
+    }
+
+    fn from_meta(meta: &std::collections::HashMap<String, String>) -> Result<Progress> {
+        let get = |k: &str| meta.get(k).with_context(|| format!("checkpoint metadata has no {k:?}"));
+        Ok(Progress {
+            epoch: get("epoch")?.parse()?,
+            batch_in_epoch: get("batch_in_epoch")?.parse()?,
+            step: get("step")?.parse()?,
+            best: get("best").ok().filter(|s| !s.is_empty()).map(|s| s.parse()).transpose()?,
+            bad_epochs: get("bad_epochs")?.parse()?,
+        })
+    }
+}
+
+/// The training and validation samples of a config, with the summary for meta.json.
+pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<(Vec<Sample>, Vec<Sample>, serde_json::Value)> {
+    let d = &config.data;
+    let classes = (!d.classes.is_empty()).then_some(d.classes.as_slice());
+    let train_root = d.dataroot.join(&d.train_split);
+    let found = data::discover(&train_root, classes)
+        .with_context(|| format!("training set (data.dataroot/data.train_split = {})", train_root.display()))?;
+    for (path, reason) in &found.skipped {
+        skips.record(path, reason.clone());
+    }
+    let (train, val, val_summary) = match (d.val_fraction, &d.val_split) {
+        (Some(f), _) => {
+            let (t, v) = data::split_val(found.samples.clone(), f, config.train.seed);
+            (t, v, serde_json::json!({ "val_fraction": f }))
+        }
+        (None, Some(split)) => {
+            let root = d.dataroot.join(split);
+            let v = data::discover(&root, classes)
+                .with_context(|| format!("validation set (data.dataroot/data.val_split = {})", root.display()))?;
+            for (path, reason) in &v.skipped {
+                skips.record(path, reason.clone());
+            }
+            let summary = serde_json::to_value(&v.summary)?;
+            (found.samples.clone(), v.samples, summary)
+        }
+        (None, None) => bail!("data: set val_split or val_fraction"),
+    };
+    let summary = serde_json::json!({
+        "train": serde_json::to_value(&found.summary)?,
+        "val": val_summary,
+        "n_train": train.len(),
+        "n_val": val.len(),
+    });
+    Ok((train, val, summary))
+}
+
+fn branch_columns(scales: &[f64]) -> Vec<String> {
+    let mut cols = Vec::new();
+    for s in scales {
+        cols.push(format!("w_real_{s}"));
+        cols.push(format!("w_fake_{s}"));
+    }
+    cols
+}
+
+fn fmt_f(x: f64) -> String {
+    format!("{x:.6}")
+}
+
+/// Parameters with their optimizer group: 0 backbone, 1 fusion (its own lr multiplier).
+fn parameter_groups(vs: &nn::VarStore) -> Vec<(String, Tensor, usize)> {
+    let mut named: Vec<(String, Tensor)> =
+        vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+        .into_iter()
+        .map(|(name, t)| {
+            let group = usize::from(name.starts_with(ATTENTION_PREFIX) || name == LEARNED_WEIGHTS);
+            (name, t, group)
+        })
+        .collect()
+}
+
+/// Trains one model; see the module doc for the guarantees.
+pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
+    let config = &opts.config;
+    let device = opts.device;
+    let seed = config.train.seed;
+
+    // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
+    let run = RunDir::prepare(&opts.out, opts.resume, opts.overwrite)?;
+    if opts.resume {
+        let saved = std::fs::read_to_string(run.file(run_dir::CONFIG)).unwrap_or_default();
+        if let Ok(prev) = Config::from_yaml(&saved, &[]) {
+            let mut same = prev.clone();
+            same.train.epochs = config.train.epochs;
+            if same != *config {
+                bail!(
+                    "--resume: the config differs from the run's {} (only train.epochs may change on resume)",
+                    run.file(run_dir::CONFIG).display()
+                );
+            }
+        }
+    }
+    run.write(run_dir::CONFIG, &config.to_yaml())?;
+
+    // Data.
+    let skips = Arc::new(SkipLog::default());
+    let (train_samples, val_samples, summary) = load_splits(config, &skips)?;
+    if train_samples.is_empty() || val_samples.is_empty() {
+        bail!("empty training ({}) or validation ({}) set", train_samples.len(), val_samples.len());
+    }
+    let train_samples = Arc::new(train_samples);
+    let val_samples = Arc::new(val_samples);
+    let train_tf = data::Transform::Train(data::TrainTransform::from_config(&config.data));
+    let val_tf = data::Transform::Test(data::TestTransform::validation(&config.data));
+    eprintln!(
+        "train: {} images, val: {} images, device {device:?}, run folder {}",
+        train_samples.len(),
+        val_samples.len(),
+        run.path.display()
+    );
+
+    // Model and optimizer (the seed fixes the initialisation).
+    tch::manual_seed(seed as i64);
+    let vs = nn::VarStore::new(device);
+    let model = Detector::new(&vs.root(), &config.model);
+    let o = &config.train.optimizer;
+    let mut adam = Adam::new(
+        parameter_groups(&vs),
+        o.lr,
+        (o.betas[0], o.betas[1]),
+        o.eps,
+        o.weight_decay,
+        vec![1.0, o.fusion_lr_mult],
+    );
+    let goal = match config.train.early_stopping.monitor {
+        Monitor::ValLoss => Goal::Minimize,
+        Monitor::ValAcc => Goal::Maximize,
+    };
+    let mut stopper = EarlyStopper::new(goal, config.train.early_stopping.patience);
+    let mut progress = Progress::default();
+
+    // Resume: weights, BN statistics, Adam moments and the position in the schedule.
+    if opts.resume {
+        let (tensors, meta) = read_safetensors(&run.file(run_dir::LAST))?;
+        let report = checkpoint::load_into(&vs, &tensors)?;
+        if !report.missing.is_empty() {
+            bail!("{}: {report}", run.file(run_dir::LAST).display());
+        }
+        progress = Progress::from_meta(&meta)?;
+        adam.load_state(&tensors, progress.step)?;
+        stopper.best = progress.best;
+        stopper.bad_epochs = progress.bad_epochs;
+        eprintln!("resuming at epoch {} (batch {}), step {}", progress.epoch + 1, progress.batch_in_epoch, progress.step);
+    } else {
+        let meta = serde_json::json!({
+            "name": config.name,
+            "seed": seed,
+            "git_revision": run_dir::git_revision(),
+            "npr_version": env!("CARGO_PKG_VERSION"),
+            "tch_version": "0.24.0",
+            "libtorch_version": "2.11.0",
+            "device": format!("{device:?}"),
+            "cuda_devices": tch::Cuda::device_count(),
+            "cpu_threads": tch::get_num_threads(),
+            "trainable_parameters": crate::model::detector::trainable_parameters(&vs),
+            "dataset": summary,
+            "started": chrono_like_now(),
+        });
+        run.write(run_dir::META, &serde_json::to_string_pretty(&meta)?)?;
+    }
+    if config.train.amp && !device.is_cuda() {
+        eprintln!("note: train.amp applies on CUDA only; training in fp32 on {device:?}");
+    }
+
+    let mut header: Vec<String> =
+        ["kind", "epoch", "step", "loss", "lr", "images_per_s", "val_loss", "val_acc", "val_ap"].iter().map(|s| s.to_string()).collect();
+    header.extend(branch_columns(&config.model.scales));
+    let mut log = CsvLog::open(&run.file(run_dir::LOG), &header)?;
+    let blanks = |n: usize| vec![String::new(); n];
+
+    install_signal_handler();
+    let batch_size = config.train.batch_size;
+    let steps_per_epoch = train_samples.len().div_ceil(batch_size);
+    let bar = ProgressBar::new((config.train.epochs * steps_per_epoch) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_position((progress.epoch * steps_per_epoch + progress.batch_in_epoch) as u64);
+    let say = |bar: &ProgressBar, line: String| {
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+
+    let mut outcome = TrainOutcome {
+        run_dir: run.path.clone(),
+        epochs_done: progress.epoch,
+        best_val_loss: stopper.best,
+        last_val: None,
+        stopped_early: false,
+        interrupted: false,
+    };
+    let save = |name: &str, progress: &Progress, adam: &Adam| -> Result<()> {
+        let mut tensors = model_tensors(&vs);
+        tensors.extend(adam.state_tensors());
+        let mut meta: BTreeMap<String, String> = progress.to_meta().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        meta.insert(checkpoint::META_CONFIG.into(), config.to_yaml());
+        meta.insert(checkpoint::META_FORMAT.into(), checkpoint::FORMAT_VERSION.into());
+        meta.insert("seed".into(), seed.to_string());
+        write_safetensors_atomic(&run.file(name), &tensors, &meta)
+    };
+
+    let result = crate::amp::bf16_autocast(config.train.amp, device, || -> Result<()> {
+        for epoch in progress.epoch..config.train.epochs {
+            bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.train.epochs));
+            adam.lr = lr_at_epoch(o.lr, config.train.lr_decay.factor, config.train.lr_decay.every_epochs, epoch);
+
+            // Train one epoch (skipping the batches an interrupted run already did).
+            let loader = data::batches(
+                train_samples.clone(),
+                train_tf.clone(),
+                data::LoaderOptions::training(&config.data, batch_size, seed),
+                epoch,
+                skips.clone(),
+            );
+            let (mut interval_loss, mut interval_n, mut interval_images) = (Tensor::zeros([], (Kind::Float, device)), 0usize, 0usize);
+            let (mut epoch_loss, mut epoch_batches) = (0.0f64, 0usize);
+            let mut clock = Instant::now();
+            for (b, batch) in loader.enumerate() {
+                if b < progress.batch_in_epoch {
+                    continue;
+                }
+                let x = to_input(&batch.data, batch.n, batch.h, batch.w, device, config.train.channels_last);
+                let y = Tensor::from_slice(&batch.labels).to_kind(Kind::Float).to_device(device);
+                let out = model.forward_t(&x, true);
+                let loss = out.logit.to_kind(Kind::Float).binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
+                adam.zero_grad();
+                loss.backward();
+                adam.step();
+                progress.step += 1;
+                progress.batch_in_epoch = b + 1;
+                interval_loss += loss.detach();
+                interval_n += 1;
+                interval_images += batch.n;
+                bar.inc(1);
+
+                if progress.step % config.train.log_every as i64 == 0 {
+                    let mean_loss = interval_loss.double_value(&[]) / interval_n as f64;
+                    if !mean_loss.is_finite() {
+                        bail!(
+                            "the training loss became {mean_loss} at step {} (epoch {}); the last good checkpoint is kept in {}. Lower train.optimizer.lr or check the data",
+                            progress.step, epoch + 1, run.path.display()
+                        );
+                    }
+                    let ips = interval_images as f64 / clock.elapsed().as_secs_f64();
+                    epoch_loss += mean_loss * interval_n as f64;
+                    epoch_batches += interval_n;
+                    bar.set_message(format!("loss {mean_loss:.4} {ips:.0} img/s"));
+                    if bar.is_hidden() {
+                        say(&bar, format!("epoch {} step {} loss {mean_loss:.4} lr {:.3e} {ips:.0} img/s", epoch + 1, progress.step, adam.lr));
+                    }
+                    let mut row = vec!["step".into(), (epoch + 1).to_string(), progress.step.to_string(), fmt_f(mean_loss), format!("{:e}", adam.lr), format!("{ips:.1}")];
+                    row.extend(blanks(header.len() - row.len()));
+                    log.row(&row)?;
+                    interval_loss = Tensor::zeros([], (Kind::Float, device));
+                    (interval_n, interval_images) = (0, 0);
+                    clock = Instant::now();
+                }
+                if STOP.load(Ordering::SeqCst) {
+                    save(run_dir::LAST, &progress, &adam)?;
+                    outcome.interrupted = true;
+                    return Ok(());
+                }
+            }
+            if interval_n > 0 {
+                let rest = interval_loss.double_value(&[]);
+                if !rest.is_finite() {
+                    bail!("the training loss became {rest} in epoch {}; the last good checkpoint is kept in {}", epoch + 1, run.path.display());
+                }
+                epoch_loss += rest;
+                epoch_batches += interval_n;
+            }
+
+            // Validate, log, checkpoint.
+            let val = validate(&model, &val_samples, &config.data, config.test.batch_size, device, &skips)?;
+            let verdict = stopper.update(match goal {
+                Goal::Minimize => val.loss,
+                Goal::Maximize => val.acc,
+            });
+            progress.epoch = epoch + 1;
+            progress.batch_in_epoch = 0;
+            progress.best = stopper.best;
+            progress.bad_epochs = stopper.bad_epochs;
+            let train_loss = epoch_loss / epoch_batches.max(1) as f64;
+            let ap = val.ap.map(fmt_f).unwrap_or_else(|| "n/a".into());
+            say(
+                &bar,
+                format!(
+                    "epoch {}/{}: train loss {train_loss:.4}, val loss {:.4}, acc {:.4}, AP {ap}, weights real {:?} fake {:?}{}",
+                    epoch + 1, config.train.epochs, val.loss, val.acc,
+                    val.weights_real.iter().map(|w| (w * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+                    val.weights_fake.iter().map(|w| (w * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+                    if verdict == Verdict::Improved { " (best)" } else { "" }
+                ),
+            );
+            let mut row = vec!["epoch".into(), (epoch + 1).to_string(), progress.step.to_string(), fmt_f(train_loss), format!("{:e}", adam.lr), String::new(), fmt_f(val.loss), fmt_f(val.acc), ap];
+            for (r, f) in val.weights_real.iter().zip(&val.weights_fake) {
+                row.push(fmt_f(*r));
+                row.push(fmt_f(*f));
+            }
+            log.row(&row)?;
+            if verdict == Verdict::Improved {
+                save(run_dir::BEST, &progress, &adam)?;
+            }
+            save(run_dir::LAST, &progress, &adam)?;
+            outcome.epochs_done = epoch + 1;
+            outcome.best_val_loss = stopper.best;
+            outcome.last_val = Some(val);
+            if verdict == Verdict::Stop {
+                say(&bar, format!("early stopping: no improvement for {} epochs", stopper.patience));
+                outcome.stopped_early = true;
+                return Ok(());
+            }
+            if opts.interrupt_after_epochs == Some(epoch + 1) || STOP.load(Ordering::SeqCst) {
+                outcome.interrupted = true;
+                return Ok(());
+            }
+        }
+        Ok(())
+    });
+    bar.finish_and_clear();
+
+    // Whatever happened, say what was skipped and keep the list.
+    skips.write_tsv(&run.file(run_dir::SKIPPED))?;
+    if skips.total() > 0 {
+        eprintln!("{}", skips.summary());
+    }
+    result?;
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: state saved to {}; continue with the same command plus --resume",
+            run.file(run_dir::LAST).display()
+        );
+    }
+    Ok(outcome)
+}
+
+/// Loss, accuracy, AP and mean branch weights on the validation set (eval mode, no grad).
+pub fn validate(
+    model: &Detector,
+    samples: &Arc<Vec<Sample>>,
+    data_config: &crate::config::DataConfig,
+    batch_size: usize,
+    device: Device,
+    skips: &Arc<SkipLog>,
+) -> Result<ValStats> {
+    let tf = data::Transform::Test(data::TestTransform::validation(data_config));
+    let loader = data::batches(samples.clone(), tf, data::LoaderOptions::evaluation(data_config, batch_size), 0, skips.clone());
+    let k = model.config.scales.len();
+    let (mut labels, mut scores) = (Vec::new(), Vec::new());
+    let mut loss_sum = 0.0;
+    let mut w_sum = [vec![0.0; k], vec![0.0; k]];
+    tch::no_grad(|| -> Result<()> {
+        for batch in loader {
+            let x = to_input(&batch.data, batch.n, batch.h, batch.w, device, false);
+            let y = Tensor::from_slice(&batch.labels).to_kind(Kind::Float).to_device(device);
+            let out = model.forward_t(&x, false);
+            let logit = out.logit.to_kind(Kind::Float);
+            loss_sum += logit.binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Sum).double_value(&[]);
+            let s: Vec<f64> = Vec::try_from(logit.sigmoid().to_kind(Kind::Double).to_device(Device::Cpu))?;
+            let w: Vec<f64> = Vec::try_from(out.weights.to_kind(Kind::Double).mean_dim(2, false, None).to_device(Device::Cpu).flatten(0, -1))?;
+            for (i, &label) in batch.labels.iter().enumerate() {
+                for j in 0..k {
+                    w_sum[label as usize][j] += w[i * k + j];
+                }
+            }
+            labels.extend_from_slice(&batch.labels);
+            scores.extend(s);
+        }
+        Ok(())
+    })?;
+    if labels.is_empty() {
+        bail!("no validation image could be read (see skipped files)");
+    }
+    let n_real = labels.iter().filter(|&&l| l == 0).count().max(1) as f64;
+    let n_fake = labels.iter().filter(|&&l| l == 1).count().max(1) as f64;
+    let m = metrics::binary_metrics(&labels, &scores, metrics::DEFAULT_THRESHOLD)?;
+    Ok(ValStats {
+        loss: loss_sum / labels.len() as f64,
+        acc: m.acc.unwrap_or(0.0),
+        ap: m.ap,
+        weights_real: w_sum[0].iter().map(|w| w / n_real).collect(),
+        weights_fake: w_sum[1].iter().map(|w| w / n_fake).collect(),
+    })
+}
+
+/// Seconds since the Unix epoch (no date crate needed for a timestamp in meta.json).
+fn chrono_like_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

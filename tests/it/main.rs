@@ -1,0 +1,3 @@
+//! One integration-test binary, so that libtorch links once (ripgrep's tests/tests.rs).
+mod common;
+mod parity;
