@@ -177,6 +177,21 @@ pub struct SynthArgs {
     /// Worker threads.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Families used in train/val ("seen"), comma-separated (default: nearest_x2,tconv_x2).
+    #[arg(long, value_delimiter = ',')]
+    pub seen: Vec<String>,
+    /// Weight of the fresh full-resolution detail added to fakes after up-sampling.
+    #[arg(long)]
+    pub detail_weight: Option<f64>,
+    /// Sensor-noise σ in grey levels (of 255).
+    #[arg(long)]
+    pub noise_sigma: Option<f64>,
+    /// Mild JPEG compression of every image at this quality.
+    #[arg(long)]
+    pub jpeg_quality: Option<u8>,
+    /// Replace an existing benchmark in --out.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

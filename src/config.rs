@@ -553,6 +553,50 @@ impl fmt::Display for Backbone {
     }
 }
 
+/// The data layer's settings, derived from the config (one place, so train, validation and
+/// test agree).
+impl DataConfig {
+    /// Official NPR training transform: resize to `load_size` (n×n), random crop, flip,
+    /// optional CNNDetection blur and JPEG.
+    pub fn train_transform(&self) -> crate::data::TrainTransform {
+        crate::data::TrainTransform {
+            load_size: Some(self.load_size),
+            resize_mode: crate::data::ResizeMode::Square,
+            crop_size: self.crop_size,
+            flip: self.flip,
+            blur: crate::data::BlurAug { prob: self.blur.prob, sigma: self.blur.sigma },
+            jpeg: crate::data::JpegAug { prob: self.jpeg.prob, quality: self.jpeg.quality },
+        }
+    }
+
+    /// Validation: resize to `load_size`, centre crop `crop_size` (the training geometry
+    /// without randomness).
+    pub fn val_transform(&self) -> crate::data::TestTransform {
+        crate::data::TestTransform {
+            resize: Some(self.load_size),
+            crop: crate::data::Crop::Center(self.crop_size),
+            ..Default::default()
+        }
+    }
+
+    /// Shuffled, seeded loading for training.
+    pub fn train_loader(&self, batch_size: usize, seed: u64) -> crate::data::LoaderOptions {
+        crate::data::LoaderOptions {
+            batch_size,
+            workers: self.workers,
+            seed,
+            shuffle: true,
+            balance: self.balance,
+            ..Default::default()
+        }
+    }
+
+    /// Discovery-order loading for validation and testing.
+    pub fn eval_loader(&self, batch_size: usize) -> crate::data::LoaderOptions {
+        crate::data::LoaderOptions::testing(batch_size, self.workers)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,13 @@
 //! npr: multi-scale NPR detectors of AI-generated images on tch (libtorch).
+pub mod amp;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod data;
 pub mod error;
-pub mod model;
 pub mod eval;
+pub mod model;
 pub mod stats;
-pub mod amp;
-
+pub mod synth;
+pub mod train;

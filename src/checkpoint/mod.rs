@@ -93,17 +93,28 @@ pub fn official_npr_config() -> Config {
     config
 }
 
-/// Reads an official NPR checkpoint: strips a `model.` wrapper and `module.` prefixes.
+/// Reads an official NPR checkpoint: a flat state_dict, or the weights under `model` /
+/// `state_dict` (other entries such as optimizer state are ignored); `module.` prefixes
+/// (DataParallel) are stripped.
 pub fn read_official(path: &Path) -> Result<HashMap<String, Tensor>> {
     let state = torch_pickle::read_state_dict(path)
         .with_context(|| format!("reading PyTorch checkpoint {}", path.display()))?;
+    let wrapper = ["model.", "state_dict."]
+        .into_iter()
+        .find(|w| state.tensors.iter().any(|(name, _)| name.starts_with(w)));
     let mut out = HashMap::new();
     for (name, raw) in state.tensors {
-        let mut key = name.as_str();
-        for prefix in ["model.", "state_dict.", "module."] {
-            key = key.strip_prefix(prefix).unwrap_or(key);
-        }
+        let key = match wrapper {
+            Some(w) => match name.strip_prefix(w) {
+                Some(rest) => rest,
+                None => continue,
+            },
+            None => name.as_str(),
+        };
         let key = key.strip_prefix("module.").unwrap_or(key).to_string();
+        if out.contains_key(&key) {
+            bail!("{}: two tensors map to {key:?} after removing prefixes", path.display());
+        }
         let kind = match raw.dtype {
             torch_pickle::DType::F32 => Kind::Float,
             torch_pickle::DType::F64 => Kind::Double,

@@ -1,6 +1,108 @@
-//! `npr bench`.
-use anyhow::Result;
+//! `npr bench`: throughput figures (DESIGN.md §9), measured, never assumed.
+//!
+//! Without `--loader`: for the baseline (single-scale NPR) and the attention model, the
+//! training step (forward + backward + Adam) and inference on device-resident random
+//! tensors, at `--crop-size` and `--batch-size`, fp32 or bf16 autocast (`--amp`).
+use std::time::Instant;
 
-pub fn run(args: &crate::cli::BenchArgs) -> Result<()> {
-    super::not_implemented("bench", args)
+use anyhow::Result;
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+use crate::cli::BenchArgs;
+use crate::config::{Config, Fusion};
+use crate::model::detector::{parse_device, trainable_parameters};
+use crate::model::Detector;
+use crate::train::adam::Adam;
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.loader {
+        return loader(args);
+    }
+    let device = parse_device(&args.device.device)?;
+    println!(
+        "device {device:?}, batch {}, {}×{} px, {}, {} timed steps after 3 warm-up steps",
+        args.batch_size,
+        args.crop_size,
+        args.crop_size,
+        if args.amp && device.is_cuda() { "bf16 autocast" } else { "fp32" },
+        args.steps
+    );
+    println!("{:<10} {:>12} {:>16} {:>16}", "model", "parameters", "train img/s", "infer img/s");
+    for (name, config) in models() {
+        let r = model_bench(&config, device, args)?;
+        println!("{name:<10} {:>12} {:>16.1} {:>16.1}", r.parameters, r.train_ips, r.infer_ips);
+    }
+    Ok(())
+}
+
+fn models() -> Vec<(&'static str, Config)> {
+    let baseline = crate::checkpoint::official_npr_config();
+    let mut attention = Config::default();
+    attention.model.fusion = Fusion::Attention;
+    vec![("baseline", baseline), ("attention", attention)]
+}
+
+struct ModelBench {
+    parameters: i64,
+    train_ips: f64,
+    infer_ips: f64,
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<ModelBench> {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let model = Detector::new(&vs.root(), &config.model);
+    let params = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).map(|(n, t)| (n, t, 0)).collect();
+    let mut adam = Adam::new(params, 2e-4, (0.9, 0.999), 1e-8, 0.0, vec![1.0]);
+    let (b, s) = (args.batch_size as i64, args.crop_size as i64);
+    let x = Tensor::randn([b, 3, s, s], (Kind::Float, device));
+    let y = Tensor::randint(2, [b], (Kind::Float, device));
+    let timed = |f: &mut dyn FnMut()| {
+        for _ in 0..3 {
+            f();
+        }
+        sync(device);
+        let t = Instant::now();
+        for _ in 0..args.steps {
+            f();
+        }
+        sync(device);
+        (args.steps as f64 * b as f64) / t.elapsed().as_secs_f64()
+    };
+    let train_ips = crate::amp::bf16_autocast(args.amp, device, || {
+        timed(&mut || {
+            let out = model.forward_t(&x, true);
+            let loss = out.logit.to_kind(Kind::Float).binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
+            adam.zero_grad();
+            loss.backward();
+            adam.step();
+        })
+    });
+    let infer_ips = crate::amp::bf16_autocast(args.amp, device, || {
+        tch::no_grad(|| {
+            timed(&mut || {
+                let _ = model.forward_t(&x, false).logit.sigmoid();
+            })
+        })
+    });
+    Ok(ModelBench { parameters: trainable_parameters(&vs), train_ips, infer_ips })
+}
+
+fn loader(args: &BenchArgs) -> Result<()> {
+    let Some(root) = &args.dataroot else {
+        return Err(crate::usage!("--loader needs --dataroot DIR (a folder of labelled images)"));
+    };
+    let r = crate::data::bench_loader(root, args.workers, args.batch_size, args.load_size, args.crop_size, args.images)?;
+    println!(
+        "loader: {} images in {:.2}s with {} workers ({}→{} px, batch {})",
+        r.images, r.seconds, args.workers, args.load_size, args.crop_size, args.batch_size
+    );
+    println!("loader images/s: {:.1}", r.images_per_s);
+    Ok(())
 }

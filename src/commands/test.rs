@@ -1,6 +1,359 @@
-//! `npr test`.
-use anyhow::Result;
+//! `npr test`: a checkpoint over one or more test sets, with the field's metrics,
+//! per-image outputs and optional robustness perturbations (DESIGN.md §5, §7, §8).
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-pub fn run(args: &crate::cli::TestArgs) -> Result<()> {
-    super::not_implemented("test", args)
+use anyhow::{Context, Result};
+
+use crate::checkpoint::load_model;
+use crate::cli::TestArgs;
+use crate::config::{CropPolicy, TestSet};
+use crate::data::{self, SkipLog};
+use crate::eval::evaluate::{run_model, SetResults};
+use crate::eval::metrics::{self, binary_metrics, fmt_opt};
+use crate::eval::npz::{write_npz, NpyArray};
+use crate::eval::outputs::{self, GeneratorRow, Scored};
+use crate::eval::perturb::{parse_sweep, Perturbation};
+use crate::model::detector::parse_device;
+use crate::usage;
+
+/// A test set ready to run: where, how to preprocess, which generators were seen.
+struct SetPlan {
+    set: TestSet,
+    /// Resize side (None: full size), resolved from the set, `--resize` and the load size.
+    resize: Option<u32>,
+    /// Generator → seen in training (from the config or a synth.json manifest).
+    seen: BTreeMap<String, bool>,
+}
+
+pub fn run(args: &TestArgs) -> Result<()> {
+    let device = parse_device(&args.device.device)?;
+    let loaded = load_model(&args.checkpoint, device)?;
+    let config = &loaded.config;
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.checkpoint.parent().unwrap_or(Path::new(".")).join("test")
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let plans = plan_sets(args, config)?;
+    let levels: Vec<Perturbation> = match &args.sweep {
+        Some(spec) => parse_sweep(spec)?,
+        None => vec![Perturbation::from_flags(args.jpeg_quality, args.blur_sigma)],
+    };
+
+    let skips = Arc::new(SkipLog::default());
+    let mut rows: Vec<GeneratorRow> = Vec::new();
+    let mut summary_sets = Vec::new();
+    let mut all_scored: Vec<(String, Vec<Scored>)> = Vec::new();
+    let mut npz_parts: Vec<(String, Arc<Vec<data::Sample>>, SetResults)> = Vec::new();
+    let mut features_kept = 0usize;
+    for level in &levels {
+        let level_name = level.to_string();
+        let mut level_scored = Vec::new();
+        for plan in &plans {
+            let found = data::discover(&plan.set.dataroot, None)
+                .with_context(|| format!("test set {:?} at {}", plan.set.name, plan.set.dataroot.display()))?;
+            skips.extend(found.skipped.iter().cloned());
+            let samples = Arc::new(found.samples);
+            let transform = test_transform(plan, config.data.crop_size, level);
+            let policy = policy_string(plan);
+            let results = run_model(
+                &loaded.detector,
+                &samples,
+                transform,
+                args.batch_size,
+                args.workers,
+                if level == &levels[0] { args.max_features.saturating_sub(features_kept) } else { 0 },
+                device,
+                &skips,
+            )?;
+            features_kept += results.features.len();
+            eprintln!(
+                "{} [{}]: {} images at {:.1} images/s",
+                plan.set.name,
+                level_name,
+                results.images.len(),
+                results.images_per_s()
+            );
+
+            // Group by generator, in discovery order.
+            let mut by_gen: BTreeMap<String, (Vec<u8>, Vec<f64>)> = BTreeMap::new();
+            for r in &results.images {
+                let s = &samples[r.sample];
+                let e = by_gen.entry(s.generator.clone()).or_default();
+                e.0.push(s.label);
+                e.1.push(r.score);
+            }
+            let mut set_rows = Vec::new();
+            for (generator, (labels, scores)) in &by_gen {
+                let m = binary_metrics(labels, scores, metrics::DEFAULT_THRESHOLD)?;
+                set_rows.push(GeneratorRow {
+                    perturbation: level_name.clone(),
+                    set: plan.set.name.clone(),
+                    generator: generator.clone(),
+                    seen: plan.seen.get(generator).copied(),
+                    policy: policy.clone(),
+                    metrics: m,
+                });
+            }
+            let refs: Vec<&GeneratorRow> = set_rows.iter().collect();
+            let mean = outputs::mean_row(&refs, &level_name, &plan.set.name);
+            let gap = outputs::generalization_gap(&refs);
+            summary_sets.push(serde_json::json!({
+                "perturbation": level_name, "set": plan.set.name, "policy": policy,
+                "images": results.images.len(), "images_per_s": results.images_per_s(),
+                "mean_acc": mean.metrics.acc, "mean_ap": mean.metrics.ap,
+                "generalization_gap": gap,
+            }));
+            print_table(&plan.set.name, &level_name, &set_rows, &mean, gap, results.images_per_s());
+
+            let scored: Vec<Scored> = results
+                .images
+                .iter()
+                .map(|r| {
+                    let s = &samples[r.sample];
+                    Scored {
+                        path: s.path.display().to_string(),
+                        set: plan.set.name.clone(),
+                        generator: s.generator.clone(),
+                        label: s.label,
+                        score: r.score,
+                    }
+                })
+                .collect();
+            if level == &levels[0] {
+                npz_parts.push((plan.set.name.clone(), samples.clone(), results));
+            }
+            let groups: Vec<(String, String, Vec<u8>, Vec<f64>)> = by_gen
+                .into_iter()
+                .map(|(g, (l, s))| (plan.set.name.clone(), g, l, s))
+                .collect();
+            if level == &levels[0] {
+                let tag = if plans.len() > 1 { format!("_{}", plan.set.name) } else { String::new() };
+                outputs::write_curves(&out.join(format!("roc{tag}.csv")), &out.join(format!("pr{tag}.csv")), &groups)?;
+            }
+            rows.extend(set_rows);
+            rows.push(mean);
+            level_scored.extend(scored);
+        }
+        all_scored.push((level_name, level_scored));
+    }
+
+    // Files: metrics and confusion for every level; per-image files for the first level
+    // (and one predictions file per level in a sweep).
+    write_attention_npz(&out.join("attention_weights.npz"), &npz_parts, &config.model.scales)?;
+    outputs::write_metrics_csv(&out.join("metrics.csv"), &rows)?;
+    outputs::write_confusion_csv(&out.join("confusion.csv"), &rows)?;
+    for (i, (level, scored)) in all_scored.iter().enumerate() {
+        let suffix = if i == 0 { String::new() } else { format!("_{}", level.replace(['=', ','], "_")) };
+        outputs::write_predictions_csv(&out.join(format!("predictions{suffix}.csv")), level, scored, metrics::DEFAULT_THRESHOLD)?;
+        if i == 0 {
+            outputs::write_misclassified_csv(&out.join("misclassified.csv"), scored, metrics::DEFAULT_THRESHOLD)?;
+        }
+    }
+    let summary = serde_json::json!({
+        "checkpoint": args.checkpoint.display().to_string(),
+        "model": { "backbone": config.model.backbone.to_string(), "fusion": config.model.fusion.to_string(), "scales": config.model.scales },
+        "sets": summary_sets,
+        "rows": rows,
+        "skipped": skips.len(),
+    });
+    std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    skips.write_tsv(&out.join("skipped.tsv"))?;
+    if !skips.is_empty() || skips.upscaled() > 0 {
+        eprintln!("{}", skips.summary());
+    }
+    println!("outputs in {}", out.display());
+    Ok(())
+}
+
+/// The sets to test: `--dataroot` (one set, policy from the flags) or the checkpoint
+/// config's `test.sets`; `--sets` filters by name.
+fn plan_sets(args: &TestArgs, config: &crate::config::Config) -> Result<Vec<SetPlan>> {
+    let crop = match args.crop.as_deref() {
+        None => None,
+        Some("center") => Some(CropPolicy::Center),
+        Some("none") => Some(CropPolicy::None),
+        Some("tile") => Some(CropPolicy::Tile),
+        Some(other) => return Err(usage!("--crop {other:?}: expected center, none or tile")),
+    };
+    let mut sets: Vec<TestSet> = match &args.dataroot {
+        Some(root) => {
+            if !root.is_dir() {
+                return Err(usage!("--dataroot {} is not a folder", root.display()));
+            }
+            let name = root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "test".into());
+            vec![TestSet { name, dataroot: root.clone(), resize: true, crop: CropPolicy::None, seen: false, seen_generators: vec![] }]
+        }
+        None if !config.test.sets.is_empty() => config.test.sets.clone(),
+        None => {
+            return Err(usage!(
+                "no test set: pass --dataroot DIR (one folder per generator) or list test.sets in the config"
+            ))
+        }
+    };
+    if !args.sets.is_empty() {
+        let known: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
+        sets.retain(|s| args.sets.contains(&s.name));
+        if sets.is_empty() {
+            return Err(usage!("--sets {:?} matches none of the sets {:?}", args.sets, known));
+        }
+    }
+    let mut plans = Vec::new();
+    for mut set in sets {
+        if args.no_resize {
+            set.resize = false;
+        }
+        if args.resize.is_some() {
+            set.resize = true;
+        }
+        if let Some(c) = crop {
+            set.crop = c;
+        }
+        if !set.dataroot.is_dir() {
+            return Err(usage!("test set {:?}: {} is not a folder", set.name, set.dataroot.display()));
+        }
+        let seen = seen_flags(&set)?;
+        let resize = set.resize.then(|| args.resize.unwrap_or(config.data.load_size));
+        plans.push(SetPlan { set, resize, seen });
+    }
+    Ok(plans)
+}
+
+/// Seen flags per generator: `seen_generators`, else a `synth.json` next to the data
+/// (the synthetic benchmark marks its families), else the set's `seen`.
+fn seen_flags(set: &TestSet) -> Result<BTreeMap<String, bool>> {
+    let found = data::discover(&set.dataroot, None)?;
+    let generators: Vec<String> = {
+        let mut g: Vec<String> = found.samples.iter().map(|s| s.generator.clone()).collect();
+        g.dedup();
+        g.sort();
+        g.dedup();
+        g
+    };
+    let manifest = [set.dataroot.clone(), set.dataroot.parent().map(PathBuf::from).unwrap_or_default()]
+        .into_iter()
+        .find(|d| d.join("synth.json").is_file())
+        .map(|d| crate::synth::read_manifest(&d))
+        .transpose()?;
+    Ok(generators
+        .into_iter()
+        .map(|g| {
+            let seen = if !set.seen_generators.is_empty() {
+                set.seen_generators.iter().any(|s| s == &g || g.starts_with(&format!("{s}/")))
+            } else if let Some(m) = &manifest {
+                m.families.iter().any(|f| f.name == g && f.seen)
+            } else {
+                set.seen
+            };
+            (g, seen)
+        })
+        .collect())
+}
+
+fn crop_name(c: CropPolicy) -> &'static str {
+    match c {
+        CropPolicy::Center => "center",
+        CropPolicy::None => "none",
+        CropPolicy::Tile => "tile",
+    }
+}
+
+fn policy_string(plan: &SetPlan) -> String {
+    let resize = plan.resize.map(|n| n.to_string()).unwrap_or_else(|| "no".into());
+    format!("resize={resize};crop={}", crop_name(plan.set.crop))
+}
+
+/// The set's protocol plus the perturbation; crops are `crop_size` of the training config.
+fn test_transform(plan: &SetPlan, crop_size: u32, level: &Perturbation) -> data::TestTransform {
+    let crop = match plan.set.crop {
+        CropPolicy::Center => data::Crop::Center(crop_size),
+        CropPolicy::None => data::Crop::None,
+        CropPolicy::Tile => data::Crop::Tile(crop_size),
+    };
+    data::TestTransform {
+        resize: plan.resize,
+        crop,
+        jpeg_quality: level.jpeg_quality,
+        blur_sigma: level.blur_sigma,
+        pre_resize: level.resize,
+    }
+}
+
+fn print_table(set: &str, level: &str, rows: &[GeneratorRow], mean: &GeneratorRow, gap: Option<f64>, ips: f64) {
+    println!("\n{set} [{level}] ({ips:.0} images/s)");
+    println!(
+        "{:<24} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "generator", "seen", "real", "fake", "acc", "ap", "auc", "r_acc", "f_acc", "eer"
+    );
+    for r in rows.iter().chain(std::iter::once(mean)) {
+        let m = &r.metrics;
+        let seen = match r.seen {
+            Some(true) => "seen",
+            Some(false) => "unseen",
+            None => "",
+        };
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| fmt_opt(None));
+        println!(
+            "{:<24} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            r.generator, seen, m.n_real, m.n_fake, f(m.acc), f(m.ap), f(m.auc), f(m.r_acc), f(m.f_acc), f(m.eer)
+        );
+    }
+    match gap {
+        Some(g) => println!("generalization gap (acc seen − acc unseen): {g:+.4}"),
+        None => println!("generalization gap: n/a (needs seen and unseen generators)"),
+    }
+}
+
+/// `attention_weights.npz`: per image weights [n, k, 3], labels, scores, generator index and
+/// names (`set/generator` when several sets), scales, paths, and the pooled features of the
+/// first images for t-SNE (`feature_index` points into the per-image arrays).
+fn write_attention_npz(path: &Path, parts: &[(String, Arc<Vec<data::Sample>>, SetResults)], scales: &[f64]) -> Result<()> {
+    let several = parts.len() > 1;
+    let gen_name = |set: &str, g: &str| if several { format!("{set}/{g}") } else { g.to_string() };
+    let mut names: Vec<String> = Vec::new();
+    let (mut weights, mut labels, mut scores, mut gen_index, mut paths) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut features, mut feature_index, mut feature_dim) = (vec![], vec![], 0);
+    for (set, samples, results) in parts {
+        let offset = labels.len();
+        for r in &results.images {
+            let s = &samples[r.sample];
+            let name = gen_name(set, &s.generator);
+            let idx = match names.iter().position(|n| n == &name) {
+                Some(i) => i,
+                None => {
+                    names.push(name);
+                    names.len() - 1
+                }
+            };
+            weights.extend_from_slice(&r.weights);
+            labels.push(s.label);
+            scores.push(r.score as f32);
+            gen_index.push(idx as i64);
+            paths.push(s.path.display().to_string());
+        }
+        for (sample, f) in &results.features {
+            if let Ok(pos) = results.images.binary_search_by_key(sample, |r| r.sample) {
+                feature_index.push((offset + pos) as i64);
+                features.extend_from_slice(f);
+                feature_dim = f.len();
+            }
+        }
+    }
+    let n = labels.len();
+    write_npz(
+        path,
+        &[
+            ("weights", NpyArray::f32(&[n, scales.len(), 3], &weights)),
+            ("labels", NpyArray::u8(&labels)),
+            ("scores", NpyArray::f32(&[n], &scores)),
+            ("generator_index", NpyArray::i64(&gen_index)),
+            ("generator_names", NpyArray::strings(&names)),
+            ("scales", NpyArray::f64(&[scales.len()], scales)),
+            ("paths", NpyArray::strings(&paths)),
+            ("features", NpyArray::f32(&[feature_index.len(), feature_dim], &features)),
+            ("feature_index", NpyArray::i64(&feature_index)),
+        ],
+    )
 }

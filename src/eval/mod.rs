@@ -1,2 +1,7 @@
-//! Evaluation: the field's metrics (pure functions) and the test/predict machinery.
+//! Evaluation: the field's metrics (pure functions), running a model over test sets,
+//! perturbations for robustness, and the output files.
+pub mod evaluate;
 pub mod metrics;
+pub mod npz;
+pub mod outputs;
+pub mod perturb;

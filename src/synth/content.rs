@@ -73,7 +73,10 @@ pub(crate) struct Planes {
 impl Planes {
     /// A black image.
     pub(crate) fn zeros(n: usize) -> Planes {
-        Planes { n, data: vec![0.0; 3 * n * n] }
+        Planes {
+            n,
+            data: vec![0.0; 3 * n * n],
+        }
     }
 
     /// One channel, row-major.
@@ -119,7 +122,11 @@ fn log_uniform<R: Rng + ?Sized>(rng: &mut R, lo: f32, hi: f32) -> f32 {
 
 /// A colour from hue, saturation and value ranges (HSV → RGB).
 fn colour<R: Rng + ?Sized>(rng: &mut R, sat: (f32, f32), val: (f32, f32)) -> [f32; 3] {
-    hsv(rng.gen::<f32>(), uniform(rng, sat.0, sat.1), uniform(rng, val.0, val.1))
+    hsv(
+        rng.gen::<f32>(),
+        uniform(rng, sat.0, sat.1),
+        uniform(rng, val.0, val.1),
+    )
 }
 
 fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {
@@ -138,7 +145,11 @@ fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {
 }
 
 fn mix(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
@@ -231,7 +242,8 @@ impl NoiseField {
     pub(crate) fn add_to(&self, img: &mut Planes, gain: impl Fn(f32) -> f32) {
         let n = img.n;
         let xs = centres(n);
-        let (mut cx, mut sx, mut cy, mut sy) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let (mut cx, mut sx, mut cy, mut sy) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         let nn = n * n;
         for w in &self.waves {
             let g = gain(w.freq);
@@ -267,7 +279,9 @@ impl NoiseField {
         let mut img = Planes::zeros(n);
         self.add_to(&mut img, |f| band_gain(f, n));
         let nn = n * n;
-        (0..nn).map(|i| (img.data[i] + img.data[nn + i] + img.data[2 * nn + i]) / 3.0).collect()
+        (0..nn)
+            .map(|i| (img.data[i] + img.data[nn + i] + img.data[2 * nn + i]) / 3.0)
+            .collect()
     }
 }
 
@@ -294,7 +308,10 @@ impl Ridge {
     }
 
     fn eval(&self, u: f32, n: usize) -> f32 {
-        self.waves.iter().map(|&(f, a, p)| band_gain(f, n) * a * (TAU * f * u + p).sin()).sum()
+        self.waves
+            .iter()
+            .map(|&(f, a, p)| band_gain(f, n) * a * (TAU * f * u + p).sin())
+            .sum()
     }
 }
 
@@ -309,7 +326,11 @@ pub(crate) struct Gradient {
 impl Gradient {
     fn sample<R: Rng + ?Sized>(rng: &mut R, sat: (f32, f32), val: (f32, f32)) -> Gradient {
         let t = rng.gen::<f32>() * TAU;
-        Gradient { from: colour(rng, sat, val), to: colour(rng, sat, val), dir: (t.cos(), t.sin()) }
+        Gradient {
+            from: colour(rng, sat, val),
+            to: colour(rng, sat, val),
+            dir: (t.cos(), t.sin()),
+        }
     }
 
     fn at(&self, u: f32, v: f32) -> [f32; 3] {
@@ -344,13 +365,21 @@ impl Shape {
     fn sample<R: Rng + ?Sized>(rng: &mut R) -> Shape {
         let t = rng.gen::<f32>() * PI;
         Shape {
-            kind: if rng.gen::<bool>() { ShapeKind::Ellipse } else { ShapeKind::Rectangle },
+            kind: if rng.gen::<bool>() {
+                ShapeKind::Ellipse
+            } else {
+                ShapeKind::Rectangle
+            },
             centre: (rng.gen(), rng.gen()),
             half: (log_uniform(rng, 0.05, 0.3), log_uniform(rng, 0.05, 0.3)),
             rot: (t.cos(), t.sin()),
             colour: colour(rng, (0.1, 0.8), (0.15, 0.95)),
             shading: uniform(rng, -0.25, 0.25),
-            blur: if rng.gen::<f32>() < 0.3 { uniform(rng, 0.0, 0.03) } else { 0.0 },
+            blur: if rng.gen::<f32>() < 0.3 {
+                uniform(rng, 0.0, 0.03)
+            } else {
+                0.0
+            },
             opacity: uniform(rng, 0.7, 1.0),
         }
     }
@@ -406,7 +435,12 @@ pub(crate) enum Scene {
         sun: Option<Shape>,
     },
     /// See [`ContentClass::Objects`].
-    Objects { background: Gradient, shapes: Vec<Shape>, tex: NoiseField, spec: NoiseSpec },
+    Objects {
+        background: Gradient,
+        shapes: Vec<Shape>,
+        tex: NoiseField,
+        spec: NoiseSpec,
+    },
     /// See [`ContentClass::Textures`].
     Textures {
         dark: [f32; 3],
@@ -417,7 +451,11 @@ pub(crate) enum Scene {
         spec: NoiseSpec,
     },
     /// See [`ContentClass::Clouds`].
-    Clouds { background: Gradient, field: NoiseField, spec: NoiseSpec },
+    Clouds {
+        background: Gradient,
+        field: NoiseField,
+        spec: NoiseSpec,
+    },
 }
 
 impl Scene {
@@ -432,7 +470,11 @@ impl Scene {
                     std: uniform(rng, 0.05, 0.12),
                     colourfulness: uniform(rng, 0.1, 0.4),
                 };
-                let sky_spec = NoiseSpec { alpha: 1.6, std: uniform(rng, 0.01, 0.04), colourfulness: 0.1 };
+                let sky_spec = NoiseSpec {
+                    alpha: 1.6,
+                    std: uniform(rng, 0.01, 0.04),
+                    colourfulness: 0.1,
+                };
                 let sun = if rng.gen::<f32>() < 0.4 {
                     let r = uniform(rng, 0.03, 0.08);
                     Some(Shape {
@@ -496,7 +538,11 @@ impl Scene {
                         }
                     })
                     .collect();
-                let warp_spec = NoiseSpec { alpha: 1.0, std: 1.0, colourfulness: 0.0 };
+                let warp_spec = NoiseSpec {
+                    alpha: 1.0,
+                    std: 1.0,
+                    colourfulness: 0.0,
+                };
                 Scene::Textures {
                     dark: colour(rng, (0.1, 0.7), (0.1, 0.5)),
                     light: colour(rng, (0.1, 0.7), (0.5, 1.0)),
@@ -526,7 +572,9 @@ impl Scene {
     pub(crate) fn detail_spec(&self) -> NoiseSpec {
         match self {
             Scene::Landscape { ground_spec, .. } => *ground_spec,
-            Scene::Objects { spec, .. } | Scene::Textures { spec, .. } | Scene::Clouds { spec, .. } => *spec,
+            Scene::Objects { spec, .. }
+            | Scene::Textures { spec, .. }
+            | Scene::Clouds { spec, .. } => *spec,
         }
     }
 
@@ -542,7 +590,17 @@ impl Scene {
             img.data[2 * nn + i] = c[2];
         };
         match self {
-            Scene::Landscape { sky, horizon, ridge, ground_far, ground_near, ground_tex, sky_tex, sun, .. } => {
+            Scene::Landscape {
+                sky,
+                horizon,
+                ridge,
+                ground_far,
+                ground_near,
+                ground_tex,
+                sky_tex,
+                sun,
+                ..
+            } => {
                 let mut ground = Planes::zeros(n);
                 ground_tex.add_to(&mut ground, |f| band_gain(f, n));
                 let mut clouds = Planes::zeros(n);
@@ -572,7 +630,12 @@ impl Scene {
                     }
                 }
             }
-            Scene::Objects { background, shapes, tex, .. } => {
+            Scene::Objects {
+                background,
+                shapes,
+                tex,
+                ..
+            } => {
                 for (y, &v) in xs.iter().enumerate() {
                     for (x, &u) in xs.iter().enumerate() {
                         let mut c = background.at(u, v);
@@ -584,7 +647,11 @@ impl Scene {
                             }
                             let a = s.opacity * smoothstep(w, -w, d);
                             let shade = 1.0 + s.shading * t;
-                            let sc = [s.colour[0] * shade, s.colour[1] * shade, s.colour[2] * shade];
+                            let sc = [
+                                s.colour[0] * shade,
+                                s.colour[1] * shade,
+                                s.colour[2] * shade,
+                            ];
                             c = mix(c, sc, a);
                         }
                         put(&mut img, y * n + x, c);
@@ -592,7 +659,14 @@ impl Scene {
                 }
                 tex.add_to(&mut img, |f| band_gain(f, n));
             }
-            Scene::Textures { dark, light, gratings, warp, tex, .. } => {
+            Scene::Textures {
+                dark,
+                light,
+                gratings,
+                warp,
+                tex,
+                ..
+            } => {
                 let warp_map = warp.render_scalar(n);
                 let total: f32 = gratings.iter().map(|g| g.weight).sum();
                 for (y, &v) in xs.iter().enumerate() {
@@ -603,7 +677,9 @@ impl Scene {
                             // Warping raises the local frequency; keep a margin for it.
                             let gain = band_gain(g.freq * (1.0 + 0.25 * g.warp), n);
                             if gain > 0.0 {
-                                let arg = TAU * g.freq * (u * g.dir.0 + v * g.dir.1) + g.warp * warp_map[i] + g.phase;
+                                let arg = TAU * g.freq * (u * g.dir.0 + v * g.dir.1)
+                                    + g.warp * warp_map[i]
+                                    + g.phase;
                                 t += gain * g.weight * arg.sin();
                             }
                         }
@@ -612,7 +688,9 @@ impl Scene {
                 }
                 tex.add_to(&mut img, |f| band_gain(f, n));
             }
-            Scene::Clouds { background, field, .. } => {
+            Scene::Clouds {
+                background, field, ..
+            } => {
                 for (y, &v) in xs.iter().enumerate() {
                     for (x, &u) in xs.iter().enumerate() {
                         put(&mut img, y * n + x, background.at(u, v));

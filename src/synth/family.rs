@@ -27,6 +27,14 @@ use super::content::Planes;
 /// phase-to-phase difference, i.e. the checkerboard.
 pub const TCONV_JITTER: f32 = 0.06;
 
+/// Seed of the transposed-convolution kernels. Fixed, not the benchmark's seed: like a
+/// trained generator's layer, the kernel is part of the family's definition, and the
+/// family keeps the same checkerboard strength whatever `--seed` draws.
+pub const TCONV_KERNEL_SEED: u64 = 0x7C0_2016;
+
+/// Kernel taps are multiples of `1/KERNEL_UNIT`.
+const KERNEL_UNIT: f32 = 4096.0;
+
 /// How a family brings its low-resolution render to full size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -128,7 +136,9 @@ impl Family {
 pub type TconvKernel = [[[f32; 4]; 4]; 3];
 
 /// Draws the transposed-convolution kernels: bilinear taps plus jitter, rescaled so the
-/// mean phase gain is 1 (see [`TCONV_JITTER`]).
+/// mean phase gain is 1 (see [`TCONV_JITTER`]), then rounded to multiples of 1/4096
+/// (exact in the manifest) with the rounding error put on a centre tap so the four
+/// phase gains still sum to exactly 4.
 pub fn tconv_kernel<R: Rng + ?Sized>(rng: &mut R) -> TconvKernel {
     const B: [f32; 4] = [0.25, 0.75, 0.75, 0.25];
     let mut k = [[[0.0f32; 4]; 4]; 3];
@@ -142,9 +152,12 @@ pub fn tconv_kernel<R: Rng + ?Sized>(rng: &mut R) -> TconvKernel {
         }
         // The four phases together sum to 4 when each has gain 1.
         let s = 4.0 / sum;
+        let mut units = 0i64;
         for w in kc.iter_mut().flatten() {
-            *w *= s;
+            *w = (*w * s * KERNEL_UNIT).round() / KERNEL_UNIT;
+            units += (*w * KERNEL_UNIT) as i64;
         }
+        kc[1][1] += (4 * KERNEL_UNIT as i64 - units) as f32 / KERNEL_UNIT;
     }
     k
 }

@@ -26,7 +26,7 @@ pub struct Manifest {
     pub classes: Vec<String>,
     /// Weight of the fresh full-resolution high-pass detail added to fakes.
     pub detail_weight: f64,
-    /// Standard deviation of the Gaussian sensor noise, in `[0, 1]` intensity units.
+    /// Standard deviation of the Gaussian sensor noise, in grey levels of 255.
     pub noise_sigma: f64,
     /// Quality of the JPEG round trip applied to every image before it is saved as PNG;
     /// `null` when none.
@@ -35,7 +35,8 @@ pub struct Manifest {
     pub families: Vec<FamilyRecord>,
     /// Every image folder with its count; paths relative to the benchmark folder.
     pub folders: Vec<FolderRecord>,
-    /// The transposed-convolution family's kernels, `[channel][ky][kx]`.
+    /// The transposed-convolution family's kernels, `[channel][ky][kx]` (multiples of
+    /// 1/4096, so they print and parse exactly).
     pub tconv_kernel: Vec<Vec<Vec<f64>>>,
 }
 
@@ -111,7 +112,11 @@ pub struct FolderRecord {
 pub fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("reading {} (is {} a benchmark written by `npr synth`?)", path.display(), dir.display())
+        format!(
+            "reading {} (is {} a benchmark written by `npr synth`?)",
+            path.display(),
+            dir.display()
+        )
     })?;
     let manifest: Manifest =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
@@ -132,6 +137,7 @@ pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<
     let mut text = serde_json::to_string_pretty(manifest).context("serialising the manifest")?;
     text.push('\n');
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }

@@ -115,9 +115,7 @@ pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<(Vec<Sample>, Vec
     let train_root = d.dataroot.join(&d.train_split);
     let found = data::discover(&train_root, classes)
         .with_context(|| format!("training set (data.dataroot/data.train_split = {})", train_root.display()))?;
-    for (path, reason) in &found.skipped {
-        skips.record(path, reason.clone());
-    }
+    skips.extend(found.skipped.iter().cloned());
     let (train, val, val_summary) = match (d.val_fraction, &d.val_split) {
         (Some(f), _) => {
             let (t, v) = data::split_val(found.samples.clone(), f, config.train.seed);
@@ -127,9 +125,7 @@ pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<(Vec<Sample>, Vec
             let root = d.dataroot.join(split);
             let v = data::discover(&root, classes)
                 .with_context(|| format!("validation set (data.dataroot/data.val_split = {})", root.display()))?;
-            for (path, reason) in &v.skipped {
-                skips.record(path, reason.clone());
-            }
+            skips.extend(v.skipped.iter().cloned());
             let summary = serde_json::to_value(&v.summary)?;
             (found.samples.clone(), v.samples, summary)
         }
@@ -202,8 +198,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     }
     let train_samples = Arc::new(train_samples);
     let val_samples = Arc::new(val_samples);
-    let train_tf = data::Transform::Train(data::TrainTransform::from_config(&config.data));
-    let val_tf = data::Transform::Test(data::TestTransform::validation(&config.data));
+    let train_tf = data::Transform::Train(config.data.train_transform());
     eprintln!(
         "train: {} images, val: {} images, device {device:?}, run folder {}",
         train_samples.len(),
@@ -315,10 +310,10 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             let loader = data::batches(
                 train_samples.clone(),
                 train_tf.clone(),
-                data::LoaderOptions::training(&config.data, batch_size, seed),
+                config.data.train_loader(batch_size, seed),
                 epoch,
                 skips.clone(),
-            );
+            )?;
             let (mut interval_loss, mut interval_n, mut interval_images) = (Tensor::zeros([], (Kind::Float, device)), 0usize, 0usize);
             let (mut epoch_loss, mut epoch_batches) = (0.0f64, 0usize);
             let mut clock = Instant::now();
@@ -428,7 +423,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 
     // Whatever happened, say what was skipped and keep the list.
     skips.write_tsv(&run.file(run_dir::SKIPPED))?;
-    if skips.total() > 0 {
+    if !skips.is_empty() || skips.upscaled() > 0 {
         eprintln!("{}", skips.summary());
     }
     result?;
@@ -450,8 +445,8 @@ pub fn validate(
     device: Device,
     skips: &Arc<SkipLog>,
 ) -> Result<ValStats> {
-    let tf = data::Transform::Test(data::TestTransform::validation(data_config));
-    let loader = data::batches(samples.clone(), tf, data::LoaderOptions::evaluation(data_config, batch_size), 0, skips.clone());
+    let tf = data::Transform::Test(data_config.val_transform());
+    let loader = data::batches(samples.clone(), tf, data_config.eval_loader(batch_size), 0, skips.clone())?;
     let k = model.config.scales.len();
     let (mut labels, mut scores) = (Vec::new(), Vec::new());
     let mut loss_sum = 0.0;

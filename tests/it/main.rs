@@ -1,3 +1,4 @@
 //! One integration-test binary, so that libtorch links once (ripgrep's tests/tests.rs).
+mod adam;
 mod common;
 mod parity;
