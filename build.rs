@@ -24,7 +24,9 @@ fn main() {
 
 /// Records the git revision for the run folders' meta.json.
 fn git_revision() {
-    let out = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output();
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output();
     if let Ok(out) = out {
         if out.status.success() {
             let rev = String::from_utf8_lossy(&out.stdout).trim().to_string();

@@ -223,3 +223,14 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub device: DeviceArg,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -235,7 +235,11 @@ impl Default for Config {
 
 impl Default for AttentionConfig {
     fn default() -> Self {
-        AttentionConfig { reduction: 2, squeeze: Squeeze::Avg, bias_init: 0.25 }
+        AttentionConfig {
+            reduction: 2,
+            squeeze: Squeeze::Avg,
+            bias_init: 0.25,
+        }
     }
 }
 
@@ -253,13 +257,19 @@ impl Default for ModelConfig {
 
 impl Default for BlurAug {
     fn default() -> Self {
-        BlurAug { prob: 0.0, sigma: [0.0, 3.0] }
+        BlurAug {
+            prob: 0.0,
+            sigma: [0.0, 3.0],
+        }
     }
 }
 
 impl Default for JpegAug {
     fn default() -> Self {
-        JpegAug { prob: 0.0, quality: [90, 100] }
+        JpegAug {
+            prob: 0.0,
+            quality: [90, 100],
+        }
     }
 }
 
@@ -297,13 +307,19 @@ impl Default for OptimizerConfig {
 
 impl Default for LrDecay {
     fn default() -> Self {
-        LrDecay { factor: 0.9, every_epochs: 10 }
+        LrDecay {
+            factor: 0.9,
+            every_epochs: 10,
+        }
     }
 }
 
 impl Default for EarlyStopping {
     fn default() -> Self {
-        EarlyStopping { patience: 10, monitor: Monitor::ValLoss }
+        EarlyStopping {
+            patience: 10,
+            monitor: Monitor::ValLoss,
+        }
     }
 }
 
@@ -325,7 +341,10 @@ impl Default for TrainConfig {
 
 impl Default for TestConfig {
     fn default() -> Self {
-        TestConfig { sets: Vec::new(), batch_size: 64 }
+        TestConfig {
+            sets: Vec::new(),
+            batch_size: 64,
+        }
     }
 }
 
@@ -383,8 +402,14 @@ impl Config {
             }
         };
         let m = &self.model;
-        check(!self.name.trim().is_empty(), "name: must not be empty".into());
-        check(!m.scales.is_empty(), "model.scales: at least one scale is required".into());
+        check(
+            !self.name.trim().is_empty(),
+            "name: must not be empty".into(),
+        );
+        check(
+            !m.scales.is_empty(),
+            "model.scales: at least one scale is required".into(),
+        );
         for (i, s) in m.scales.iter().enumerate() {
             check(
                 s.is_finite() && *s > 0.0 && *s <= 1.0,
@@ -392,7 +417,10 @@ impl Config {
             );
         }
         for (i, s) in m.scales.iter().enumerate() {
-            check(!m.scales[..i].contains(s), format!("model.scales[{i}]: {s} is listed twice"));
+            check(
+                !m.scales[..i].contains(s),
+                format!("model.scales[{i}]: {s} is listed twice"),
+            );
         }
         check(
             m.fusion != Fusion::Single || m.scales.len() == 1,
@@ -425,23 +453,43 @@ impl Config {
             ),
         );
         if let Some(f) = d.val_fraction {
-            check(f > 0.0 && f < 1.0, format!("data.val_fraction: {f} is outside (0, 1)"));
+            check(
+                f > 0.0 && f < 1.0,
+                format!("data.val_fraction: {f} is outside (0, 1)"),
+            );
         }
         check(
             d.val_fraction.is_some() || d.val_split.is_some(),
             "data: set val_split (a folder) or val_fraction (a hold-out share)".into(),
         );
-        check(d.train_split.trim() != "", "data.train_split: must not be empty".into());
-        for (key, p) in [("data.blur.prob", d.blur.prob), ("data.jpeg.prob", d.jpeg.prob)] {
-            check((0.0..=1.0).contains(&p), format!("{key}: {p} is outside [0, 1]"));
+        check(
+            d.train_split.trim() != "",
+            "data.train_split: must not be empty".into(),
+        );
+        for (key, p) in [
+            ("data.blur.prob", d.blur.prob),
+            ("data.jpeg.prob", d.jpeg.prob),
+        ] {
+            check(
+                (0.0..=1.0).contains(&p),
+                format!("{key}: {p} is outside [0, 1]"),
+            );
         }
         check(
             d.blur.sigma[0] >= 0.0 && d.blur.sigma[0] <= d.blur.sigma[1],
-            format!("data.blur.sigma: {:?} must be [lo, hi] with 0 ≤ lo ≤ hi", d.blur.sigma),
+            format!(
+                "data.blur.sigma: {:?} must be [lo, hi] with 0 ≤ lo ≤ hi",
+                d.blur.sigma
+            ),
         );
         check(
-            d.jpeg.quality[0] >= 1 && d.jpeg.quality[0] <= d.jpeg.quality[1] && d.jpeg.quality[1] <= 100,
-            format!("data.jpeg.quality: {:?} must be [lo, hi] with 1 ≤ lo ≤ hi ≤ 100", d.jpeg.quality),
+            d.jpeg.quality[0] >= 1
+                && d.jpeg.quality[0] <= d.jpeg.quality[1]
+                && d.jpeg.quality[1] <= 100,
+            format!(
+                "data.jpeg.quality: {:?} must be [lo, hi] with 1 ≤ lo ≤ hi ≤ 100",
+                d.jpeg.quality
+            ),
         );
         check(d.workers >= 1, "data.workers: must be ≥ 1".into());
 
@@ -449,28 +497,55 @@ impl Config {
         check(t.epochs >= 1, "train.epochs: must be ≥ 1".into());
         check(t.batch_size >= 1, "train.batch_size: must be ≥ 1".into());
         let o = &t.optimizer;
-        check(o.lr.is_finite() && o.lr > 0.0, format!("train.optimizer.lr: {} must be > 0", o.lr));
+        check(
+            o.lr.is_finite() && o.lr > 0.0,
+            format!("train.optimizer.lr: {} must be > 0", o.lr),
+        );
         for (i, b) in o.betas.iter().enumerate() {
-            check((0.0..1.0).contains(b), format!("train.optimizer.betas[{i}]: {b} is outside [0, 1)"));
+            check(
+                (0.0..1.0).contains(b),
+                format!("train.optimizer.betas[{i}]: {b} is outside [0, 1)"),
+            );
         }
-        check(o.eps > 0.0, format!("train.optimizer.eps: {} must be > 0", o.eps));
+        check(
+            o.eps > 0.0,
+            format!("train.optimizer.eps: {} must be > 0", o.eps),
+        );
         check(
             o.weight_decay >= 0.0,
-            format!("train.optimizer.weight_decay: {} must be ≥ 0", o.weight_decay),
+            format!(
+                "train.optimizer.weight_decay: {} must be ≥ 0",
+                o.weight_decay
+            ),
         );
         check(
             o.fusion_lr_mult > 0.0,
-            format!("train.optimizer.fusion_lr_mult: {} must be > 0", o.fusion_lr_mult),
+            format!(
+                "train.optimizer.fusion_lr_mult: {} must be > 0",
+                o.fusion_lr_mult
+            ),
         );
         check(
             t.lr_decay.factor > 0.0 && t.lr_decay.factor <= 1.0,
-            format!("train.lr_decay.factor: {} is outside (0, 1]", t.lr_decay.factor),
+            format!(
+                "train.lr_decay.factor: {} is outside (0, 1]",
+                t.lr_decay.factor
+            ),
         );
-        check(t.lr_decay.every_epochs >= 1, "train.lr_decay.every_epochs: must be ≥ 1".into());
+        check(
+            t.lr_decay.every_epochs >= 1,
+            "train.lr_decay.every_epochs: must be ≥ 1".into(),
+        );
         check(t.log_every >= 1, "train.log_every: must be ≥ 1".into());
-        check(self.test.batch_size >= 1, "test.batch_size: must be ≥ 1".into());
+        check(
+            self.test.batch_size >= 1,
+            "test.batch_size: must be ≥ 1".into(),
+        );
         for (i, s) in self.test.sets.iter().enumerate() {
-            check(!s.name.trim().is_empty(), format!("test.sets[{i}].name: must not be empty"));
+            check(
+                !s.name.trim().is_empty(),
+                format!("test.sets[{i}].name: must not be empty"),
+            );
         }
         if problems.is_empty() {
             Ok(())
@@ -483,7 +558,9 @@ impl Config {
 /// Applies `a.b.c=value` to the YAML tree; the value is parsed as YAML (`[0.5]`, `true`, `3`).
 /// A numeric component indexes a list (`test.sets.0.dataroot=...`).
 pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
-    let (key, raw) = item.split_once('=').ok_or_else(|| ConfigError::BadOverride(item.into()))?;
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| ConfigError::BadOverride(item.into()))?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
         return Err(ConfigError::BadOverride(item.into()));
@@ -541,14 +618,18 @@ pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
 
 impl fmt::Display for Fusion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from));
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from));
         f.write_str(s.as_deref().unwrap_or("?"))
     }
 }
 
 impl fmt::Display for Backbone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from));
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from));
         f.write_str(s.as_deref().unwrap_or("?"))
     }
 }
@@ -564,8 +645,14 @@ impl DataConfig {
             resize_mode: crate::data::ResizeMode::Square,
             crop_size: self.crop_size,
             flip: self.flip,
-            blur: crate::data::BlurAug { prob: self.blur.prob, sigma: self.blur.sigma },
-            jpeg: crate::data::JpegAug { prob: self.jpeg.prob, quality: self.jpeg.quality },
+            blur: crate::data::BlurAug {
+                prob: self.blur.prob,
+                sigma: self.blur.sigma,
+            },
+            jpeg: crate::data::JpegAug {
+                prob: self.jpeg.prob,
+                quality: self.jpeg.quality,
+            },
         }
     }
 
@@ -611,7 +698,11 @@ mod tests {
 
     #[test]
     fn shipped_configs_parse() {
-        for f in ["configs/attention_npr.yaml", "configs/baseline_npr.yaml", "configs/quick.yaml"] {
+        for f in [
+            "configs/attention_npr.yaml",
+            "configs/baseline_npr.yaml",
+            "configs/quick.yaml",
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
             if path.exists() {
                 Config::load(&path, &[]).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -631,7 +722,11 @@ mod tests {
             ("data: {crop_size: 300}", &[], "data.crop_size"),
             ("data: {load_sise: 300}", &[], "load_sise"),
             ("train: {epochs: many}", &[], "train.epochs"),
-            ("", &["model.attention.squeeze=max"], "model.attention.squeeze"),
+            (
+                "",
+                &["model.attention.squeeze=max"],
+                "model.attention.squeeze",
+            ),
             ("", &["train.batch_size=0"], "train.batch_size"),
             ("", &["model.nope=1"], "nope"),
             ("", &["train.epochs"], "train.epochs"),
@@ -639,7 +734,10 @@ mod tests {
         for (yaml, sets, key) in cases {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
             let err = Config::from_yaml(yaml, &sets).expect_err(yaml).to_string();
-            assert!(err.contains(key), "{yaml:?} {sets:?}: error {err:?} does not name {key}");
+            assert!(
+                err.contains(key),
+                "{yaml:?} {sets:?}: error {err:?} does not name {key}"
+            );
         }
     }
 
@@ -647,7 +745,10 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let err = Config::from_yaml("model: {scales: [2.0]}\ntrain: {epochs: 0}", &[]).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("model.scales[0]") && text.contains("train.epochs"), "{text}");
+        assert!(
+            text.contains("model.scales[0]") && text.contains("train.epochs"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -37,8 +37,19 @@ impl LoadReport {
 
 impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
-        write!(f, "missing keys: {}; unexpected keys: {}", list(&self.missing), list(&self.unexpected))
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        write!(
+            f,
+            "missing keys: {}; unexpected keys: {}",
+            list(&self.missing),
+            list(&self.unexpected)
+        )
     }
 }
 
@@ -56,7 +67,11 @@ pub fn load_into(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result
             match tensors.get(name) {
                 Some(src) => {
                     if src.size() != var.size() {
-                        bail!("{name}: the checkpoint has shape {:?}, the model expects {:?}", src.size(), var.size());
+                        bail!(
+                            "{name}: the checkpoint has shape {:?}, the model expects {:?}",
+                            src.size(),
+                            var.size()
+                        );
                     }
                     let mut var = var.shallow_clone();
                     var.copy_(&src.to_kind(var.kind()).to_device(var.device()));
@@ -68,7 +83,11 @@ pub fn load_into(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result
     })?;
     let mut unexpected: Vec<String> = tensors
         .keys()
-        .filter(|k| !vars.contains_key(*k) && !k.ends_with("num_batches_tracked") && !k.starts_with("optim."))
+        .filter(|k| {
+            !vars.contains_key(*k)
+                && !k.ends_with("num_batches_tracked")
+                && !k.starts_with("optim.")
+        })
         .cloned()
         .collect();
     unexpected.sort();
@@ -78,15 +97,21 @@ pub fn load_into(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result
 
 /// The model's variables (on CPU), sorted by name, ready to be written.
 pub fn model_tensors(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut named: Vec<(String, Tensor)> =
-        vs.variables().into_iter().map(|(k, v)| (k, v.detach().to_device(Device::Cpu))).collect();
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach().to_device(Device::Cpu)))
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named
 }
 
 /// The config of the official NPR network (`NPR.pth`).
 pub fn official_npr_config() -> Config {
-    let mut config = Config { name: "official_npr".into(), ..Config::default() };
+    let mut config = Config {
+        name: "official_npr".into(),
+        ..Config::default()
+    };
     config.model.backbone = Backbone::NprResnet50;
     config.model.fusion = Fusion::Single;
     config.model.scales = vec![0.5];
@@ -113,7 +138,10 @@ pub fn read_official(path: &Path) -> Result<HashMap<String, Tensor>> {
         };
         let key = key.strip_prefix("module.").unwrap_or(key).to_string();
         if out.contains_key(&key) {
-            bail!("{}: two tensors map to {key:?} after removing prefixes", path.display());
+            bail!(
+                "{}: two tensors map to {key:?} after removing prefixes",
+                path.display()
+            );
         }
         let kind = match raw.dtype {
             torch_pickle::DType::F32 => Kind::Float,
@@ -145,15 +173,24 @@ pub struct LoadedModel {
 /// NPR `.pth` (the single-scale baseline). Missing model weights are an error.
 pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     if !path.is_file() {
-        return Err(crate::usage!("checkpoint {} does not exist or is not a file", path.display()));
+        return Err(crate::usage!(
+            "checkpoint {} does not exist or is not a file",
+            path.display()
+        ));
     }
-    let is_torch = matches!(path.extension().and_then(|e| e.to_str()), Some("pth" | "pt" | "bin"));
+    let is_torch = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("pth" | "pt" | "bin")
+    );
     let (tensors, config) = if is_torch {
         (read_official(path)?, official_npr_config())
     } else {
         let (tensors, meta) = read_safetensors(path)?;
         let yaml = meta.get(META_CONFIG).with_context(|| {
-            format!("{} has no embedded config: not a checkpoint written by `npr train`", path.display())
+            format!(
+                "{} has no embedded config: not a checkpoint written by `npr train`",
+                path.display()
+            )
         })?;
         let config = Config::from_yaml(yaml, &[])
             .with_context(|| format!("the config embedded in {}", path.display()))?;
@@ -163,12 +200,25 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let detector = Detector::new(&vs.root(), &config.model);
     let report = load_into(&vs, &tensors)?;
     if !report.missing.is_empty() {
-        bail!("{} does not fit the model ({}, {}): {report}", path.display(), config.model.backbone, config.model.fusion);
+        bail!(
+            "{} does not fit the model ({}, {}): {report}",
+            path.display(),
+            config.model.backbone,
+            config.model.fusion
+        );
     }
-    Ok(LoadedModel { vs, detector, config, report })
+    Ok(LoadedModel {
+        vs,
+        detector,
+        config,
+        report,
+    })
 }
 
 /// Sorted metadata map helper.
 pub fn meta(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }

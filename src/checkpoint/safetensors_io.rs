@@ -68,8 +68,14 @@ pub fn write_safetensors_atomic(
     let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
     let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().context("checkpoint path has no file name")?.to_string_lossy();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .context("checkpoint path has no file name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
@@ -85,7 +91,8 @@ pub fn write_safetensors_atomic(
 
 /// Reads every tensor (on CPU) and the metadata of a safetensors file.
 pub fn read_safetensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
     let parsed = SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file ({e:?})", path.display()))?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -110,7 +117,15 @@ mod tests {
         let a = Tensor::randn([3, 4], (Kind::Float, Device::Cpu));
         let b = Tensor::from_slice(&[1i64, 2, 3]);
         let meta: BTreeMap<String, String> = [("epoch".to_string(), "7".to_string())].into();
-        write_safetensors_atomic(&path, &[("a".into(), a.shallow_clone()), ("b".into(), b.shallow_clone())], &meta).unwrap();
+        write_safetensors_atomic(
+            &path,
+            &[
+                ("a".into(), a.shallow_clone()),
+                ("b".into(), b.shallow_clone()),
+            ],
+            &meta,
+        )
+        .unwrap();
         let (t, m) = read_safetensors(&path).unwrap();
         assert!(t["a"].equal(&a) && t["b"].equal(&b));
         assert_eq!(m["epoch"], "7");

@@ -24,13 +24,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         args.batch_size,
         args.crop_size,
         args.crop_size,
-        if args.amp && device.is_cuda() { "bf16 autocast" } else { "fp32" },
+        if args.amp && device.is_cuda() {
+            "bf16 autocast"
+        } else {
+            "fp32"
+        },
         args.steps
     );
-    println!("{:<10} {:>12} {:>16} {:>16}", "model", "parameters", "train img/s", "infer img/s");
+    println!(
+        "{:<10} {:>12} {:>16} {:>16}",
+        "model", "parameters", "train img/s", "infer img/s"
+    );
     for (name, config) in models() {
         let r = model_bench(&config, device, args)?;
-        println!("{name:<10} {:>12} {:>16.1} {:>16.1}", r.parameters, r.train_ips, r.infer_ips);
+        println!(
+            "{name:<10} {:>12} {:>16.1} {:>16.1}",
+            r.parameters, r.train_ips, r.infer_ips
+        );
     }
     Ok(())
 }
@@ -58,7 +68,12 @@ fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<Mode
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let model = Detector::new(&vs.root(), &config.model);
-    let params = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).map(|(n, t)| (n, t, 0)).collect();
+    let params = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .map(|(n, t)| (n, t, 0))
+        .collect();
     let mut adam = Adam::new(params, 2e-4, (0.9, 0.999), 1e-8, 0.0, vec![1.0]);
     let (b, s) = (args.batch_size as i64, args.crop_size as i64);
     let x = Tensor::randn([b, 3, s, s], (Kind::Float, device));
@@ -78,7 +93,10 @@ fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<Mode
     let train_ips = crate::amp::bf16_autocast(args.amp, device, || {
         timed(&mut || {
             let out = model.forward_t(&x, true);
-            let loss = out.logit.to_kind(Kind::Float).binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
+            let loss = out
+                .logit
+                .to_kind(Kind::Float)
+                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
             adam.zero_grad();
             loss.backward();
             adam.step();
@@ -91,14 +109,27 @@ fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<Mode
             })
         })
     });
-    Ok(ModelBench { parameters: trainable_parameters(&vs), train_ips, infer_ips })
+    Ok(ModelBench {
+        parameters: trainable_parameters(&vs),
+        train_ips,
+        infer_ips,
+    })
 }
 
 fn loader(args: &BenchArgs) -> Result<()> {
     let Some(root) = &args.dataroot else {
-        return Err(crate::usage!("--loader needs --dataroot DIR (a folder of labelled images)"));
+        return Err(crate::usage!(
+            "--loader needs --dataroot DIR (a folder of labelled images)"
+        ));
     };
-    let r = crate::data::bench_loader(root, args.workers, args.batch_size, args.load_size, args.crop_size, args.images)?;
+    let r = crate::data::bench_loader(
+        root,
+        args.workers,
+        args.batch_size,
+        args.load_size,
+        args.crop_size,
+        args.images,
+    )?;
     println!(
         "loader: {} images in {:.2}s with {} workers ({}→{} px, batch {})",
         r.images, r.seconds, args.workers, args.load_size, args.crop_size, args.batch_size

@@ -34,7 +34,9 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut stack = vec![p.clone()];
             let mut found = Vec::new();
             while let Some(dir) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
                 for e in entries.flatten() {
                     let path = e.path();
                     if path.is_dir() {
@@ -76,12 +78,21 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     };
     let files = collect(&args.paths)?;
     if files.is_empty() {
-        return Err(usage!("no image found in {:?} (extensions: {})", args.paths, IMAGE_EXTENSIONS.join(", ")));
+        return Err(usage!(
+            "no image found in {:?} (extensions: {})",
+            args.paths,
+            IMAGE_EXTENSIONS.join(", ")
+        ));
     }
     let scales = &config.model.scales;
     if !args.json {
         let heads: Vec<String> = scales.iter().map(|s| format!("w@{s}")).collect();
-        println!("{:<8} {:<5} {}  path", "score", "call", heads.iter().map(|h| format!("{h:>7}")).collect::<String>());
+        println!(
+            "{:<8} {:<5} {}  path",
+            "score",
+            "call",
+            heads.iter().map(|h| format!("{h:>7}")).collect::<String>()
+        );
     }
     let mut failed = 0;
     for path in files {
@@ -104,9 +115,18 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         let x = to_input(img.as_raw(), 1, h as usize, w as usize, device, false);
         let out = tch::no_grad(|| loaded.detector.forward_t(&x, false));
         let score = out.logit.sigmoid().double_value(&[0]);
-        let weights: Vec<f64> =
-            Vec::try_from(out.weights.to_kind(Kind::Double).mean_dim(2, false, None).to_device(Device::Cpu).flatten(0, -1))?;
-        let call = if score > DEFAULT_THRESHOLD { "fake" } else { "real" };
+        let weights: Vec<f64> = Vec::try_from(
+            out.weights
+                .to_kind(Kind::Double)
+                .mean_dim(2, false, None)
+                .to_device(Device::Cpu)
+                .flatten(0, -1),
+        )?;
+        let call = if score > DEFAULT_THRESHOLD {
+            "fake"
+        } else {
+            "real"
+        };
         if args.json {
             let line = serde_json::json!({
                 "path": path.display().to_string(), "score": score, "pred": call,

@@ -5,7 +5,12 @@ use crate::cli::SynthArgs;
 use crate::synth::{generate, SynthError, SynthOptions};
 
 pub fn run(args: &SynthArgs) -> Result<()> {
-    let mut opts = SynthOptions { out: args.out.clone(), seed: args.seed, overwrite: args.force, ..SynthOptions::default() };
+    let mut opts = SynthOptions {
+        out: args.out.clone(),
+        seed: args.seed,
+        overwrite: args.force,
+        ..SynthOptions::default()
+    };
     if let Some(v) = args.size {
         opts.size = v;
     }
@@ -38,8 +43,13 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     }
     let started = std::time::Instant::now();
     // A bad option or an occupied folder is the user's to fix: exit 2.
-    let manifest = generate(&opts)
-        .map_err(|e| if e.is::<SynthError>() { crate::usage!("{e:#}") } else { e })?;
+    let manifest = generate(&opts).map_err(|e| {
+        if e.is::<SynthError>() {
+            crate::usage!("{e:#}")
+        } else {
+            e
+        }
+    })?;
     let images: usize = manifest.folders.iter().map(|f| f.count).sum();
     println!(
         "wrote {images} images ({} families, {} classes) to {} in {:.1}s; manifest {}",

@@ -28,19 +28,22 @@ struct SetPlan {
 }
 
 pub fn run(args: &TestArgs) -> Result<()> {
+    // Flags first, so that a typo fails before the model loads.
     let device = parse_device(&args.device.device)?;
-    let loaded = load_model(&args.checkpoint, device)?;
-    let config = &loaded.config;
-    let out = args.out.clone().unwrap_or_else(|| {
-        args.checkpoint.parent().unwrap_or(Path::new(".")).join("test")
-    });
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-
-    let plans = plan_sets(args, config)?;
     let levels: Vec<Perturbation> = match &args.sweep {
         Some(spec) => parse_sweep(spec)?,
         None => vec![Perturbation::from_flags(args.jpeg_quality, args.blur_sigma)],
     };
+    let loaded = load_model(&args.checkpoint, device)?;
+    let config = &loaded.config;
+    let plans = plan_sets(args, config)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.checkpoint
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("test")
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
     let skips = Arc::new(SkipLog::default());
     let mut rows: Vec<GeneratorRow> = Vec::new();
@@ -52,8 +55,13 @@ pub fn run(args: &TestArgs) -> Result<()> {
         let level_name = level.to_string();
         let mut level_scored = Vec::new();
         for plan in &plans {
-            let found = data::discover(&plan.set.dataroot, None)
-                .with_context(|| format!("test set {:?} at {}", plan.set.name, plan.set.dataroot.display()))?;
+            let found = data::discover(&plan.set.dataroot, None).with_context(|| {
+                format!(
+                    "test set {:?} at {}",
+                    plan.set.name,
+                    plan.set.dataroot.display()
+                )
+            })?;
             skips.extend(found.skipped.iter().cloned());
             let samples = Arc::new(found.samples);
             let transform = test_transform(plan, config.data.crop_size, level);
@@ -64,7 +72,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
                 transform,
                 args.batch_size,
                 args.workers,
-                if level == &levels[0] { args.max_features.saturating_sub(features_kept) } else { 0 },
+                if level == &levels[0] {
+                    args.max_features.saturating_sub(features_kept)
+                } else {
+                    0
+                },
                 device,
                 &skips,
             )?;
@@ -106,7 +118,14 @@ pub fn run(args: &TestArgs) -> Result<()> {
                 "mean_acc": mean.metrics.acc, "mean_ap": mean.metrics.ap,
                 "generalization_gap": gap,
             }));
-            print_table(&plan.set.name, &level_name, &set_rows, &mean, gap, results.images_per_s());
+            print_table(
+                &plan.set.name,
+                &level_name,
+                &set_rows,
+                &mean,
+                gap,
+                results.images_per_s(),
+            );
 
             let scored: Vec<Scored> = results
                 .images
@@ -130,8 +149,16 @@ pub fn run(args: &TestArgs) -> Result<()> {
                 .map(|(g, (l, s))| (plan.set.name.clone(), g, l, s))
                 .collect();
             if level == &levels[0] {
-                let tag = if plans.len() > 1 { format!("_{}", plan.set.name) } else { String::new() };
-                outputs::write_curves(&out.join(format!("roc{tag}.csv")), &out.join(format!("pr{tag}.csv")), &groups)?;
+                let tag = if plans.len() > 1 {
+                    format!("_{}", plan.set.name)
+                } else {
+                    String::new()
+                };
+                outputs::write_curves(
+                    &out.join(format!("roc{tag}.csv")),
+                    &out.join(format!("pr{tag}.csv")),
+                    &groups,
+                )?;
             }
             rows.extend(set_rows);
             rows.push(mean);
@@ -142,14 +169,31 @@ pub fn run(args: &TestArgs) -> Result<()> {
 
     // Files: metrics and confusion for every level; per-image files for the first level
     // (and one predictions file per level in a sweep).
-    write_attention_npz(&out.join("attention_weights.npz"), &npz_parts, &config.model.scales)?;
+    write_attention_npz(
+        &out.join("attention_weights.npz"),
+        &npz_parts,
+        &config.model.scales,
+    )?;
     outputs::write_metrics_csv(&out.join("metrics.csv"), &rows)?;
     outputs::write_confusion_csv(&out.join("confusion.csv"), &rows)?;
     for (i, (level, scored)) in all_scored.iter().enumerate() {
-        let suffix = if i == 0 { String::new() } else { format!("_{}", level.replace(['=', ','], "_")) };
-        outputs::write_predictions_csv(&out.join(format!("predictions{suffix}.csv")), level, scored, metrics::DEFAULT_THRESHOLD)?;
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            format!("_{}", level.replace(['=', ','], "_"))
+        };
+        outputs::write_predictions_csv(
+            &out.join(format!("predictions{suffix}.csv")),
+            level,
+            scored,
+            metrics::DEFAULT_THRESHOLD,
+        )?;
         if i == 0 {
-            outputs::write_misclassified_csv(&out.join("misclassified.csv"), scored, metrics::DEFAULT_THRESHOLD)?;
+            outputs::write_misclassified_csv(
+                &out.join("misclassified.csv"),
+                scored,
+                metrics::DEFAULT_THRESHOLD,
+            )?;
         }
     }
     let summary = serde_json::json!({
@@ -159,7 +203,10 @@ pub fn run(args: &TestArgs) -> Result<()> {
         "rows": rows,
         "skipped": skips.len(),
     });
-    std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
     skips.write_tsv(&out.join("skipped.tsv"))?;
     if !skips.is_empty() || skips.upscaled() > 0 {
         eprintln!("{}", skips.summary());
@@ -197,7 +244,11 @@ fn plan_sets(args: &TestArgs, config: &crate::config::Config) -> Result<Vec<SetP
         let known: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
         sets.retain(|s| args.sets.contains(&s.name));
         if sets.is_empty() {
-            return Err(usage!("--sets {:?} matches none of the sets {:?}", args.sets, known));
+            return Err(usage!(
+                "--sets {:?} matches none of the sets {:?}",
+                args.sets,
+                known
+            ));
         }
     }
     let mut plans = Vec::new();
@@ -212,10 +263,16 @@ fn plan_sets(args: &TestArgs, config: &crate::config::Config) -> Result<Vec<SetP
             set.crop = c;
         }
         if !set.dataroot.is_dir() {
-            return Err(usage!("test set {:?}: {} is not a folder", set.name, set.dataroot.display()));
+            return Err(usage!(
+                "test set {:?}: {} is not a folder",
+                set.name,
+                set.dataroot.display()
+            ));
         }
         let seen = seen_flags(&set)?;
-        let resize = set.resize.then(|| args.resize.unwrap_or(config.data.load_size));
+        let resize = set
+            .resize
+            .then(|| args.resize.unwrap_or(config.data.load_size));
         plans.push(SetPlan { set, resize, seen });
     }
     Ok(plans)
@@ -232,16 +289,21 @@ fn seen_flags(set: &TestSet) -> Result<BTreeMap<String, bool>> {
         g.dedup();
         g
     };
-    let manifest = [set.dataroot.clone(), set.dataroot.parent().map(PathBuf::from).unwrap_or_default()]
-        .into_iter()
-        .find(|d| d.join("synth.json").is_file())
-        .map(|d| crate::synth::read_manifest(&d))
-        .transpose()?;
+    let manifest = [
+        set.dataroot.clone(),
+        set.dataroot.parent().map(PathBuf::from).unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|d| d.join("synth.json").is_file())
+    .map(|d| crate::synth::read_manifest(&d))
+    .transpose()?;
     Ok(generators
         .into_iter()
         .map(|g| {
             let seen = if !set.seen_generators.is_empty() {
-                set.seen_generators.iter().any(|s| s == &g || g.starts_with(&format!("{s}/")))
+                set.seen_generators
+                    .iter()
+                    .any(|s| s == &g || g.starts_with(&format!("{s}/")))
             } else if let Some(m) = &manifest {
                 m.families.iter().any(|f| f.name == g && f.seen)
             } else {
@@ -261,7 +323,10 @@ fn crop_name(c: CropPolicy) -> &'static str {
 }
 
 fn policy_string(plan: &SetPlan) -> String {
-    let resize = plan.resize.map(|n| n.to_string()).unwrap_or_else(|| "no".into());
+    let resize = plan
+        .resize
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "no".into());
     format!("resize={resize};crop={}", crop_name(plan.set.crop))
 }
 
@@ -281,7 +346,14 @@ fn test_transform(plan: &SetPlan, crop_size: u32, level: &Perturbation) -> data:
     }
 }
 
-fn print_table(set: &str, level: &str, rows: &[GeneratorRow], mean: &GeneratorRow, gap: Option<f64>, ips: f64) {
+fn print_table(
+    set: &str,
+    level: &str,
+    rows: &[GeneratorRow],
+    mean: &GeneratorRow,
+    gap: Option<f64>,
+    ips: f64,
+) {
     println!("\n{set} [{level}] ({ips:.0} images/s)");
     println!(
         "{:<24} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
@@ -294,10 +366,22 @@ fn print_table(set: &str, level: &str, rows: &[GeneratorRow], mean: &GeneratorRo
             Some(false) => "unseen",
             None => "",
         };
-        let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| fmt_opt(None));
+        let f = |v: Option<f64>| {
+            v.map(|x| format!("{x:.4}"))
+                .unwrap_or_else(|| fmt_opt(None))
+        };
         println!(
             "{:<24} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-            r.generator, seen, m.n_real, m.n_fake, f(m.acc), f(m.ap), f(m.auc), f(m.r_acc), f(m.f_acc), f(m.eer)
+            r.generator,
+            seen,
+            m.n_real,
+            m.n_fake,
+            f(m.acc),
+            f(m.ap),
+            f(m.auc),
+            f(m.r_acc),
+            f(m.f_acc),
+            f(m.eer)
         );
     }
     match gap {
@@ -309,11 +393,22 @@ fn print_table(set: &str, level: &str, rows: &[GeneratorRow], mean: &GeneratorRo
 /// `attention_weights.npz`: per image weights [n, k, 3], labels, scores, generator index and
 /// names (`set/generator` when several sets), scales, paths, and the pooled features of the
 /// first images for t-SNE (`feature_index` points into the per-image arrays).
-fn write_attention_npz(path: &Path, parts: &[(String, Arc<Vec<data::Sample>>, SetResults)], scales: &[f64]) -> Result<()> {
+fn write_attention_npz(
+    path: &Path,
+    parts: &[(String, Arc<Vec<data::Sample>>, SetResults)],
+    scales: &[f64],
+) -> Result<()> {
     let several = parts.len() > 1;
-    let gen_name = |set: &str, g: &str| if several { format!("{set}/{g}") } else { g.to_string() };
+    let gen_name = |set: &str, g: &str| {
+        if several {
+            format!("{set}/{g}")
+        } else {
+            g.to_string()
+        }
+    };
     let mut names: Vec<String> = Vec::new();
-    let (mut weights, mut labels, mut scores, mut gen_index, mut paths) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut weights, mut labels, mut scores, mut gen_index, mut paths) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let (mut features, mut feature_index, mut feature_dim) = (vec![], vec![], 0);
     for (set, samples, results) in parts {
         let offset = labels.len();
@@ -352,7 +447,10 @@ fn write_attention_npz(path: &Path, parts: &[(String, Arc<Vec<data::Sample>>, Se
             ("generator_names", NpyArray::strings(&names)),
             ("scales", NpyArray::f64(&[scales.len()], scales)),
             ("paths", NpyArray::strings(&paths)),
-            ("features", NpyArray::f32(&[feature_index.len(), feature_dim], &features)),
+            (
+                "features",
+                NpyArray::f32(&[feature_index.len(), feature_dim], &features),
+            ),
             ("feature_index", NpyArray::i64(&feature_index)),
         ],
     )

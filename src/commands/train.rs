@@ -14,7 +14,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         overrides.push(format!("train.seed={seed}"));
     }
     let config = Config::load(&args.config, &overrides)?;
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
     let device = parse_device(&args.device.device)?;
     let outcome = train(TrainOptions {
         config,
@@ -22,7 +25,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         device,
         resume: args.resume,
         overwrite: args.overwrite,
-        interrupt_after_epochs: std::env::var("NPR_INTERRUPT_AFTER_EPOCHS").ok().and_then(|v| v.parse().ok()),
+        interrupt_after_epochs: std::env::var("NPR_INTERRUPT_AFTER_EPOCHS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     })?;
     if let Some(val) = &outcome.last_val {
         println!(

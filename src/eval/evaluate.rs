@@ -46,7 +46,13 @@ pub fn run_model(
 ) -> Result<SetResults> {
     let started = Instant::now();
     let options = data::LoaderOptions::testing(batch_size, workers);
-    let loader = data::batches(samples.clone(), data::Transform::Test(transform), options, 0, skips.clone())?;
+    let loader = data::batches(
+        samples.clone(),
+        data::Transform::Test(transform),
+        options,
+        0,
+        skips.clone(),
+    )?;
     let k = model.config.scales.len();
     let mut images = Vec::with_capacity(samples.len());
     let mut features = Vec::new();
@@ -56,12 +62,25 @@ pub fn run_model(
             let x = to_input(&batch.data, batch.n, batch.h, batch.w, device, false);
             Detector::check_input(&x)?;
             let out = model.forward_t(&x, false);
-            let scores: Vec<f64> = Vec::try_from(out.logit.sigmoid().to_kind(Kind::Double).to_device(Device::Cpu))?;
-            let weights: Vec<f32> =
-                Vec::try_from(out.weights.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1))?;
+            let scores: Vec<f64> = Vec::try_from(
+                out.logit
+                    .sigmoid()
+                    .to_kind(Kind::Double)
+                    .to_device(Device::Cpu),
+            )?;
+            let weights: Vec<f32> = Vec::try_from(
+                out.weights
+                    .to_kind(Kind::Float)
+                    .to_device(Device::Cpu)
+                    .flatten(0, -1),
+            )?;
             let take = max_features.saturating_sub(features.len()).min(batch.n);
             if take > 0 {
-                let f = out.features.narrow(0, 0, take as i64).to_kind(Kind::Float).to_device(Device::Cpu);
+                let f = out
+                    .features
+                    .narrow(0, 0, take as i64)
+                    .to_kind(Kind::Float)
+                    .to_device(Device::Cpu);
                 feature_dim = f.size()[1] as usize;
                 let flat: Vec<f32> = Vec::try_from(f.flatten(0, -1))?;
                 for (i, chunk) in flat.chunks(feature_dim).enumerate() {
@@ -69,7 +88,11 @@ pub fn run_model(
                 }
             }
             for (i, &sample) in batch.indices.iter().enumerate() {
-                images.push(ImageResult { sample, score: scores[i], weights: weights[i * 3 * k..(i + 1) * 3 * k].to_vec() });
+                images.push(ImageResult {
+                    sample,
+                    score: scores[i],
+                    weights: weights[i * 3 * k..(i + 1) * 3 * k].to_vec(),
+                });
             }
         }
         Ok(())
@@ -80,5 +103,10 @@ pub fn run_model(
     // Bucketing and parallel decoding reorder images: restore the discovery order.
     images.sort_by_key(|r| r.sample);
     features.sort_by_key(|f| f.0);
-    Ok(SetResults { images, features, feature_dim, seconds: started.elapsed().as_secs_f64() })
+    Ok(SetResults {
+        images,
+        features,
+        feature_dim,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }

@@ -16,26 +16,55 @@ pub struct NpyArray {
 
 impl NpyArray {
     pub fn f32(shape: &[usize], values: &[f32]) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), values.len(), "shape does not match the data");
-        NpyArray { descr: "<f4".into(), shape: shape.to_vec(), data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            values.len(),
+            "shape does not match the data"
+        );
+        NpyArray {
+            descr: "<f4".into(),
+            shape: shape.to_vec(),
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
     }
 
     pub fn f64(shape: &[usize], values: &[f64]) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), values.len(), "shape does not match the data");
-        NpyArray { descr: "<f8".into(), shape: shape.to_vec(), data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            values.len(),
+            "shape does not match the data"
+        );
+        NpyArray {
+            descr: "<f8".into(),
+            shape: shape.to_vec(),
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
     }
 
     pub fn i64(values: &[i64]) -> Self {
-        NpyArray { descr: "<i8".into(), shape: vec![values.len()], data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+        NpyArray {
+            descr: "<i8".into(),
+            shape: vec![values.len()],
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
     }
 
     pub fn u8(values: &[u8]) -> Self {
-        NpyArray { descr: "|u1".into(), shape: vec![values.len()], data: values.to_vec() }
+        NpyArray {
+            descr: "|u1".into(),
+            shape: vec![values.len()],
+            data: values.to_vec(),
+        }
     }
 
     /// A 1-D array of strings as numpy's `<U{max_len}` (UTF-32LE, zero-padded).
     pub fn strings<S: AsRef<str>>(values: &[S]) -> Self {
-        let width = values.iter().map(|s| s.as_ref().chars().count()).max().unwrap_or(0).max(1);
+        let width = values
+            .iter()
+            .map(|s| s.as_ref().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut data = Vec::with_capacity(values.len() * width * 4);
         for s in values {
             let mut n = 0;
@@ -45,16 +74,30 @@ impl NpyArray {
             }
             data.resize(data.len() + (width - n) * 4, 0);
         }
-        NpyArray { descr: format!("<U{width}"), shape: vec![values.len()], data }
+        NpyArray {
+            descr: format!("<U{width}"),
+            shape: vec![values.len()],
+            data,
+        }
     }
 
     /// The `.npy` bytes: magic, version 1.0, header padded to a multiple of 64, data.
     pub fn to_npy(&self) -> Vec<u8> {
         let shape = match self.shape.len() {
             1 => format!("({},)", self.shape[0]),
-            _ => format!("({})", self.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            _ => format!(
+                "({})",
+                self.shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
-        let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", self.descr);
+        let mut header = format!(
+            "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+            self.descr
+        );
         let unpadded = 10 + header.len() + 1;
         header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
         header.push('\n');
@@ -93,7 +136,11 @@ mod tests {
 
     #[test]
     fn npy_header_is_aligned_and_well_formed() {
-        for a in [NpyArray::f32(&[2, 3], &[0.0; 6]), NpyArray::strings(&["progan", "é"]), NpyArray::u8(&[1, 0])] {
+        for a in [
+            NpyArray::f32(&[2, 3], &[0.0; 6]),
+            NpyArray::strings(&["progan", "é"]),
+            NpyArray::u8(&[1, 0]),
+        ] {
             let bytes = a.to_npy();
             let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
             assert_eq!((10 + header_len) % 64, 0);

@@ -67,8 +67,19 @@ pub fn write_metrics_csv(path: &Path, rows: &[GeneratorRow]) -> Result<()> {
             None => "n/a",
         };
         let values = [
-            m.acc, m.ap, m.auc, m.f1, m.precision, m.recall, m.r_acc, m.f_acc, m.eer, m.best_acc, m.best_threshold,
-            m.tpr_at_fpr_1pct, m.tpr_at_fpr_5pct,
+            m.acc,
+            m.ap,
+            m.auc,
+            m.f1,
+            m.precision,
+            m.recall,
+            m.r_acc,
+            m.f_acc,
+            m.eer,
+            m.best_acc,
+            m.best_threshold,
+            m.tpr_at_fpr_1pct,
+            m.tpr_at_fpr_5pct,
         ];
         let _ = write!(
             out,
@@ -96,7 +107,8 @@ pub fn mean_defined(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 
 /// The mean over generators of every metric (the field's "mean" row); counts are summed.
 pub fn mean_row(rows: &[&GeneratorRow], perturbation: &str, set: &str) -> GeneratorRow {
-    let pick = |f: fn(&BinaryMetrics) -> Option<f64>| mean_defined(rows.iter().map(|r| f(&r.metrics)));
+    let pick =
+        |f: fn(&BinaryMetrics) -> Option<f64>| mean_defined(rows.iter().map(|r| f(&r.metrics)));
     let first = rows[0];
     let mut m = first.metrics.clone();
     m.n_real = rows.iter().map(|r| r.metrics.n_real).sum();
@@ -136,12 +148,20 @@ pub fn mean_row(rows: &[&GeneratorRow], perturbation: &str, set: &str) -> Genera
 /// Mean accuracy on seen minus mean accuracy on unseen generators.
 pub fn generalization_gap(rows: &[&GeneratorRow]) -> Option<f64> {
     let accs = |seen: bool| -> Vec<f64> {
-        rows.iter().filter(|r| r.seen == Some(seen)).filter_map(|r| r.metrics.acc).collect()
+        rows.iter()
+            .filter(|r| r.seen == Some(seen))
+            .filter_map(|r| r.metrics.acc)
+            .collect()
     };
     metrics::generalization_gap(&accs(true), &accs(false))
 }
 
-pub fn write_predictions_csv(path: &Path, perturbation: &str, items: &[Scored], threshold: f64) -> Result<()> {
+pub fn write_predictions_csv(
+    path: &Path,
+    perturbation: &str,
+    items: &[Scored],
+    threshold: f64,
+) -> Result<()> {
     let mut out = String::from("path,set,generator,label,score,pred,perturbation\n");
     for s in items {
         let _ = writeln!(
@@ -179,20 +199,36 @@ pub fn write_confusion_csv(path: &Path, rows: &[GeneratorRow]) -> Result<()> {
 }
 
 /// ROC and PR curve points of every generator with both classes.
-pub fn write_curves(roc_path: &Path, pr_path: &Path, groups: &[(String, String, Vec<u8>, Vec<f64>)]) -> Result<()> {
+pub fn write_curves(
+    roc_path: &Path,
+    pr_path: &Path,
+    groups: &[(String, String, Vec<u8>, Vec<f64>)],
+) -> Result<()> {
     let mut roc = String::from("set,generator,fpr,tpr,threshold\n");
     let mut pr = String::from("set,generator,recall,precision,threshold\n");
     for (set, generator, labels, scores) in groups {
         let (set, generator) = (csv_field(set), csv_field(generator));
         if let Some(c) = metrics::roc_curve(labels, scores)? {
             for i in 0..c.fpr.len() {
-                let _ = writeln!(roc, "{set},{generator},{},{},{}", c.fpr[i], c.tpr[i], c.thresholds[i]);
+                let _ = writeln!(
+                    roc,
+                    "{set},{generator},{},{},{}",
+                    c.fpr[i], c.tpr[i], c.thresholds[i]
+                );
             }
         }
         if let Some(c) = metrics::pr_curve(labels, scores)? {
             for i in 0..c.precision.len() {
-                let t = c.thresholds.get(i).map(|t| t.to_string()).unwrap_or_default();
-                let _ = writeln!(pr, "{set},{generator},{},{},{t}", c.recall[i], c.precision[i]);
+                let t = c
+                    .thresholds
+                    .get(i)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    pr,
+                    "{set},{generator},{},{},{t}",
+                    c.recall[i], c.precision[i]
+                );
             }
         }
     }
@@ -202,12 +238,19 @@ pub fn write_curves(roc_path: &Path, pr_path: &Path, groups: &[(String, String, 
 
 /// Wrongly classified images, per generator, most confident mistakes first.
 pub fn write_misclassified_csv(path: &Path, items: &[Scored], threshold: f64) -> Result<()> {
-    let mut wrong: Vec<&Scored> = items.iter().filter(|s| u8::from(s.score > threshold) != s.label).collect();
+    let mut wrong: Vec<&Scored> = items
+        .iter()
+        .filter(|s| u8::from(s.score > threshold) != s.label)
+        .collect();
     // Confidence of the wrong call: distance of the score from the threshold.
     wrong.sort_by(|a, b| {
         (a.set.as_str(), a.generator.as_str())
             .cmp(&(b.set.as_str(), b.generator.as_str()))
-            .then((b.score - threshold).abs().total_cmp(&(a.score - threshold).abs()))
+            .then(
+                (b.score - threshold)
+                    .abs()
+                    .total_cmp(&(a.score - threshold).abs()),
+            )
     });
     let mut out = String::from("set,generator,path,label,score,confidence\n");
     for s in wrong {
@@ -231,14 +274,22 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed() {
-        for (input, want) in [("a", "a"), ("a,b", "\"a,b\""), ("say \"x\"", "\"say \"\"x\"\"\""), ("", "")] {
+        for (input, want) in [
+            ("a", "a"),
+            ("a,b", "\"a,b\""),
+            ("say \"x\"", "\"say \"\"x\"\"\""),
+            ("", ""),
+        ] {
             assert_eq!(csv_field(input), want);
         }
     }
 
     #[test]
     fn means_skip_undefined_values() {
-        assert_eq!(mean_defined([Some(1.0), None, Some(0.5)].into_iter()), Some(0.75));
+        assert_eq!(
+            mean_defined([Some(1.0), None, Some(0.5)].into_iter()),
+            Some(0.75)
+        );
         assert_eq!(mean_defined([None, None].into_iter()), None);
     }
 }

@@ -16,7 +16,11 @@ pub struct Perturbation {
 
 impl Perturbation {
     pub fn from_flags(jpeg_quality: Option<u8>, blur_sigma: Option<f64>) -> Self {
-        Perturbation { jpeg_quality, blur_sigma, resize: None }
+        Perturbation {
+            jpeg_quality,
+            blur_sigma,
+            resize: None,
+        }
     }
 }
 
@@ -43,28 +47,39 @@ impl fmt::Display for Perturbation {
 /// Parses `KIND=v1,v2,…` with KIND `jpeg` (quality 1–100), `blur` (σ ≥ 0; 0 = none) or
 /// `resize` (side ≥ 8 px). Each value becomes one level.
 pub fn parse_sweep(spec: &str) -> Result<Vec<Perturbation>> {
-    let (kind, values) = spec
-        .split_once('=')
-        .ok_or_else(|| usage!("--sweep {spec:?}: expected KIND=v1,v2,… with KIND jpeg, blur or resize"))?;
+    let (kind, values) = spec.split_once('=').ok_or_else(|| {
+        usage!("--sweep {spec:?}: expected KIND=v1,v2,… with KIND jpeg, blur or resize")
+    })?;
     let mut levels = Vec::new();
     for v in values.split(',').map(str::trim).filter(|v| !v.is_empty()) {
         let bad = |what: &str| usage!("--sweep {spec:?}: {v:?} is not {what}");
         let level = match kind.trim() {
             "jpeg" => match v.parse::<u8>() {
-                Ok(q) if (1..=100).contains(&q) => Perturbation { jpeg_quality: Some(q), ..Default::default() },
+                Ok(q) if (1..=100).contains(&q) => Perturbation {
+                    jpeg_quality: Some(q),
+                    ..Default::default()
+                },
                 _ => return Err(bad("a JPEG quality in 1–100")),
             },
             "blur" => match v.parse::<f64>() {
-                Ok(s) if s.is_finite() && s >= 0.0 => {
-                    Perturbation { blur_sigma: (s > 0.0).then_some(s), ..Default::default() }
-                }
+                Ok(s) if s.is_finite() && s >= 0.0 => Perturbation {
+                    blur_sigma: (s > 0.0).then_some(s),
+                    ..Default::default()
+                },
                 _ => return Err(bad("a blur σ ≥ 0")),
             },
             "resize" => match v.parse::<u32>() {
-                Ok(n) if n >= 8 => Perturbation { resize: Some(n), ..Default::default() },
+                Ok(n) if n >= 8 => Perturbation {
+                    resize: Some(n),
+                    ..Default::default()
+                },
                 _ => return Err(bad("a side of at least 8 pixels")),
             },
-            other => return Err(usage!("--sweep {spec:?}: unknown kind {other:?}; expected jpeg, blur or resize")),
+            other => {
+                return Err(usage!(
+                    "--sweep {spec:?}: unknown kind {other:?}; expected jpeg, blur or resize"
+                ))
+            }
         };
         levels.push(level);
     }
@@ -81,7 +96,10 @@ mod tests {
     #[test]
     fn sweeps_parse() {
         let cases: &[(&str, Option<Vec<&str>>)] = &[
-            ("jpeg=75,80,90,100", Some(vec!["jpeg=75", "jpeg=80", "jpeg=90", "jpeg=100"])),
+            (
+                "jpeg=75,80,90,100",
+                Some(vec!["jpeg=75", "jpeg=80", "jpeg=90", "jpeg=100"]),
+            ),
             ("blur=0,1.5", Some(vec!["none", "blur=1.5"])),
             ("resize=128, 512", Some(vec!["resize=128", "resize=512"])),
             ("jpeg=0", None),
@@ -92,8 +110,12 @@ mod tests {
             ("jpeg=", None),
         ];
         for (spec, want) in cases {
-            let got = parse_sweep(spec).ok().map(|v| v.iter().map(|p| p.to_string()).collect::<Vec<_>>());
-            let want = want.as_ref().map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            let got = parse_sweep(spec)
+                .ok()
+                .map(|v| v.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+            let want = want
+                .as_ref()
+                .map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
             assert_eq!(got, want, "{spec}");
         }
     }

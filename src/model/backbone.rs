@@ -45,7 +45,10 @@ struct Downsample {
 
 impl Downsample {
     fn new(vs: nn::Path, inp: i64, out: i64, stride: i64) -> Self {
-        Downsample { conv: conv(&vs / "0", inp, out, 1, stride, 0), bn: bn(&vs / "1", out) }
+        Downsample {
+            conv: conv(&vs / "0", inp, out, 1, stride, 0),
+            bn: bn(&vs / "1", out),
+        }
     }
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         x.apply(&self.conv).apply_t(&self.bn, train)
@@ -69,14 +72,22 @@ impl Block {
                 conv(&vs / "conv2", planes, planes, 3, stride, 1),
                 conv(&vs / "conv3", planes, out, 1, 1, 0),
             ],
-            bns: vec![bn(&vs / "bn1", planes), bn(&vs / "bn2", planes), bn(&vs / "bn3", out)],
-            downsample: (stride != 1 || inp != out).then(|| Downsample::new(&vs / "downsample", inp, out, stride)),
+            bns: vec![
+                bn(&vs / "bn1", planes),
+                bn(&vs / "bn2", planes),
+                bn(&vs / "bn3", out),
+            ],
+            downsample: (stride != 1 || inp != out)
+                .then(|| Downsample::new(&vs / "downsample", inp, out, stride)),
         }
     }
 
     fn basic(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
         Block {
-            convs: vec![conv(&vs / "conv1", inp, planes, 3, stride, 1), conv(&vs / "conv2", planes, planes, 3, 1, 1)],
+            convs: vec![
+                conv(&vs / "conv1", inp, planes, 3, stride, 1),
+                conv(&vs / "conv2", planes, planes, 3, 1, 1),
+            ],
             bns: vec![bn(&vs / "bn1", planes), bn(&vs / "bn2", planes)],
             downsample: (stride != 1 || inp != planes)
                 .then(|| Downsample::new(&vs / "downsample", inp, planes, stride)),
@@ -151,7 +162,11 @@ impl ResNet {
 
     /// x: [b, 3, h, w] → pooled features [b, feature_dim].
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y = x.apply(&self.conv1).apply_t(&self.bn1, train).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut y = x
+            .apply(&self.conv1)
+            .apply_t(&self.bn1, train)
+            .relu()
+            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for stage in &self.layers {
             for block in stage {
                 y = block.forward_t(&y, train);

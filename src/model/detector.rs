@@ -38,9 +38,15 @@ impl Detector {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> DetectorOutput {
         let branches = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
         let (fused, weights) = self.fusion.fuse(&branches); // [b, 3, h, w], [b, k, 3]
-        let features = self.backbone.forward_features(&(fused * self.config.npr_gain), train);
+        let features = self
+            .backbone
+            .forward_features(&(fused * self.config.npr_gain), train);
         let logit = self.backbone.forward_head(&features);
-        DetectorOutput { logit, weights, features }
+        DetectorOutput {
+            logit,
+            weights,
+            features,
+        }
     }
 
     /// Checks the input before a forward pass: user images must not panic inside libtorch.
@@ -50,7 +56,11 @@ impl Detector {
             bail!("the detector takes [batch, 3, height, width], got {size:?}");
         }
         if size[2] < 4 || size[3] < 4 {
-            bail!("images must be at least 4×4 pixels, got {}×{}", size[3], size[2]);
+            bail!(
+                "images must be at least 4×4 pixels, got {}×{}",
+                size[3],
+                size[2]
+            );
         }
         Ok(())
     }
@@ -58,7 +68,10 @@ impl Detector {
 
 /// Number of trainable parameters in a variable store.
 pub fn trainable_parameters(vs: &nn::VarStore) -> i64 {
-    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
 }
 
 /// Parses `auto | cpu | cuda | cuda:N`; `auto` picks CUDA when present.
@@ -81,23 +94,39 @@ mod tests {
     use tch::Kind;
 
     fn config(backbone: Backbone, fusion: Fusion, scales: &[f64]) -> ModelConfig {
-        ModelConfig { backbone, fusion, scales: scales.to_vec(), ..Default::default() }
+        ModelConfig {
+            backbone,
+            fusion,
+            scales: scales.to_vec(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn official_network_has_1437761_parameters() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let _ = Detector::new(&vs.root(), &config(Backbone::NprResnet50, Fusion::Single, &[0.5]));
+        let _ = Detector::new(
+            &vs.root(),
+            &config(Backbone::NprResnet50, Fusion::Single, &[0.5]),
+        );
         assert_eq!(trainable_parameters(&vs), 1_437_761);
     }
 
     #[test]
     fn every_fusion_and_backbone_runs_at_odd_sizes() {
         let all = [0.25, 0.5, 0.75, 1.0];
-        for backbone in [Backbone::NprResnet50, Backbone::Resnet18, Backbone::Resnet34, Backbone::Resnet50] {
-            for (fusion, scales) in
-                [(Fusion::Attention, &all[..]), (Fusion::Equal, &all[..]), (Fusion::Learned, &all[..]), (Fusion::Single, &[0.5][..])]
-            {
+        for backbone in [
+            Backbone::NprResnet50,
+            Backbone::Resnet18,
+            Backbone::Resnet34,
+            Backbone::Resnet50,
+        ] {
+            for (fusion, scales) in [
+                (Fusion::Attention, &all[..]),
+                (Fusion::Equal, &all[..]),
+                (Fusion::Learned, &all[..]),
+                (Fusion::Single, &[0.5][..]),
+            ] {
                 let vs = nn::VarStore::new(Device::Cpu);
                 let det = Detector::new(&vs.root(), &config(backbone, fusion, scales));
                 let x = Tensor::randn([2, 3, 33, 35], (Kind::Float, Device::Cpu));
@@ -112,9 +141,19 @@ mod tests {
     #[test]
     fn official_state_dict_names() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let _ = Detector::new(&vs.root(), &config(Backbone::NprResnet50, Fusion::Single, &[0.5]));
+        let _ = Detector::new(
+            &vs.root(),
+            &config(Backbone::NprResnet50, Fusion::Single, &[0.5]),
+        );
         let names = vs.variables();
-        for key in ["conv1.weight", "bn1.running_mean", "layer1.0.conv2.weight", "layer1.0.downsample.1.weight", "layer2.3.bn3.bias", "fc1.bias"] {
+        for key in [
+            "conv1.weight",
+            "bn1.running_mean",
+            "layer1.0.conv2.weight",
+            "layer1.0.downsample.1.weight",
+            "layer2.3.bn3.bias",
+            "fc1.bias",
+        ] {
             assert!(names.contains_key(key), "missing {key}");
         }
     }

@@ -28,12 +28,18 @@ impl ScaleFusion {
     pub fn new(vs: &nn::Path, config: &ModelConfig) -> Self {
         let k = config.scales.len();
         match config.fusion {
-            Fusion::Attention => {
-                ScaleFusion::Attention(ScaleAttention::new(vs / ATTENTION_PREFIX, k, &config.attention))
-            }
+            Fusion::Attention => ScaleFusion::Attention(ScaleAttention::new(
+                vs / ATTENTION_PREFIX,
+                k,
+                &config.attention,
+            )),
             Fusion::Equal => ScaleFusion::Equal { branches: k as i64 },
             Fusion::Learned => ScaleFusion::Learned {
-                logits: vs.var(LEARNED_WEIGHTS, &[k as i64, 3], nn::Init::Const(config.attention.bias_init)),
+                logits: vs.var(
+                    LEARNED_WEIGHTS,
+                    &[k as i64, 3],
+                    nn::Init::Const(config.attention.bias_init),
+                ),
             },
             Fusion::Single => ScaleFusion::Single,
         }
@@ -46,14 +52,17 @@ impl ScaleFusion {
         let weights = match self {
             ScaleFusion::Attention(att) => att.weights(&branches.view([b, k * c, h, w])),
             ScaleFusion::Equal { branches: n } => Tensor::full([b, *n, c], 1.0 / *n as f64, opts),
-            ScaleFusion::Learned { logits } => logits.sigmoid().unsqueeze(0).expand([b, k, c], true),
+            ScaleFusion::Learned { logits } => {
+                logits.sigmoid().unsqueeze(0).expand([b, k, c], true)
+            }
             ScaleFusion::Single => {
                 assert_eq!(k, 1, "single fusion takes one branch");
                 return (branches.select(1, 0), Tensor::ones([b, 1, c], opts));
             }
         };
         let weights = weights.to_kind(branches.kind());
-        let fused = (branches * weights.view([b, k, c, 1, 1])).sum_dim_intlist(1, false, None::<Kind>);
+        let fused =
+            (branches * weights.view([b, k, c, 1, 1])).sum_dim_intlist(1, false, None::<Kind>);
         (fused, weights)
     }
 }

@@ -7,12 +7,31 @@ pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 /// `data`: n·h·w·3 RGB bytes → normalised float input [n, 3, h, w] on `device`.
-pub fn to_input(data: &[u8], n: usize, h: usize, w: usize, device: Device, channels_last: bool) -> Tensor {
-    assert_eq!(data.len(), n * h * w * 3, "batch bytes do not match {n}×{h}×{w}×3");
-    let x = Tensor::from_slice(data).view([n as i64, h as i64, w as i64, 3]).to_device(device);
+pub fn to_input(
+    data: &[u8],
+    n: usize,
+    h: usize,
+    w: usize,
+    device: Device,
+    channels_last: bool,
+) -> Tensor {
+    assert_eq!(
+        data.len(),
+        n * h * w * 3,
+        "batch bytes do not match {n}×{h}×{w}×3"
+    );
+    let x = Tensor::from_slice(data)
+        .view([n as i64, h as i64, w as i64, 3])
+        .to_device(device);
     let x = x.permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0; // [n, 3, h, w] in [0, 1]
-    let mean = Tensor::from_slice(&IMAGENET_MEAN).to_kind(Kind::Float).to_device(device).view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&IMAGENET_STD).to_kind(Kind::Float).to_device(device).view([1, 3, 1, 1]);
+    let mean = Tensor::from_slice(&IMAGENET_MEAN)
+        .to_kind(Kind::Float)
+        .to_device(device)
+        .view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&IMAGENET_STD)
+        .to_kind(Kind::Float)
+        .to_device(device)
+        .view([1, 3, 1, 1]);
     let x = (x - mean) / std;
     if channels_last {
         // Already NHWC in memory after the permute: keep it, libtorch treats it as channels-last.
@@ -30,7 +49,11 @@ mod tests {
     fn normalises_like_torchvision() {
         // pixel (r, g, b) = (0, 128, 255) → ((0/255 − .485)/.229, (128/255 − .456)/.224, (1 − .406)/.225)
         let x = to_input(&[0, 128, 255], 1, 1, 1, Device::Cpu, false);
-        let want = [(0.0 - 0.485) / 0.229, (128.0 / 255.0 - 0.456) / 0.224, (1.0 - 0.406) / 0.225];
+        let want = [
+            (0.0 - 0.485) / 0.229,
+            (128.0 / 255.0 - 0.456) / 0.224,
+            (1.0 - 0.406) / 0.225,
+        ];
         for (c, w) in want.iter().enumerate() {
             let got = x.double_value(&[0, c as i64, 0, 0]);
             assert!((got - w).abs() < 1e-6, "channel {c}: {got} vs {w}");

@@ -52,11 +52,9 @@ mod tests {
     #[test]
     fn constant_2x2_blocks_have_zero_npr_at_half_scale() {
         let small = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
-        let blocks = small.repeat_interleave_self_int(2, Some(2), None).repeat_interleave_self_int(
-            2,
-            Some(3),
-            None,
-        ); // [2, 3, 16, 16] of constant 2×2 blocks
+        let blocks = small
+            .repeat_interleave_self_int(2, Some(2), None)
+            .repeat_interleave_self_int(2, Some(3), None); // [2, 3, 16, 16] of constant 2×2 blocks
         let r = npr(&blocks, 0.5);
         assert_eq!(r.abs().max().double_value(&[]), 0.0);
         // …but not at 0.25, where 4×4 blocks would be needed.
@@ -80,7 +78,13 @@ mod tests {
 
     #[test]
     fn down_sizes() {
-        for (n, s, want) in [(224, 0.75, 168), (224, 0.5, 112), (33, 0.5, 16), (3, 0.25, 1), (256, 0.25, 64)] {
+        for (n, s, want) in [
+            (224, 0.75, 168),
+            (224, 0.5, 112),
+            (33, 0.5, 16),
+            (3, 0.25, 1),
+            (256, 0.25, 64),
+        ] {
             assert_eq!(down_size(n, s), want, "{n}·{s}");
         }
     }

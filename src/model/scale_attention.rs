@@ -61,9 +61,17 @@ mod tests {
 
     #[test]
     fn zero_weights_give_sigmoid_of_the_bias() {
-        for (bias, squeeze) in [(0.25, Squeeze::Avg), (1.5, Squeeze::AbsAvg), (0.0, Squeeze::Rms)] {
+        for (bias, squeeze) in [
+            (0.25, Squeeze::Avg),
+            (1.5, Squeeze::AbsAvg),
+            (0.0, Squeeze::Rms),
+        ] {
             let vs = nn::VarStore::new(Device::Cpu);
-            let config = AttentionConfig { reduction: 2, squeeze, bias_init: bias };
+            let config = AttentionConfig {
+                reduction: 2,
+                squeeze,
+                bias_init: bias,
+            };
             let mut att = ScaleAttention::new(vs.root() / "scale_attention", 4, &config);
             tch::no_grad(|| {
                 let _ = att.fc1.ws.zero_();

@@ -33,12 +33,33 @@ pub struct Adam {
 
 impl Adam {
     /// `params`: (name, tensor, group); `group_lr_mult[group]` scales `lr`.
-    pub fn new(params: Vec<(String, Tensor, usize)>, lr: f64, betas: (f64, f64), eps: f64, weight_decay: f64, group_lr_mult: Vec<f64>) -> Self {
+    pub fn new(
+        params: Vec<(String, Tensor, usize)>,
+        lr: f64,
+        betas: (f64, f64),
+        eps: f64,
+        weight_decay: f64,
+        group_lr_mult: Vec<f64>,
+    ) -> Self {
         let slots = params
             .into_iter()
-            .map(|(name, param, group)| Slot { m: param.zeros_like(), v: param.zeros_like(), name, param, group })
+            .map(|(name, param, group)| Slot {
+                m: param.zeros_like(),
+                v: param.zeros_like(),
+                name,
+                param,
+                group,
+            })
             .collect();
-        Adam { slots, group_lr_mult, lr, betas, eps, weight_decay, step: 0 }
+        Adam {
+            slots,
+            group_lr_mult,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            step: 0,
+        }
     }
 
     pub fn zero_grad(&mut self) {
@@ -63,7 +84,11 @@ impl Adam {
                 if !g.defined() {
                     continue;
                 }
-                let g = if self.weight_decay != 0.0 { &g + &s.param * self.weight_decay } else { g };
+                let g = if self.weight_decay != 0.0 {
+                    &g + &s.param * self.weight_decay
+                } else {
+                    g
+                };
                 let _ = s.m.lerp_(&g, 1.0 - b1); // torch: exp_avg.lerp_(grad, 1 − β₁)
                 let _ = s.v.g_mul_scalar_(b2).g_add_(&(&g * &g * (1.0 - b2)));
                 let lr = self.lr * self.group_lr_mult[s.group];
@@ -78,8 +103,14 @@ impl Adam {
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::with_capacity(2 * self.slots.len());
         for s in &self.slots {
-            out.push((format!("optim.m.{}", s.name), s.m.detach().to_device(tch::Device::Cpu)));
-            out.push((format!("optim.v.{}", s.name), s.v.detach().to_device(tch::Device::Cpu)));
+            out.push((
+                format!("optim.m.{}", s.name),
+                s.m.detach().to_device(tch::Device::Cpu),
+            ));
+            out.push((
+                format!("optim.v.{}", s.name),
+                s.v.detach().to_device(tch::Device::Cpu),
+            ));
         }
         out
     }
@@ -90,9 +121,15 @@ impl Adam {
             for s in &mut self.slots {
                 for (prefix, dst) in [("optim.m.", &mut s.m), ("optim.v.", &mut s.v)] {
                     let key = format!("{prefix}{}", s.name);
-                    let Some(src) = tensors.get(&key) else { bail!("the checkpoint has no optimizer state {key}") };
+                    let Some(src) = tensors.get(&key) else {
+                        bail!("the checkpoint has no optimizer state {key}")
+                    };
                     if src.size() != dst.size() {
-                        bail!("{key}: shape {:?} in the checkpoint, {:?} in the model", src.size(), dst.size());
+                        bail!(
+                            "{key}: shape {:?} in the checkpoint, {:?} in the model",
+                            src.size(),
+                            dst.size()
+                        );
                     }
                     dst.copy_(&src.to_device(dst.device()));
                 }

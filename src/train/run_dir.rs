@@ -31,7 +31,10 @@ impl RunDir {
     /// Creates the folder. An existing run is refused unless `resume` (it must then hold
     /// `last.safetensors`) or `overwrite` (its files are removed first).
     pub fn prepare(path: &Path, resume: bool, overwrite: bool) -> Result<RunDir> {
-        let exists = path.exists() && std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
+        let exists = path.exists()
+            && std::fs::read_dir(path)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
         if resume {
             if !path.join(LAST).is_file() {
                 return Err(usage!(
@@ -46,10 +49,14 @@ impl RunDir {
                     path.display()
                 ));
             }
-            std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
+            std::fs::remove_dir_all(path)
+                .with_context(|| format!("removing {}", path.display()))?;
         }
-        std::fs::create_dir_all(path).with_context(|| format!("creating run folder {}", path.display()))?;
-        Ok(RunDir { path: path.to_path_buf() })
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("creating run folder {}", path.display()))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn file(&self, name: &str) -> PathBuf {
@@ -70,7 +77,10 @@ pub struct CsvLog {
 
 impl CsvLog {
     pub fn open(path: &Path, header: &[String]) -> Result<CsvLog> {
-        let is_new = !path.exists() || std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let is_new = !path.exists()
+            || std::fs::metadata(path)
+                .map(|m| m.len() == 0)
+                .unwrap_or(true);
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -79,7 +89,10 @@ impl CsvLog {
         if is_new {
             writeln!(file, "{}", header.join(","))?;
         }
-        Ok(CsvLog { file, columns: header.len() })
+        Ok(CsvLog {
+            file,
+            columns: header.len(),
+        })
     }
 
     pub fn row(&mut self, values: &[String]) -> Result<()> {

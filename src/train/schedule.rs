@@ -36,7 +36,12 @@ pub struct EarlyStopper {
 
 impl EarlyStopper {
     pub fn new(goal: Goal, patience: usize) -> Self {
-        EarlyStopper { goal, patience, best: None, bad_epochs: 0 }
+        EarlyStopper {
+            goal,
+            patience,
+            best: None,
+            bad_epochs: 0,
+        }
     }
 
     /// Feeds one epoch's value. A NaN never counts as an improvement.
@@ -86,11 +91,31 @@ mod tests {
         use Verdict::*;
         // (goal, patience, values, expected verdicts)
         let cases: &[(Goal, usize, &[f64], &[Verdict])] = &[
-            (Goal::Minimize, 2, &[1.0, 0.9, 0.95, 0.91, 0.5], &[Improved, Improved, Wait, Stop, Improved]),
+            (
+                Goal::Minimize,
+                2,
+                &[1.0, 0.9, 0.95, 0.91, 0.5],
+                &[Improved, Improved, Wait, Stop, Improved],
+            ),
             (Goal::Minimize, 1, &[1.0, 1.0], &[Improved, Stop]),
-            (Goal::Maximize, 3, &[0.5, 0.6, 0.6, 0.55, 0.7], &[Improved, Improved, Wait, Wait, Improved]),
-            (Goal::Minimize, 0, &[1.0, 2.0, 3.0, 4.0], &[Improved, Wait, Wait, Wait]),
-            (Goal::Minimize, 2, &[f64::NAN, 1.0, f64::NAN, f64::NAN], &[Wait, Improved, Wait, Stop]),
+            (
+                Goal::Maximize,
+                3,
+                &[0.5, 0.6, 0.6, 0.55, 0.7],
+                &[Improved, Improved, Wait, Wait, Improved],
+            ),
+            (
+                Goal::Minimize,
+                0,
+                &[1.0, 2.0, 3.0, 4.0],
+                &[Improved, Wait, Wait, Wait],
+            ),
+            (
+                Goal::Minimize,
+                2,
+                &[f64::NAN, 1.0, f64::NAN, f64::NAN],
+                &[Wait, Improved, Wait, Stop],
+            ),
         ];
         for (goal, patience, values, want) in cases {
             let mut s = EarlyStopper::new(*goal, *patience);

@@ -91,30 +91,47 @@ impl Progress {
             ("epoch", self.epoch.to_string()),
             ("batch_in_epoch", self.batch_in_epoch.to_string()),
             ("step", self.step.to_string()),
-            ("best", self.best.map(|b| format!("{b:e}")).unwrap_or_default()),
+            (
+                "best",
+                self.best.map(|b| format!("{b:e}")).unwrap_or_default(),
+            ),
             ("bad_epochs", self.bad_epochs.to_string()),
         ]
     }
 
     fn from_meta(meta: &std::collections::HashMap<String, String>) -> Result<Progress> {
-        let get = |k: &str| meta.get(k).with_context(|| format!("checkpoint metadata has no {k:?}"));
+        let get = |k: &str| {
+            meta.get(k)
+                .with_context(|| format!("checkpoint metadata has no {k:?}"))
+        };
         Ok(Progress {
             epoch: get("epoch")?.parse()?,
             batch_in_epoch: get("batch_in_epoch")?.parse()?,
             step: get("step")?.parse()?,
-            best: get("best").ok().filter(|s| !s.is_empty()).map(|s| s.parse()).transpose()?,
+            best: get("best")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse())
+                .transpose()?,
             bad_epochs: get("bad_epochs")?.parse()?,
         })
     }
 }
 
 /// The training and validation samples of a config, with the summary for meta.json.
-pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<(Vec<Sample>, Vec<Sample>, serde_json::Value)> {
+pub fn load_splits(
+    config: &Config,
+    skips: &SkipLog,
+) -> Result<(Vec<Sample>, Vec<Sample>, serde_json::Value)> {
     let d = &config.data;
     let classes = (!d.classes.is_empty()).then_some(d.classes.as_slice());
     let train_root = d.dataroot.join(&d.train_split);
-    let found = data::discover(&train_root, classes)
-        .with_context(|| format!("training set (data.dataroot/data.train_split = {})", train_root.display()))?;
+    let found = data::discover(&train_root, classes).with_context(|| {
+        format!(
+            "training set (data.dataroot/data.train_split = {})",
+            train_root.display()
+        )
+    })?;
     skips.extend(found.skipped.iter().cloned());
     let (train, val, val_summary) = match (d.val_fraction, &d.val_split) {
         (Some(f), _) => {
@@ -123,8 +140,12 @@ pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<(Vec<Sample>, Vec
         }
         (None, Some(split)) => {
             let root = d.dataroot.join(split);
-            let v = data::discover(&root, classes)
-                .with_context(|| format!("validation set (data.dataroot/data.val_split = {})", root.display()))?;
+            let v = data::discover(&root, classes).with_context(|| {
+                format!(
+                    "validation set (data.dataroot/data.val_split = {})",
+                    root.display()
+                )
+            })?;
             skips.extend(v.skipped.iter().cloned());
             let summary = serde_json::to_value(&v.summary)?;
             (found.samples.clone(), v.samples, summary)
@@ -155,8 +176,11 @@ fn fmt_f(x: f64) -> String {
 
 /// Parameters with their optimizer group: 0 backbone, 1 fusion (its own lr multiplier).
 fn parameter_groups(vs: &nn::VarStore) -> Vec<(String, Tensor, usize)> {
-    let mut named: Vec<(String, Tensor)> =
-        vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named
         .into_iter()
@@ -172,6 +196,20 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let config = &opts.config;
     let device = opts.device;
     let seed = config.train.seed;
+
+    // Data first: a dataset that cannot be used leaves no run folder behind.
+    let skips = Arc::new(SkipLog::default());
+    let (train_samples, val_samples, summary) = load_splits(config, &skips)?;
+    if train_samples.is_empty() || val_samples.is_empty() {
+        return Err(crate::usage!(
+            "empty training ({}) or validation ({}) set: check data.dataroot, data.train_split and data.val_split/val_fraction",
+            train_samples.len(),
+            val_samples.len()
+        ));
+    }
+    let train_samples = Arc::new(train_samples);
+    let val_samples = Arc::new(val_samples);
+    let train_tf = data::Transform::Train(config.data.train_transform());
 
     // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
     let run = RunDir::prepare(&opts.out, opts.resume, opts.overwrite)?;
@@ -190,15 +228,6 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     }
     run.write(run_dir::CONFIG, &config.to_yaml())?;
 
-    // Data.
-    let skips = Arc::new(SkipLog::default());
-    let (train_samples, val_samples, summary) = load_splits(config, &skips)?;
-    if train_samples.is_empty() || val_samples.is_empty() {
-        bail!("empty training ({}) or validation ({}) set", train_samples.len(), val_samples.len());
-    }
-    let train_samples = Arc::new(train_samples);
-    let val_samples = Arc::new(val_samples);
-    let train_tf = data::Transform::Train(config.data.train_transform());
     eprintln!(
         "train: {} images, val: {} images, device {device:?}, run folder {}",
         train_samples.len(),
@@ -237,7 +266,12 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         adam.load_state(&tensors, progress.step)?;
         stopper.best = progress.best;
         stopper.bad_epochs = progress.bad_epochs;
-        eprintln!("resuming at epoch {} (batch {}), step {}", progress.epoch + 1, progress.batch_in_epoch, progress.step);
+        eprintln!(
+            "resuming at epoch {} (batch {}), step {}",
+            progress.epoch + 1,
+            progress.batch_in_epoch,
+            progress.step
+        );
     } else {
         let meta = serde_json::json!({
             "name": config.name,
@@ -259,8 +293,20 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         eprintln!("note: train.amp applies on CUDA only; training in fp32 on {device:?}");
     }
 
-    let mut header: Vec<String> =
-        ["kind", "epoch", "step", "loss", "lr", "images_per_s", "val_loss", "val_acc", "val_ap"].iter().map(|s| s.to_string()).collect();
+    let mut header: Vec<String> = [
+        "kind",
+        "epoch",
+        "step",
+        "loss",
+        "lr",
+        "images_per_s",
+        "val_loss",
+        "val_acc",
+        "val_ap",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     header.extend(branch_columns(&config.model.scales));
     let mut log = CsvLog::open(&run.file(run_dir::LOG), &header)?;
     let blanks = |n: usize| vec![String::new(); n];
@@ -294,9 +340,16 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let save = |name: &str, progress: &Progress, adam: &Adam| -> Result<()> {
         let mut tensors = model_tensors(&vs);
         tensors.extend(adam.state_tensors());
-        let mut meta: BTreeMap<String, String> = progress.to_meta().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut meta: BTreeMap<String, String> = progress
+            .to_meta()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         meta.insert(checkpoint::META_CONFIG.into(), config.to_yaml());
-        meta.insert(checkpoint::META_FORMAT.into(), checkpoint::FORMAT_VERSION.into());
+        meta.insert(
+            checkpoint::META_FORMAT.into(),
+            checkpoint::FORMAT_VERSION.into(),
+        );
         meta.insert("seed".into(), seed.to_string());
         write_safetensors_atomic(&run.file(name), &tensors, &meta)
     };
@@ -304,7 +357,12 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let result = crate::amp::bf16_autocast(config.train.amp, device, || -> Result<()> {
         for epoch in progress.epoch..config.train.epochs {
             bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.train.epochs));
-            adam.lr = lr_at_epoch(o.lr, config.train.lr_decay.factor, config.train.lr_decay.every_epochs, epoch);
+            adam.lr = lr_at_epoch(
+                o.lr,
+                config.train.lr_decay.factor,
+                config.train.lr_decay.every_epochs,
+                epoch,
+            );
 
             // Train one epoch (skipping the batches an interrupted run already did).
             let loader = data::batches(
@@ -314,17 +372,30 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 epoch,
                 skips.clone(),
             )?;
-            let (mut interval_loss, mut interval_n, mut interval_images) = (Tensor::zeros([], (Kind::Float, device)), 0usize, 0usize);
+            let (mut interval_loss, mut interval_n, mut interval_images) =
+                (Tensor::zeros([], (Kind::Float, device)), 0usize, 0usize);
             let (mut epoch_loss, mut epoch_batches) = (0.0f64, 0usize);
             let mut clock = Instant::now();
             for (b, batch) in loader.enumerate() {
                 if b < progress.batch_in_epoch {
                     continue;
                 }
-                let x = to_input(&batch.data, batch.n, batch.h, batch.w, device, config.train.channels_last);
-                let y = Tensor::from_slice(&batch.labels).to_kind(Kind::Float).to_device(device);
+                let x = to_input(
+                    &batch.data,
+                    batch.n,
+                    batch.h,
+                    batch.w,
+                    device,
+                    config.train.channels_last,
+                );
+                let y = Tensor::from_slice(&batch.labels)
+                    .to_kind(Kind::Float)
+                    .to_device(device);
                 let out = model.forward_t(&x, true);
-                let loss = out.logit.to_kind(Kind::Float).binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
+                let loss = out
+                    .logit
+                    .to_kind(Kind::Float)
+                    .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
                 adam.zero_grad();
                 loss.backward();
                 adam.step();
@@ -348,9 +419,24 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                     epoch_batches += interval_n;
                     bar.set_message(format!("loss {mean_loss:.4} {ips:.0} img/s"));
                     if bar.is_hidden() {
-                        say(&bar, format!("epoch {} step {} loss {mean_loss:.4} lr {:.3e} {ips:.0} img/s", epoch + 1, progress.step, adam.lr));
+                        say(
+                            &bar,
+                            format!(
+                                "epoch {} step {} loss {mean_loss:.4} lr {:.3e} {ips:.0} img/s",
+                                epoch + 1,
+                                progress.step,
+                                adam.lr
+                            ),
+                        );
                     }
-                    let mut row = vec!["step".into(), (epoch + 1).to_string(), progress.step.to_string(), fmt_f(mean_loss), format!("{:e}", adam.lr), format!("{ips:.1}")];
+                    let mut row = vec![
+                        "step".into(),
+                        (epoch + 1).to_string(),
+                        progress.step.to_string(),
+                        fmt_f(mean_loss),
+                        format!("{:e}", adam.lr),
+                        format!("{ips:.1}"),
+                    ];
                     row.extend(blanks(header.len() - row.len()));
                     log.row(&row)?;
                     interval_loss = Tensor::zeros([], (Kind::Float, device));
@@ -373,7 +459,14 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             }
 
             // Validate, log, checkpoint.
-            let val = validate(&model, &val_samples, &config.data, config.test.batch_size, device, &skips)?;
+            let val = validate(
+                &model,
+                &val_samples,
+                &config.data,
+                config.test.batch_size,
+                device,
+                &skips,
+            )?;
             let verdict = stopper.update(match goal {
                 Goal::Minimize => val.loss,
                 Goal::Maximize => val.acc,
@@ -394,7 +487,17 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                     if verdict == Verdict::Improved { " (best)" } else { "" }
                 ),
             );
-            let mut row = vec!["epoch".into(), (epoch + 1).to_string(), progress.step.to_string(), fmt_f(train_loss), format!("{:e}", adam.lr), String::new(), fmt_f(val.loss), fmt_f(val.acc), ap];
+            let mut row = vec![
+                "epoch".into(),
+                (epoch + 1).to_string(),
+                progress.step.to_string(),
+                fmt_f(train_loss),
+                format!("{:e}", adam.lr),
+                String::new(),
+                fmt_f(val.loss),
+                fmt_f(val.acc),
+                ap,
+            ];
             for (r, f) in val.weights_real.iter().zip(&val.weights_fake) {
                 row.push(fmt_f(*r));
                 row.push(fmt_f(*f));
@@ -408,7 +511,13 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             outcome.best_val_loss = stopper.best;
             outcome.last_val = Some(val);
             if verdict == Verdict::Stop {
-                say(&bar, format!("early stopping: no improvement for {} epochs", stopper.patience));
+                say(
+                    &bar,
+                    format!(
+                        "early stopping: no improvement for {} epochs",
+                        stopper.patience
+                    ),
+                );
                 outcome.stopped_early = true;
                 return Ok(());
             }
@@ -446,7 +555,13 @@ pub fn validate(
     skips: &Arc<SkipLog>,
 ) -> Result<ValStats> {
     let tf = data::Transform::Test(data_config.val_transform());
-    let loader = data::batches(samples.clone(), tf, data_config.eval_loader(batch_size), 0, skips.clone())?;
+    let loader = data::batches(
+        samples.clone(),
+        tf,
+        data_config.eval_loader(batch_size),
+        0,
+        skips.clone(),
+    )?;
     let k = model.config.scales.len();
     let (mut labels, mut scores) = (Vec::new(), Vec::new());
     let mut loss_sum = 0.0;
@@ -454,12 +569,23 @@ pub fn validate(
     tch::no_grad(|| -> Result<()> {
         for batch in loader {
             let x = to_input(&batch.data, batch.n, batch.h, batch.w, device, false);
-            let y = Tensor::from_slice(&batch.labels).to_kind(Kind::Float).to_device(device);
+            let y = Tensor::from_slice(&batch.labels)
+                .to_kind(Kind::Float)
+                .to_device(device);
             let out = model.forward_t(&x, false);
             let logit = out.logit.to_kind(Kind::Float);
-            loss_sum += logit.binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Sum).double_value(&[]);
-            let s: Vec<f64> = Vec::try_from(logit.sigmoid().to_kind(Kind::Double).to_device(Device::Cpu))?;
-            let w: Vec<f64> = Vec::try_from(out.weights.to_kind(Kind::Double).mean_dim(2, false, None).to_device(Device::Cpu).flatten(0, -1))?;
+            loss_sum += logit
+                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Sum)
+                .double_value(&[]);
+            let s: Vec<f64> =
+                Vec::try_from(logit.sigmoid().to_kind(Kind::Double).to_device(Device::Cpu))?;
+            let w: Vec<f64> = Vec::try_from(
+                out.weights
+                    .to_kind(Kind::Double)
+                    .mean_dim(2, false, None)
+                    .to_device(Device::Cpu)
+                    .flatten(0, -1),
+            )?;
             for (i, &label) in batch.labels.iter().enumerate() {
                 for j in 0..k {
                     w_sum[label as usize][j] += w[i * k + j];
@@ -487,5 +613,8 @@ pub fn validate(
 
 /// Seconds since the Unix epoch (no date crate needed for a timestamp in meta.json).
 fn chrono_like_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -16,7 +16,12 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
         .arg(&path)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e}); run scripts/bootstrap.sh first", python().display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); run scripts/bootstrap.sh first",
+                python().display()
+            )
+        });
     assert!(
         out.status.success(),
         "{script} {args:?} failed:\n{}",

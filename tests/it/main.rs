@@ -1,4 +1,5 @@
 //! One integration-test binary, so that libtorch links once (ripgrep's tests/tests.rs).
 mod adam;
+mod cli;
 mod common;
 mod parity;

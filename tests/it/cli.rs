@@ -1,0 +1,530 @@
+//! End to end through the binary on a tiny synthetic benchmark: synth → train → test →
+//! predict, exact resume, determinism, and the exit codes of bad input.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use npr::checkpoint::read_safetensors;
+use tch::Tensor;
+
+use crate::common::{npr_bin, run_python};
+
+fn npr(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(npr_bin());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running npr")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "npr failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Exit code 2 with a message that mentions `needle`.
+fn usage_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {err}");
+    assert!(
+        err.contains(needle),
+        "stderr does not mention {needle:?}: {err}"
+    );
+}
+
+/// One tiny benchmark shared by the tests (32 px, 2 classes).
+fn tiny_synth() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("synth");
+        ok(&npr(
+            &[
+                "synth",
+                "--out",
+                root.to_str().unwrap(),
+                "--seed",
+                "3",
+                "--size",
+                "32",
+                "--classes",
+                "2",
+                "--train-per-class",
+                "12",
+                "--val-per-class",
+                "6",
+                "--test-per-family",
+                "5",
+            ],
+            &[],
+        ));
+        dir
+    })
+    .path()
+}
+
+/// A tiny config on the tiny benchmark.
+fn tiny_config(dir: &Path, fusion: &str) -> PathBuf {
+    let data = tiny_synth().join("synth");
+    let scales = if fusion == "single" {
+        "[0.5]"
+    } else {
+        "[0.25, 0.5, 1.0]"
+    };
+    let yaml = format!(
+        "name: tiny\nmodel: {{ backbone: resnet18, fusion: {fusion}, scales: {scales} }}\n\
+         data: {{ dataroot: {d}, load_size: 32, crop_size: 24, workers: 2 }}\n\
+         train: {{ epochs: 2, batch_size: 8, log_every: 3, seed: 5 }}\n\
+         test: {{ batch_size: 16, sets: [ {{ name: synth, dataroot: {d}/test, resize: false, crop: none }} ] }}\n",
+        d = data.display()
+    );
+    let path = dir.join(format!("tiny_{fusion}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// The model tensors of a checkpoint (optimizer state excluded).
+fn model_weights(path: &Path) -> HashMap<String, Tensor> {
+    let (t, _) = read_safetensors(path).unwrap();
+    t.into_iter()
+        .filter(|(k, _)| !k.starts_with("optim."))
+        .collect()
+}
+
+fn assert_identical(a: &Path, b: &Path) {
+    let (wa, wb) = (model_weights(a), model_weights(b));
+    assert_eq!(wa.len(), wb.len());
+    for (k, t) in &wa {
+        assert!(
+            t.equal(&wb[k]),
+            "{k} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+fn csv_header(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn train_then_test_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "attention");
+    let run = dir.path().join("run");
+    let stdout = ok(&npr(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(stdout.contains("done: 2 epochs"), "{stdout}");
+    for f in [
+        "config.yaml",
+        "meta.json",
+        "train_log.csv",
+        "skipped.tsv",
+        "best.safetensors",
+        "last.safetensors",
+    ] {
+        assert!(run.join(f).is_file(), "run folder lacks {f}");
+    }
+    assert_eq!(
+        csv_header(&run.join("train_log.csv")),
+        "kind,epoch,step,loss,lr,images_per_s,val_loss,val_acc,val_ap,w_real_0.25,w_fake_0.25,w_real_0.5,w_fake_0.5,w_real_1,w_fake_1"
+    );
+    let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.starts_with("epoch,")).count(), 2);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
+    for key in [
+        "seed",
+        "git_revision",
+        "device",
+        "libtorch_version",
+        "dataset",
+    ] {
+        assert!(meta.get(key).is_some(), "meta.json lacks {key}");
+    }
+
+    // A refused overwrite, then the test command from the run folder alone.
+    usage_error(
+        &npr(
+            &[
+                "train",
+                "--config",
+                config.to_str().unwrap(),
+                "--out",
+                run.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        "already exists",
+    );
+    let out = dir.path().join("test");
+    let ckpt = run.join("best.safetensors");
+    let stdout = ok(&npr(
+        &[
+            "test",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--workers",
+            "2",
+        ],
+        &[],
+    ));
+    assert!(stdout.contains("generalization gap"), "{stdout}");
+    assert_eq!(
+        csv_header(&out.join("metrics.csv")),
+        npr::eval::outputs::METRICS_HEADER
+    );
+    assert_eq!(
+        csv_header(&out.join("predictions.csv")),
+        "path,set,generator,label,score,pred,perturbation"
+    );
+    assert_eq!(
+        csv_header(&out.join("confusion.csv")),
+        "perturbation,set,generator,tn,fp,fn,tp"
+    );
+    assert_eq!(
+        csv_header(&out.join("roc.csv")),
+        "set,generator,fpr,tpr,threshold"
+    );
+    assert_eq!(
+        csv_header(&out.join("pr.csv")),
+        "set,generator,recall,precision,threshold"
+    );
+    assert_eq!(
+        csv_header(&out.join("misclassified.csv")),
+        "set,generator,path,label,score,confidence"
+    );
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        1 + 7 + 1,
+        "7 families and the mean:\n{metrics}"
+    );
+    assert!(!metrics.to_lowercase().contains("nan"), "{metrics}");
+    assert!(
+        metrics.contains(",seen,") && metrics.contains(",unseen,"),
+        "seen flags from synth.json:\n{metrics}"
+    );
+    let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert_eq!(predictions.lines().count(), 1 + 7 * 10);
+
+    // numpy reads the NPZ with the documented arrays and shapes.
+    let check = r#"
+import sys, numpy as np
+z = np.load(sys.argv[1])
+n = len(z["labels"])
+assert z["weights"].shape == (n, 3, 3), z["weights"].shape
+assert z["scores"].shape == (n,) and z["generator_index"].shape == (n,)
+assert len(z["generator_names"]) == 7 and z["generator_names"].dtype.kind == "U"
+assert z["features"].shape[0] == len(z["feature_index"]) and z["features"].shape[1] == 512
+assert list(z["scales"]) == [0.25, 0.5, 1.0]
+assert ((z["weights"] > 0) & (z["weights"] < 1)).all()
+print(n)
+"#;
+    let script = dir.path().join("check_npz.py");
+    std::fs::write(&script, check).unwrap();
+    let n = run_python(
+        script.to_str().unwrap(),
+        &[out.join("attention_weights.npz").to_str().unwrap()],
+    );
+    assert_eq!(n.trim(), "70");
+
+    // A sweep writes one block per level; predict scores a folder as JSON lines.
+    let sweep = dir.path().join("sweep");
+    ok(&npr(
+        &[
+            "test",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--out",
+            sweep.to_str().unwrap(),
+            "--sweep",
+            "jpeg=50,95",
+        ],
+        &[],
+    ));
+    let metrics = std::fs::read_to_string(sweep.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("jpeg=50,"))
+            .count(),
+        8
+    );
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("jpeg=95,"))
+            .count(),
+        8
+    );
+    let folder = tiny_synth().join("synth/test/nearest_x2/1_fake");
+    let stdout = ok(&npr(
+        &[
+            "predict",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--json",
+            folder.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["weights"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn resume_after_interruption_reaches_the_uninterrupted_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "learned");
+    let cfg = config.to_str().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    ok(&npr(
+        &["train", "--config", cfg, "--out", a.to_str().unwrap()],
+        &[],
+    ));
+    // Same seed, same weights, bit for bit (CPU).
+    ok(&npr(
+        &["train", "--config", cfg, "--out", c.to_str().unwrap()],
+        &[],
+    ));
+    assert_identical(&a.join("last.safetensors"), &c.join("last.safetensors"));
+
+    // Interrupted after epoch 1 (the SIGINT path: save last, exit 130), then resumed.
+    let out = npr(
+        &["train", "--config", cfg, "--out", b.to_str().unwrap()],
+        &[("NPR_INTERRUPT_AFTER_EPOCHS", "1")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    ok(&npr(
+        &[
+            "train",
+            "--config",
+            cfg,
+            "--out",
+            b.to_str().unwrap(),
+            "--resume",
+        ],
+        &[],
+    ));
+    assert_identical(&a.join("last.safetensors"), &b.join("last.safetensors"));
+    let log = std::fs::read_to_string(b.join("train_log.csv")).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("epoch,")).count(),
+        2,
+        "{log}"
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "single");
+    let cfg = config.to_str().unwrap();
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    usage_error(
+        &npr(
+            &[
+                "train",
+                "--config",
+                cfg,
+                "--out",
+                out,
+                "--set",
+                "model.scales=[0.5,2.0]",
+            ],
+            &[],
+        ),
+        "model.scales[1]",
+    );
+    usage_error(
+        &npr(
+            &[
+                "train",
+                "--config",
+                cfg,
+                "--out",
+                out,
+                "--set",
+                "model.fusion=attn",
+            ],
+            &[],
+        ),
+        "model.fusion",
+    );
+    usage_error(
+        &npr(
+            &[
+                "train",
+                "--config",
+                cfg,
+                "--out",
+                out,
+                "--set",
+                "data.crop_size=64",
+            ],
+            &[],
+        ),
+        "data.crop_size",
+    );
+    usage_error(
+        &npr(&["train", "--config", "/nonexistent.yaml"], &[]),
+        "/nonexistent.yaml",
+    );
+    usage_error(
+        &npr(
+            &[
+                "train",
+                "--config",
+                cfg,
+                "--out",
+                out,
+                "--set",
+                "data.dataroot=/nonexistent",
+            ],
+            &[],
+        ),
+        "/nonexistent",
+    );
+    usage_error(
+        &npr(&["train", "--config", cfg, "--out", out, "--resume"], &[]),
+        "--resume",
+    );
+    usage_error(
+        &npr(
+            &[
+                "test",
+                "--checkpoint",
+                "/nonexistent.safetensors",
+                "--dataroot",
+                ".",
+            ],
+            &[],
+        ),
+        "/nonexistent.safetensors",
+    );
+    usage_error(
+        &npr(&["test", "--checkpoint", cfg, "--sweep", "jpeg=0"], &[]),
+        "",
+    );
+    usage_error(
+        &npr(&["ablate", "--config", cfg], &[]),
+        "not implemented yet",
+    );
+    usage_error(
+        &npr(
+            &[
+                "synth",
+                "--out",
+                tiny_synth().join("synth").to_str().unwrap(),
+            ],
+            &[],
+        ),
+        "--force",
+    );
+    // A folder without label folders says what it found.
+    let empty = dir.path().join("nolabels/a");
+    std::fs::create_dir_all(&empty).unwrap();
+    usage_error(
+        &npr(
+            &[
+                "train",
+                "--config",
+                cfg,
+                "--out",
+                out,
+                "--set",
+                &format!("data.dataroot={}", dir.path().join("nolabels").display()),
+                "--set",
+                "data.train_split=a",
+            ],
+            &[],
+        ),
+        "0_real",
+    );
+}
+
+#[test]
+fn one_class_sets_give_na_not_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "single");
+    let run = dir.path().join("run");
+    ok(&npr(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--set",
+            "train.epochs=1",
+        ],
+        &[],
+    ));
+    // Only the reals of one family.
+    let reals = dir.path().join("reals_only/onlyreal");
+    std::fs::create_dir_all(reals.join("0_real")).unwrap();
+    for e in std::fs::read_dir(tiny_synth().join("synth/test/nearest_x2/0_real")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, reals.join("0_real").join(p.file_name().unwrap())).unwrap();
+    }
+    let out = dir.path().join("t");
+    let ckpt = run.join("best.safetensors");
+    ok(&npr(
+        &[
+            "test",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--dataroot",
+            dir.path().join("reals_only").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-resize",
+        ],
+        &[],
+    ));
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.contains("n/a") && !metrics.to_lowercase().contains("nan"),
+        "{metrics}"
+    );
+}
