@@ -70,7 +70,7 @@ pub struct TestArgs {
     /// Test root: one folder per generator, each with 0_real/1_fake (or classes).
     #[arg(long)]
     pub dataroot: Option<PathBuf>,
-    /// Only these generators / sets (comma-separated).
+    /// Only these of the config's test sets (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     pub sets: Vec<String>,
     /// Output folder (default: next to the checkpoint, test/).
@@ -88,9 +88,9 @@ pub struct TestArgs {
     /// Feed images at full size (GANGen/AIGCDetect protocol).
     #[arg(long)]
     pub no_resize: bool,
-    /// Crop policy: center, none or tile.
-    #[arg(long)]
-    pub crop: Option<String>,
+    /// Crop policy (center and tile use the training crop size).
+    #[arg(long, value_enum)]
+    pub crop: Option<crate::config::CropPolicy>,
     /// Robustness sweep, e.g. `jpeg=75,80,90,100` or `blur=0,1,2`.
     #[arg(long)]
     pub sweep: Option<String>,

@@ -218,13 +218,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
 /// The sets to test: `--dataroot` (one set, policy from the flags) or the checkpoint
 /// config's `test.sets`; `--sets` filters by name.
 fn plan_sets(args: &TestArgs, config: &crate::config::Config) -> Result<Vec<SetPlan>> {
-    let crop = match args.crop.as_deref() {
-        None => None,
-        Some("center") => Some(CropPolicy::Center),
-        Some("none") => Some(CropPolicy::None),
-        Some("tile") => Some(CropPolicy::Tile),
-        Some(other) => return Err(usage!("--crop {other:?}: expected center, none or tile")),
-    };
+    let crop = args.crop;
     let mut sets: Vec<TestSet> = match &args.dataroot {
         Some(root) => {
             if !root.is_dir() {

@@ -152,6 +152,7 @@ pub fn load_splits(
         }
         (None, None) => bail!("data: set val_split or val_fraction"),
     };
+    eprintln!("training set {}:\n{}", train_root.display(), found.summary);
     let summary = serde_json::json!({
         "train": serde_json::to_value(&found.summary)?,
         "val": val_summary,

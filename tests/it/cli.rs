@@ -528,3 +528,44 @@ fn one_class_sets_give_na_not_nan() {
         "{metrics}"
     );
 }
+
+#[test]
+fn sigterm_saves_last_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "single");
+    let run = dir.path().join("run");
+    let mut child = Command::new(npr_bin())
+        .args([
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .args(["--set", "train.epochs=1000", "--set", "train.log_every=1"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    // Wait until training steps are running, then ask it to stop as a scheduler would.
+    for line in lines.by_ref() {
+        if line.unwrap().contains(" step ") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");
+    let (_, meta) = read_safetensors(&run.join("last.safetensors")).unwrap();
+    assert!(meta["step"].parse::<u64>().unwrap() >= 1);
+}
