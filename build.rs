@@ -34,10 +34,14 @@ fn git_revision() {
         }
     }
     // Rebuilt when HEAD moves (not on every `git add`, which would recompile the crate).
-    println!("cargo:rerun-if-changed=.git/HEAD");
+    // Only paths that exist are watched: a missing one would rerun this script every build.
+    let mut watch = vec![".git/HEAD".to_string(), ".git/packed-refs".to_string()];
     if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
         if let Some(r) = head.trim().strip_prefix("ref: ") {
-            println!("cargo:rerun-if-changed=.git/{r}");
+            watch.push(format!(".git/{r}"));
         }
+    }
+    for path in watch.iter().filter(|p| Path::new(p).exists()) {
+        println!("cargo:rerun-if-changed={path}");
     }
 }

@@ -3,4 +3,3 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export VIRTUAL_ENV="$REPO/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1
-export LIBTORCH_BYPASS_VERSION_CHECK=0

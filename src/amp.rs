@@ -25,6 +25,18 @@ extern "C" {
     fn clear_cache();
 }
 
+/// Drops autocast's bf16 copies of the weights. libtorch caches them until the outermost
+/// autocast exits; since we stay in autocast for a whole loop, every optimizer step must
+/// clear them or later forward passes would use stale weights.
+pub fn clear_weight_cache() {
+    // SAFETY: plain libtorch calls without arguments.
+    unsafe {
+        if is_autocast_enabled(DEVICE_CUDA) {
+            clear_cache();
+        }
+    }
+}
+
 /// Runs `f` with bf16 autocast when `enabled` and `device` is CUDA; otherwise just runs it.
 pub fn bf16_autocast<T>(enabled: bool, device: Device, f: impl FnOnce() -> T) -> T {
     if !enabled || !device.is_cuda() {

@@ -91,8 +91,9 @@ pub struct TestArgs {
     /// Crop policy (center and tile use the training crop size).
     #[arg(long, value_enum)]
     pub crop: Option<crate::config::CropPolicy>,
-    /// Robustness sweep, e.g. `jpeg=75,80,90,100` or `blur=0,1,2`.
-    #[arg(long)]
+    /// Robustness sweep, one metrics block per level: `jpeg=75,80,90,100`, `blur=0,1,2`
+    /// or `resize=128,256,512`.
+    #[arg(long, conflicts_with_all = ["jpeg_quality", "blur_sigma"])]
     pub sweep: Option<String>,
     /// Batch size.
     #[arg(long, default_value_t = 64)]

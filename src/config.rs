@@ -207,6 +207,17 @@ pub struct TestSet {
     pub seen_generators: Vec<String>,
 }
 
+impl CropPolicy {
+    /// The data layer's crop; `center` and `tile` use `crop_size`.
+    pub fn to_crop(self, crop_size: u32) -> crate::data::Crop {
+        match self {
+            CropPolicy::Center => crate::data::Crop::Center(crop_size),
+            CropPolicy::None => crate::data::Crop::None,
+            CropPolicy::Tile => crate::data::Crop::Tile(crop_size),
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

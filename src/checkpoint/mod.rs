@@ -178,10 +178,11 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
             path.display()
         ));
     }
-    let is_torch = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("pth" | "pt" | "bin")
-    );
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let is_torch = matches!(ext.as_deref(), Some("pth" | "pt" | "bin" | "tar"));
     let (tensors, config) = if is_torch {
         (read_official(path)?, official_npr_config())
     } else {
@@ -200,11 +201,17 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let detector = Detector::new(&vs.root(), &config.model);
     let report = load_into(&vs, &tensors)?;
     if !report.missing.is_empty() {
-        bail!(
+        return Err(crate::usage!(
             "{} does not fit the model ({}, {}): {report}",
             path.display(),
             config.model.backbone,
             config.model.fusion
+        ));
+    }
+    if !report.unexpected.is_empty() {
+        eprintln!(
+            "note: {} holds tensors the model does not use ({report}); they are ignored",
+            path.display()
         );
     }
     Ok(LoadedModel {

@@ -6,13 +6,14 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use tch::{nn, Device, Kind, Reduction, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::cli::BenchArgs;
 use crate::config::{Config, Fusion};
 use crate::model::detector::{parse_device, trainable_parameters};
 use crate::model::Detector;
 use crate::train::adam::Adam;
+use crate::train::step::train_step;
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.loader {
@@ -92,14 +93,7 @@ fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<Mode
     };
     let train_ips = crate::amp::bf16_autocast(args.amp, device, || {
         timed(&mut || {
-            let out = model.forward_t(&x, true);
-            let loss = out
-                .logit
-                .to_kind(Kind::Float)
-                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
-            adam.zero_grad();
-            loss.backward();
-            adam.step();
+            let _ = train_step(&model, &mut adam, &x, &y);
         })
     });
     let infer_ips = crate::amp::bf16_autocast(args.amp, device, || {

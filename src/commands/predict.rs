@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use tch::{Device, Kind};
 
 use crate::checkpoint::load_model;
 use crate::cli::PredictArgs;
@@ -17,16 +16,16 @@ use crate::model::detector::parse_device;
 use crate::model::input::to_input;
 use crate::usage;
 
-/// Extensions `predict` picks up in folders (case-insensitive).
-const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "webp"];
-
 fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        data::IMAGE_EXTENSIONS
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(e))
+    })
 }
 
-/// Files given directly, plus images found recursively (sorted) in folders.
+/// Files given directly, plus images found recursively (sorted) in folders. Symlinked
+/// folders are not followed (no loops); symlinked files are.
 fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -39,10 +38,10 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 };
                 for e in entries.flatten() {
                     let path = e.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if is_image(&path) {
-                        found.push(path);
+                    match e.file_type() {
+                        Ok(t) if t.is_dir() => stack.push(path),
+                        Ok(_) if is_image(&path) => found.push(path),
+                        _ => {}
                     }
                 }
             }
@@ -67,11 +66,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     };
     let transform = data::TestTransform {
         resize,
-        crop: match crop {
-            CropPolicy::Center => data::Crop::Center(config.data.crop_size),
-            CropPolicy::None => data::Crop::None,
-            CropPolicy::Tile => data::Crop::Tile(config.data.crop_size),
-        },
+        crop: crop.to_crop(config.data.crop_size),
         jpeg_quality: None,
         blur_sigma: None,
         pre_resize: None,
@@ -81,7 +76,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         return Err(usage!(
             "no image found in {:?} (extensions: {})",
             args.paths,
-            IMAGE_EXTENSIONS.join(", ")
+            data::IMAGE_EXTENSIONS.join(", ")
         ));
     }
     let scales = &config.model.scales;
@@ -94,6 +89,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             heads.iter().map(|h| format!("{h:>7}")).collect::<String>()
         );
     }
+    let files_total = files.len();
     let mut failed = 0;
     for path in files {
         let img = match data::decode_file(&path, &data::DecodeLimits::default()) {
@@ -112,16 +108,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             }
         };
         let (w, h) = img.dimensions();
-        let x = to_input(img.as_raw(), 1, h as usize, w as usize, device, false);
+        let x = to_input(img.as_raw(), 1, h as usize, w as usize, device);
         let out = tch::no_grad(|| loaded.detector.forward_t(&x, false));
         let score = out.logit.sigmoid().double_value(&[0]);
-        let weights: Vec<f64> = Vec::try_from(
-            out.weights
-                .to_kind(Kind::Double)
-                .mean_dim(2, false, None)
-                .to_device(Device::Cpu)
-                .flatten(0, -1),
-        )?;
+        let weights = out.branch_weights()?;
         let call = if score > DEFAULT_THRESHOLD {
             "fake"
         } else {
@@ -139,7 +129,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        eprintln!("{failed} file(s) could not be read");
+        eprintln!("{failed} of {} file(s) could not be read", files_total);
+    }
+    if failed == files_total {
+        anyhow::bail!("no image could be scored");
     }
     Ok(())
 }

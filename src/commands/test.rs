@@ -25,6 +25,8 @@ struct SetPlan {
     resize: Option<u32>,
     /// Generator → seen in training (from the config or a synth.json manifest).
     seen: BTreeMap<String, bool>,
+    /// The set's images, discovered once for every perturbation level.
+    samples: Arc<Vec<data::Sample>>,
 }
 
 pub fn run(args: &TestArgs) -> Result<()> {
@@ -32,11 +34,15 @@ pub fn run(args: &TestArgs) -> Result<()> {
     let device = parse_device(&args.device.device)?;
     let levels: Vec<Perturbation> = match &args.sweep {
         Some(spec) => parse_sweep(spec)?,
-        None => vec![Perturbation::from_flags(args.jpeg_quality, args.blur_sigma)],
+        None => vec![Perturbation::from_flags(
+            args.jpeg_quality,
+            args.blur_sigma,
+        )?],
     };
     let loaded = load_model(&args.checkpoint, device)?;
     let config = &loaded.config;
-    let plans = plan_sets(args, config)?;
+    let skips = Arc::new(SkipLog::default());
+    let plans = plan_sets(args, config, &skips)?;
     let out = args.out.clone().unwrap_or_else(|| {
         args.checkpoint
             .parent()
@@ -45,25 +51,23 @@ pub fn run(args: &TestArgs) -> Result<()> {
     });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
-    let skips = Arc::new(SkipLog::default());
     let mut rows: Vec<GeneratorRow> = Vec::new();
     let mut summary_sets = Vec::new();
     let mut all_scored: Vec<(String, Vec<Scored>)> = Vec::new();
     let mut npz_parts: Vec<(String, Arc<Vec<data::Sample>>, SetResults)> = Vec::new();
     let mut features_kept = 0usize;
-    for level in &levels {
+    for (level_index, level) in levels.iter().enumerate() {
+        let first_level = level_index == 0;
         let level_name = level.to_string();
         let mut level_scored = Vec::new();
+        // Unreadable files are the same at every level: log them on the first one only.
+        let level_skips = if first_level {
+            skips.clone()
+        } else {
+            Arc::new(SkipLog::default())
+        };
         for plan in &plans {
-            let found = data::discover(&plan.set.dataroot, None).with_context(|| {
-                format!(
-                    "test set {:?} at {}",
-                    plan.set.name,
-                    plan.set.dataroot.display()
-                )
-            })?;
-            skips.extend(found.skipped.iter().cloned());
-            let samples = Arc::new(found.samples);
+            let samples = plan.samples.clone();
             let transform = test_transform(plan, config.data.crop_size, level);
             let policy = policy_string(plan);
             let results = run_model(
@@ -72,13 +76,13 @@ pub fn run(args: &TestArgs) -> Result<()> {
                 transform,
                 args.batch_size,
                 args.workers,
-                if level == &levels[0] {
+                if first_level {
                     args.max_features.saturating_sub(features_kept)
                 } else {
                     0
                 },
                 device,
-                &skips,
+                &level_skips,
             )?;
             features_kept += results.features.len();
             eprintln!(
@@ -89,7 +93,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
                 results.images_per_s()
             );
 
-            // Group by generator, in discovery order.
+            // Group by generator (sorted by name).
             let mut by_gen: BTreeMap<String, (Vec<u8>, Vec<f64>)> = BTreeMap::new();
             for r in &results.images {
                 let s = &samples[r.sample];
@@ -141,14 +145,14 @@ pub fn run(args: &TestArgs) -> Result<()> {
                     }
                 })
                 .collect();
-            if level == &levels[0] {
+            if first_level {
                 npz_parts.push((plan.set.name.clone(), samples.clone(), results));
             }
             let groups: Vec<(String, String, Vec<u8>, Vec<f64>)> = by_gen
                 .into_iter()
                 .map(|(g, (l, s))| (plan.set.name.clone(), g, l, s))
                 .collect();
-            if level == &levels[0] {
+            if first_level {
                 let tag = if plans.len() > 1 {
                     format!("_{}", plan.set.name)
                 } else {
@@ -217,7 +221,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
 
 /// The sets to test: `--dataroot` (one set, policy from the flags) or the checkpoint
 /// config's `test.sets`; `--sets` filters by name.
-fn plan_sets(args: &TestArgs, config: &crate::config::Config) -> Result<Vec<SetPlan>> {
+fn plan_sets(
+    args: &TestArgs,
+    config: &crate::config::Config,
+    skips: &SkipLog,
+) -> Result<Vec<SetPlan>> {
     let crop = args.crop;
     let mut sets: Vec<TestSet> = match &args.dataroot {
         Some(root) => {
@@ -263,26 +271,29 @@ fn plan_sets(args: &TestArgs, config: &crate::config::Config) -> Result<Vec<SetP
                 set.dataroot.display()
             ));
         }
-        let seen = seen_flags(&set)?;
+        // GenImage roots ({generator}/{train,val}/{ai,nature}) are tested on their val split.
+        let found = data::discover_split(&set.dataroot, None, Some("val"))
+            .with_context(|| format!("test set {:?} at {}", set.name, set.dataroot.display()))?;
+        skips.extend(found.skipped.iter().cloned());
+        let seen = seen_flags(&set, &found.samples)?;
         let resize = set
             .resize
             .then(|| args.resize.unwrap_or(config.data.load_size));
-        plans.push(SetPlan { set, resize, seen });
+        plans.push(SetPlan {
+            set,
+            resize,
+            seen,
+            samples: Arc::new(found.samples),
+        });
     }
     Ok(plans)
 }
 
 /// Seen flags per generator: `seen_generators`, else a `synth.json` next to the data
 /// (the synthetic benchmark marks its families), else the set's `seen`.
-fn seen_flags(set: &TestSet) -> Result<BTreeMap<String, bool>> {
-    let found = data::discover(&set.dataroot, None)?;
-    let generators: Vec<String> = {
-        let mut g: Vec<String> = found.samples.iter().map(|s| s.generator.clone()).collect();
-        g.dedup();
-        g.sort();
-        g.dedup();
-        g
-    };
+fn seen_flags(set: &TestSet, samples: &[data::Sample]) -> Result<BTreeMap<String, bool>> {
+    let generators: std::collections::BTreeSet<&String> =
+        samples.iter().map(|s| &s.generator).collect();
     let manifest = [
         set.dataroot.clone(),
         set.dataroot.parent().map(PathBuf::from).unwrap_or_default(),
@@ -295,15 +306,13 @@ fn seen_flags(set: &TestSet) -> Result<BTreeMap<String, bool>> {
         .into_iter()
         .map(|g| {
             let seen = if !set.seen_generators.is_empty() {
-                set.seen_generators
-                    .iter()
-                    .any(|s| s == &g || g.starts_with(&format!("{s}/")))
+                set.seen_generators.contains(g)
             } else if let Some(m) = &manifest {
-                m.families.iter().any(|f| f.name == g && f.seen)
+                m.families.iter().any(|f| &f.name == g && f.seen)
             } else {
                 set.seen
             };
-            (g, seen)
+            (g.clone(), seen)
         })
         .collect())
 }
@@ -326,11 +335,7 @@ fn policy_string(plan: &SetPlan) -> String {
 
 /// The set's protocol plus the perturbation; crops are `crop_size` of the training config.
 fn test_transform(plan: &SetPlan, crop_size: u32, level: &Perturbation) -> data::TestTransform {
-    let crop = match plan.set.crop {
-        CropPolicy::Center => data::Crop::Center(crop_size),
-        CropPolicy::None => data::Crop::None,
-        CropPolicy::Tile => data::Crop::Tile(crop_size),
-    };
+    let crop = plan.set.crop.to_crop(crop_size);
     data::TestTransform {
         resize: plan.resize,
         crop,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::cli::TrainArgs;
-use crate::config::Config;
+use crate::config::{Config, Monitor};
 use crate::model::detector::parse_device;
 use crate::train::{train, TrainOptions};
 
@@ -19,6 +19,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
     let device = parse_device(&args.device.device)?;
+    let config_monitor = config.train.early_stopping.monitor;
     let outcome = train(TrainOptions {
         config,
         out,
@@ -30,11 +31,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .and_then(|v| v.parse().ok()),
     })?;
     if let Some(val) = &outcome.last_val {
+        let monitor = match config_monitor {
+            Monitor::ValLoss => "val loss",
+            Monitor::ValAcc => "val acc",
+        };
+        let best = outcome
+            .best_monitored
+            .map(|b| format!("{b:.4}"))
+            .unwrap_or_else(|| "n/a".into());
         println!(
-            "done: {} epochs, last val acc {:.4}, best val loss {:.4}; run folder {}",
+            "done: {} epochs, last val acc {:.4}, best {monitor} {best}; run folder {}",
             outcome.epochs_done,
             val.acc,
-            outcome.best_val_loss.unwrap_or(f64::NAN),
             outcome.run_dir.display()
         );
     }

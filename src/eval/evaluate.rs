@@ -59,8 +59,7 @@ pub fn run_model(
     let mut feature_dim = 0;
     tch::no_grad(|| -> Result<()> {
         for batch in loader {
-            let x = to_input(&batch.data, batch.n, batch.h, batch.w, device, false);
-            Detector::check_input(&x)?;
+            let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
             let out = model.forward_t(&x, false);
             let scores: Vec<f64> = Vec::try_from(
                 out.logit

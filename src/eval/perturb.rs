@@ -15,12 +15,19 @@ pub struct Perturbation {
 }
 
 impl Perturbation {
-    pub fn from_flags(jpeg_quality: Option<u8>, blur_sigma: Option<f64>) -> Self {
-        Perturbation {
-            jpeg_quality,
-            blur_sigma,
-            resize: None,
+    /// From `--jpeg-quality` / `--blur-sigma`, with the same ranges as `--sweep`.
+    pub fn from_flags(jpeg_quality: Option<u8>, blur_sigma: Option<f64>) -> Result<Self> {
+        if let Some(q) = jpeg_quality.filter(|q| !(1..=100).contains(q)) {
+            return Err(usage!("--jpeg-quality {q}: expected 1–100"));
         }
+        if let Some(s) = blur_sigma.filter(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(usage!("--blur-sigma {s}: expected a finite σ ≥ 0"));
+        }
+        Ok(Perturbation {
+            jpeg_quality,
+            blur_sigma: blur_sigma.filter(|s| *s > 0.0),
+            resize: None,
+        })
     }
 }
 

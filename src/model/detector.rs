@@ -1,9 +1,10 @@
 //! The whole detector: `logit = head(backbone(gain · fuse(NPR_{s₁}(x), …, NPR_{s_k}(x))))`.
-use anyhow::{bail, Result};
+use anyhow::Result;
 use tch::{nn, Device, Tensor};
 
 use super::backbone::ResNet;
 use super::fusion::ScaleFusion;
+use super::input::to_channels_last;
 use super::npr::npr_branches;
 use crate::config::ModelConfig;
 
@@ -12,6 +13,8 @@ pub struct Detector {
     pub config: ModelConfig,
     fusion: ScaleFusion,
     backbone: ResNet,
+    /// Feed the backbone channels-last tensors (`train.channels_last`).
+    channels_last: bool,
 }
 
 /// What one forward pass gives.
@@ -25,12 +28,39 @@ pub struct DetectorOutput {
     pub features: Tensor,
 }
 
+impl DetectorOutput {
+    /// Per-image weight of every branch, averaged over the colour channels: [b·k] on the
+    /// CPU, row-major (image, branch).
+    pub fn branch_weights(&self) -> Result<Vec<f64>> {
+        let w = self
+            .weights
+            .to_kind(tch::Kind::Double)
+            .mean_dim(2, false, None);
+        Ok(Vec::try_from(w.to_device(Device::Cpu).flatten(0, -1))?)
+    }
+}
+
 impl Detector {
+    /// Switches the backbone to channels-last: every 4-D weight is re-laid out in place
+    /// (values unchanged) and the fused input is converted before the backbone.
+    pub fn use_channels_last(&mut self, vs: &nn::VarStore) {
+        tch::no_grad(|| {
+            for (_, mut var) in vs.variables() {
+                if var.dim() == 4 {
+                    let relaid = to_channels_last(&var);
+                    var.set_data(&relaid);
+                }
+            }
+        });
+        self.channels_last = true;
+    }
+
     pub fn new(vs: &nn::Path, config: &ModelConfig) -> Self {
         Detector {
             config: config.clone(),
             fusion: ScaleFusion::new(vs, config),
             backbone: ResNet::new(vs, config.backbone),
+            channels_last: false,
         }
     }
 
@@ -38,31 +68,17 @@ impl Detector {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> DetectorOutput {
         let branches = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
         let (fused, weights) = self.fusion.fuse(&branches); // [b, 3, h, w], [b, k, 3]
-        let features = self
-            .backbone
-            .forward_features(&(fused * self.config.npr_gain), train);
+        let mut fused = fused * self.config.npr_gain;
+        if self.channels_last {
+            fused = to_channels_last(&fused);
+        }
+        let features = self.backbone.forward_features(&fused, train);
         let logit = self.backbone.forward_head(&features);
         DetectorOutput {
             logit,
             weights,
             features,
         }
-    }
-
-    /// Checks the input before a forward pass: user images must not panic inside libtorch.
-    pub fn check_input(x: &Tensor) -> Result<()> {
-        let size = x.size();
-        if size.len() != 4 || size[1] != 3 {
-            bail!("the detector takes [batch, 3, height, width], got {size:?}");
-        }
-        if size[2] < 4 || size[3] < 4 {
-            bail!(
-                "images must be at least 4×4 pixels, got {}×{}",
-                size[3],
-                size[2]
-            );
-        }
-        Ok(())
     }
 }
 
@@ -74,17 +90,32 @@ pub fn trainable_parameters(vs: &nn::VarStore) -> i64 {
         .sum()
 }
 
-/// Parses `auto | cpu | cuda | cuda:N`; `auto` picks CUDA when present.
+/// Parses `auto | cpu | cuda | cuda:N`; `auto` picks CUDA when present. Asking for a CUDA
+/// device that is not there is a usage error, not a crash inside libtorch.
 pub fn parse_device(s: &str) -> Result<Device> {
-    Ok(match s {
-        "auto" => Device::cuda_if_available(),
-        "cpu" => Device::Cpu,
-        "cuda" => Device::Cuda(0),
-        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(i) => Device::Cuda(i),
-            None => bail!("--device {other:?}: expected auto, cpu, cuda or cuda:N"),
+    let index = match s {
+        "auto" => return Ok(Device::cuda_if_available()),
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        other => match other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(i) => i,
+            None => {
+                return Err(crate::usage!(
+                    "--device {other:?}: expected auto, cpu, cuda or cuda:N"
+                ))
+            }
         },
-    })
+    };
+    let count = tch::Cuda::device_count() as usize;
+    if index >= count {
+        return Err(crate::usage!(
+            "--device {s}: this machine has {count} CUDA device(s) visible to libtorch; use cpu or auto"
+        ));
+    }
+    Ok(Device::Cuda(index))
 }
 
 #[cfg(test)]
@@ -159,9 +190,28 @@ mod tests {
     }
 
     #[test]
+    fn channels_last_changes_layout_not_values() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut det = Detector::new(
+            &vs.root(),
+            &config(Backbone::NprResnet50, Fusion::Attention, &[0.5, 1.0]),
+        );
+        let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let before = tch::no_grad(|| det.forward_t(&x, false).logit);
+        det.use_channels_last(&vs);
+        let w = &vs.variables()["conv1.weight"];
+        assert_eq!(w.stride()[1], 1, "conv weights are NHWC in memory");
+        let after = tch::no_grad(|| det.forward_t(&x, false).logit);
+        let diff = (before - after).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "max |Δlogit| {diff}");
+    }
+
+    #[test]
     fn devices_parse() {
         assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
-        assert_eq!(parse_device("cuda:1").unwrap(), Device::Cuda(1));
+        if tch::Cuda::device_count() == 0 {
+            assert!(parse_device("cuda:0").is_err());
+        }
         assert!(parse_device("gpu").is_err());
     }
 }

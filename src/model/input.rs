@@ -7,14 +7,7 @@ pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 /// `data`: n·h·w·3 RGB bytes → normalised float input [n, 3, h, w] on `device`.
-pub fn to_input(
-    data: &[u8],
-    n: usize,
-    h: usize,
-    w: usize,
-    device: Device,
-    channels_last: bool,
-) -> Tensor {
+pub fn to_input(data: &[u8], n: usize, h: usize, w: usize, device: Device) -> Tensor {
     assert_eq!(
         data.len(),
         n * h * w * 3,
@@ -32,13 +25,14 @@ pub fn to_input(
         .to_kind(Kind::Float)
         .to_device(device)
         .view([1, 3, 1, 1]);
-    let x = (x - mean) / std;
-    if channels_last {
-        // Already NHWC in memory after the permute: keep it, libtorch treats it as channels-last.
-        x
-    } else {
-        x.contiguous()
-    }
+    ((x - mean) / std).contiguous()
+}
+
+/// The same values in channels-last memory order (NHWC strides): what cuDNN's fastest
+/// convolution kernels, tensor cores and bf16 prefer. tch has no memory-format API, so the
+/// layout is made by a permute round trip.
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 #[cfg(test)]
@@ -48,7 +42,7 @@ mod tests {
     #[test]
     fn normalises_like_torchvision() {
         // pixel (r, g, b) = (0, 128, 255) → ((0/255 − .485)/.229, (128/255 − .456)/.224, (1 − .406)/.225)
-        let x = to_input(&[0, 128, 255], 1, 1, 1, Device::Cpu, false);
+        let x = to_input(&[0, 128, 255], 1, 1, 1, Device::Cpu);
         let want = [
             (0.0 - 0.485) / 0.229,
             (128.0 / 255.0 - 0.456) / 0.224,

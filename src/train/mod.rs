@@ -2,6 +2,7 @@
 pub mod adam;
 pub mod run_dir;
 pub mod schedule;
+pub mod step;
 pub mod trainer;
 
 pub use trainer::{train, TrainOptions, TrainOutcome};

@@ -49,6 +49,13 @@ impl RunDir {
                     path.display()
                 ));
             }
+            // Only a run folder is ever deleted: `--out . --overwrite` must not wipe a repo.
+            if !path.join(CONFIG).is_file() && !path.join(LAST).is_file() {
+                return Err(usage!(
+                    "--overwrite: {} is not empty and is not a run folder (no {CONFIG} or {LAST}); refusing to delete it",
+                    path.display()
+                ));
+            }
             std::fs::remove_dir_all(path)
                 .with_context(|| format!("removing {}", path.display()))?;
         }

@@ -5,7 +5,7 @@
 //! BatchNorm statistics, Adam moments, the step, the epoch and the batch within it. So a
 //! run interrupted at any step and resumed reaches the weights of an uninterrupted run.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use tch::{nn, Device, Kind, Reduction, Tensor};
 use super::adam::Adam;
 use super::run_dir::{self, CsvLog, RunDir};
 use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
+use super::step::{bce_loss, train_step};
 use crate::checkpoint::{self, model_tensors, read_safetensors, write_safetensors_atomic};
 use crate::config::{Config, Monitor};
 use crate::data::{self, Sample, SkipLog};
@@ -56,7 +57,8 @@ pub struct TrainOptions {
 pub struct TrainOutcome {
     pub run_dir: PathBuf,
     pub epochs_done: usize,
-    pub best_val_loss: Option<f64>,
+    /// Best value of the monitored quantity (val loss or val acc, see the config).
+    pub best_monitored: Option<f64>,
     pub last_val: Option<ValStats>,
     pub stopped_early: bool,
     pub interrupted: bool,
@@ -118,6 +120,21 @@ impl Progress {
     }
 }
 
+/// One split of a dataset: `dataroot/split` (ForenSynths), or, when that folder does not
+/// exist, the split folders inside each generator (GenImage `{gen}/{train,val}/{ai,nature}`).
+fn discover_split(
+    dataroot: &Path,
+    split: &str,
+    classes: Option<&[String]>,
+) -> Result<data::Discovered, data::DataError> {
+    let folder = dataroot.join(split);
+    if folder.is_dir() {
+        data::discover(&folder, classes)
+    } else {
+        data::discover_split(dataroot, classes, Some(split))
+    }
+}
+
 /// The training and validation samples of a config, with the summary for meta.json.
 pub fn load_splits(
     config: &Config,
@@ -126,7 +143,7 @@ pub fn load_splits(
     let d = &config.data;
     let classes = (!d.classes.is_empty()).then_some(d.classes.as_slice());
     let train_root = d.dataroot.join(&d.train_split);
-    let found = data::discover(&train_root, classes).with_context(|| {
+    let found = discover_split(&d.dataroot, &d.train_split, classes).with_context(|| {
         format!(
             "training set (data.dataroot/data.train_split = {})",
             train_root.display()
@@ -140,7 +157,7 @@ pub fn load_splits(
         }
         (None, Some(split)) => {
             let root = d.dataroot.join(split);
-            let v = data::discover(&root, classes).with_context(|| {
+            let v = discover_split(&d.dataroot, split, classes).with_context(|| {
                 format!(
                     "validation set (data.dataroot/data.val_split = {})",
                     root.display()
@@ -214,19 +231,41 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 
     // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
     let run = RunDir::prepare(&opts.out, opts.resume, opts.overwrite)?;
-    if opts.resume {
-        let saved = std::fs::read_to_string(run.file(run_dir::CONFIG)).unwrap_or_default();
-        if let Ok(prev) = Config::from_yaml(&saved, &[]) {
-            let mut same = prev.clone();
-            same.train.epochs = config.train.epochs;
-            if same != *config {
-                bail!(
-                    "--resume: the config differs from the run's {} (only train.epochs may change on resume)",
-                    run.file(run_dir::CONFIG).display()
-                );
-            }
+    // On resume, the state to continue from, and a check that the run is the same run.
+    let resume_state = if opts.resume {
+        let last = run.file(run_dir::LAST);
+        let (tensors, meta) = read_safetensors(&last)?;
+        let saved = meta
+            .get(checkpoint::META_CONFIG)
+            .map(String::as_str)
+            .unwrap_or_default();
+        let mut prev = Config::from_yaml(saved, &[])
+            .with_context(|| format!("the config embedded in {}", last.display()))?;
+        prev.train.epochs = config.train.epochs;
+        if prev != *config {
+            return Err(crate::usage!(
+                "--resume: the config differs from the one {} was trained with (only train.epochs may change on resume); see {}",
+                last.display(),
+                run.file(run_dir::CONFIG).display()
+            ));
         }
-    }
+        let progress = Progress::from_meta(&meta)?;
+        let patience = config.train.early_stopping.patience;
+        if progress.epoch >= config.train.epochs
+            || (patience > 0 && progress.bad_epochs >= patience)
+        {
+            return Err(crate::usage!(
+                "--resume: {} already finished (epoch {} of {}, {} epochs without improvement); raise train.epochs to continue",
+                run.path.display(),
+                progress.epoch,
+                config.train.epochs,
+                progress.bad_epochs
+            ));
+        }
+        Some((tensors, progress))
+    } else {
+        None
+    };
     run.write(run_dir::CONFIG, &config.to_yaml())?;
 
     eprintln!(
@@ -239,7 +278,10 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     // Model and optimizer (the seed fixes the initialisation).
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(device);
-    let model = Detector::new(&vs.root(), &config.model);
+    let mut model = Detector::new(&vs.root(), &config.model);
+    if config.train.channels_last {
+        model.use_channels_last(&vs);
+    }
     let o = &config.train.optimizer;
     let mut adam = Adam::new(
         parameter_groups(&vs),
@@ -257,13 +299,12 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let mut progress = Progress::default();
 
     // Resume: weights, BN statistics, Adam moments and the position in the schedule.
-    if opts.resume {
-        let (tensors, meta) = read_safetensors(&run.file(run_dir::LAST))?;
+    if let Some((tensors, saved)) = resume_state {
         let report = checkpoint::load_into(&vs, &tensors)?;
         if !report.missing.is_empty() {
             bail!("{}: {report}", run.file(run_dir::LAST).display());
         }
-        progress = Progress::from_meta(&meta)?;
+        progress = saved;
         adam.load_state(&tensors, progress.step)?;
         stopper.best = progress.best;
         stopper.bad_epochs = progress.bad_epochs;
@@ -333,7 +374,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let mut outcome = TrainOutcome {
         run_dir: run.path.clone(),
         epochs_done: progress.epoch,
-        best_val_loss: stopper.best,
+        best_monitored: stopper.best,
         last_val: None,
         stopped_early: false,
         interrupted: false,
@@ -381,28 +422,14 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 if b < progress.batch_in_epoch {
                     continue;
                 }
-                let x = to_input(
-                    &batch.data,
-                    batch.n,
-                    batch.h,
-                    batch.w,
-                    device,
-                    config.train.channels_last,
-                );
+                let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
                 let y = Tensor::from_slice(&batch.labels)
                     .to_kind(Kind::Float)
                     .to_device(device);
-                let out = model.forward_t(&x, true);
-                let loss = out
-                    .logit
-                    .to_kind(Kind::Float)
-                    .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
-                adam.zero_grad();
-                loss.backward();
-                adam.step();
+                let loss = train_step(&model, &mut adam, &x, &y);
                 progress.step += 1;
                 progress.batch_in_epoch = b + 1;
-                interval_loss += loss.detach();
+                interval_loss += loss;
                 interval_n += 1;
                 interval_images += batch.n;
                 bar.inc(1);
@@ -445,6 +472,14 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                     clock = Instant::now();
                 }
                 if STOP.load(Ordering::SeqCst) {
+                    // Never overwrite the last good state with diverged weights.
+                    let pending = interval_loss.double_value(&[]);
+                    if !pending.is_finite() {
+                        bail!(
+                            "interrupted after the training loss became {pending}; {} keeps the last good state",
+                            run.file(run_dir::LAST).display()
+                        );
+                    }
                     save(run_dir::LAST, &progress, &adam)?;
                     outcome.interrupted = true;
                     return Ok(());
@@ -476,12 +511,15 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             progress.batch_in_epoch = 0;
             progress.best = stopper.best;
             progress.bad_epochs = stopper.bad_epochs;
-            let train_loss = epoch_loss / epoch_batches.max(1) as f64;
+            // After a resume on the epoch's last batch no training loss was seen: n/a.
+            let train_loss = (epoch_batches > 0)
+                .then(|| fmt_f(epoch_loss / epoch_batches as f64))
+                .unwrap_or_else(|| "n/a".into());
             let ap = val.ap.map(fmt_f).unwrap_or_else(|| "n/a".into());
             say(
                 &bar,
                 format!(
-                    "epoch {}/{}: train loss {train_loss:.4}, val loss {:.4}, acc {:.4}, AP {ap}, weights real {:?} fake {:?}{}",
+                    "epoch {}/{}: train loss {train_loss}, val loss {:.4}, acc {:.4}, AP {ap}, weights real {:?} fake {:?}{}",
                     epoch + 1, config.train.epochs, val.loss, val.acc,
                     val.weights_real.iter().map(|w| (w * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
                     val.weights_fake.iter().map(|w| (w * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
@@ -492,7 +530,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 "epoch".into(),
                 (epoch + 1).to_string(),
                 progress.step.to_string(),
-                fmt_f(train_loss),
+                train_loss,
                 format!("{:e}", adam.lr),
                 String::new(),
                 fmt_f(val.loss),
@@ -509,7 +547,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             }
             save(run_dir::LAST, &progress, &adam)?;
             outcome.epochs_done = epoch + 1;
-            outcome.best_val_loss = stopper.best;
+            outcome.best_monitored = stopper.best;
             outcome.last_val = Some(val);
             if verdict == Verdict::Stop {
                 say(
@@ -569,24 +607,16 @@ pub fn validate(
     let mut w_sum = [vec![0.0; k], vec![0.0; k]];
     tch::no_grad(|| -> Result<()> {
         for batch in loader {
-            let x = to_input(&batch.data, batch.n, batch.h, batch.w, device, false);
+            let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
             let y = Tensor::from_slice(&batch.labels)
                 .to_kind(Kind::Float)
                 .to_device(device);
             let out = model.forward_t(&x, false);
             let logit = out.logit.to_kind(Kind::Float);
-            loss_sum += logit
-                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Sum)
-                .double_value(&[]);
+            loss_sum += bce_loss(&logit, &y, Reduction::Sum).double_value(&[]);
             let s: Vec<f64> =
                 Vec::try_from(logit.sigmoid().to_kind(Kind::Double).to_device(Device::Cpu))?;
-            let w: Vec<f64> = Vec::try_from(
-                out.weights
-                    .to_kind(Kind::Double)
-                    .mean_dim(2, false, None)
-                    .to_device(Device::Cpu)
-                    .flatten(0, -1),
-            )?;
+            let w = out.branch_weights()?;
             for (i, &label) in batch.labels.iter().enumerate() {
                 for j in 0..k {
                     w_sum[label as usize][j] += w[i * k + j];
