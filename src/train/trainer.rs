@@ -251,14 +251,18 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         }
         let progress = Progress::from_meta(&meta)?;
         let patience = config.train.early_stopping.patience;
-        if progress.epoch >= config.train.epochs
-            || (patience > 0 && progress.bad_epochs >= patience)
-        {
+        if progress.epoch >= config.train.epochs {
             return Err(crate::usage!(
-                "--resume: {} already finished (epoch {} of {}, {} epochs without improvement); raise train.epochs to continue",
+                "--resume: {} already ran all {} epochs; continue with --set train.epochs=N (N > {})",
                 run.path.display(),
                 progress.epoch,
-                config.train.epochs,
+                progress.epoch
+            ));
+        }
+        if patience > 0 && progress.bad_epochs >= patience {
+            return Err(crate::usage!(
+                "--resume: {} was stopped early ({} epochs without improvement, patience {patience}); nothing to continue",
+                run.path.display(),
                 progress.bad_epochs
             ));
         }
