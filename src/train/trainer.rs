@@ -179,15 +179,6 @@ pub fn load_splits(
     Ok((train, val, summary))
 }
 
-fn branch_columns(scales: &[f64]) -> Vec<String> {
-    let mut cols = Vec::new();
-    for s in scales {
-        cols.push(format!("w_real_{s}"));
-        cols.push(format!("w_fake_{s}"));
-    }
-    cols
-}
-
 fn fmt_f(x: f64) -> String {
     format!("{x:.6}")
 }
@@ -207,6 +198,98 @@ fn parameter_groups(vs: &nn::VarStore) -> Vec<(String, Tensor, usize)> {
             (name, t, group)
         })
         .collect()
+}
+
+/// Columns of `train_log.csv`: step rows fill the first six, epoch rows the rest, with the
+/// mean weight of every branch on real and on fake validation images.
+fn log_header(scales: &[f64]) -> Vec<String> {
+    let mut header: Vec<String> = [
+        "kind",
+        "epoch",
+        "step",
+        "loss",
+        "lr",
+        "images_per_s",
+        "val_loss",
+        "val_acc",
+        "val_ap",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for s in scales {
+        header.push(format!("w_real_{s}"));
+        header.push(format!("w_fake_{s}"));
+    }
+    header
+}
+
+/// A bar on a terminal (hidden otherwise: then [`say`] prints plain lines).
+fn progress_bar(total: u64, position: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(position);
+    bar
+}
+
+/// A log line that does not tear the progress bar.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// Weights, BN statistics, Adam moments, progress and the resolved config, atomically.
+fn save_checkpoint(
+    path: &Path,
+    vs: &nn::VarStore,
+    adam: &Adam,
+    progress: &Progress,
+    config: &Config,
+) -> Result<()> {
+    let mut tensors = model_tensors(vs);
+    tensors.extend(adam.state_tensors());
+    let mut meta: BTreeMap<String, String> = progress
+        .to_meta()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    meta.insert(checkpoint::META_CONFIG.into(), config.to_yaml());
+    meta.insert(
+        checkpoint::META_FORMAT.into(),
+        checkpoint::FORMAT_VERSION.into(),
+    );
+    meta.insert("seed".into(), config.train.seed.to_string());
+    write_safetensors_atomic(path, &tensors, &meta)
+}
+
+/// What `meta.json` records about a run: enough to reproduce and to compare runs.
+fn run_meta(
+    config: &Config,
+    device: Device,
+    vs: &nn::VarStore,
+    dataset: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": config.name,
+        "seed": config.train.seed,
+        "git_revision": run_dir::git_revision(),
+        "npr_version": env!("CARGO_PKG_VERSION"),
+        "tch_version": "0.24.0",
+        "libtorch_version": "2.11.0",
+        "device": format!("{device:?}"),
+        "cuda_devices": tch::Cuda::device_count(),
+        "cpu_threads": tch::get_num_threads(),
+        "trainable_parameters": crate::model::detector::trainable_parameters(vs),
+        "dataset": dataset,
+        "started": chrono_like_now(),
+    })
 }
 
 /// Trains one model; see the module doc for the guarantees.
@@ -319,61 +402,24 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             progress.step
         );
     } else {
-        let meta = serde_json::json!({
-            "name": config.name,
-            "seed": seed,
-            "git_revision": run_dir::git_revision(),
-            "npr_version": env!("CARGO_PKG_VERSION"),
-            "tch_version": "0.24.0",
-            "libtorch_version": "2.11.0",
-            "device": format!("{device:?}"),
-            "cuda_devices": tch::Cuda::device_count(),
-            "cpu_threads": tch::get_num_threads(),
-            "trainable_parameters": crate::model::detector::trainable_parameters(&vs),
-            "dataset": summary,
-            "started": chrono_like_now(),
-        });
+        let meta = run_meta(config, device, &vs, summary);
         run.write(run_dir::META, &serde_json::to_string_pretty(&meta)?)?;
     }
     if config.train.amp && !device.is_cuda() {
         eprintln!("note: train.amp applies on CUDA only; training in fp32 on {device:?}");
     }
 
-    let mut header: Vec<String> = [
-        "kind",
-        "epoch",
-        "step",
-        "loss",
-        "lr",
-        "images_per_s",
-        "val_loss",
-        "val_acc",
-        "val_ap",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    header.extend(branch_columns(&config.model.scales));
+    let header = log_header(&config.model.scales);
     let mut log = CsvLog::open(&run.file(run_dir::LOG), &header)?;
     let blanks = |n: usize| vec![String::new(); n];
 
     install_signal_handler();
     let batch_size = config.train.batch_size;
     let steps_per_epoch = train_samples.len().div_ceil(batch_size);
-    let bar = ProgressBar::new((config.train.epochs * steps_per_epoch) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}")
-            .unwrap()
-            .progress_chars("=> "),
+    let bar = progress_bar(
+        (config.train.epochs * steps_per_epoch) as u64,
+        (progress.epoch * steps_per_epoch + progress.batch_in_epoch) as u64,
     );
-    bar.set_position((progress.epoch * steps_per_epoch + progress.batch_in_epoch) as u64);
-    let say = |bar: &ProgressBar, line: String| {
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
-    };
 
     let mut outcome = TrainOutcome {
         run_dir: run.path.clone(),
@@ -383,21 +429,8 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         stopped_early: false,
         interrupted: false,
     };
-    let save = |name: &str, progress: &Progress, adam: &Adam| -> Result<()> {
-        let mut tensors = model_tensors(&vs);
-        tensors.extend(adam.state_tensors());
-        let mut meta: BTreeMap<String, String> = progress
-            .to_meta()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        meta.insert(checkpoint::META_CONFIG.into(), config.to_yaml());
-        meta.insert(
-            checkpoint::META_FORMAT.into(),
-            checkpoint::FORMAT_VERSION.into(),
-        );
-        meta.insert("seed".into(), seed.to_string());
-        write_safetensors_atomic(&run.file(name), &tensors, &meta)
+    let save = |name: &str, progress: &Progress, adam: &Adam| {
+        save_checkpoint(&run.file(name), &vs, adam, progress, config)
     };
 
     let result = crate::amp::bf16_autocast(config.train.amp, device, || -> Result<()> {
