@@ -10,7 +10,7 @@ use crate::checkpoint::load_model;
 use crate::cli::TestArgs;
 use crate::config::{CropPolicy, TestSet};
 use crate::data::{self, SkipLog};
-use crate::eval::evaluate::{run_model, SetResults};
+use crate::eval::evaluate::{run_model, PassOptions, SetResults};
 use crate::eval::metrics::{self, binary_metrics, fmt_opt};
 use crate::eval::npz::{write_npz, NpyArray};
 use crate::eval::outputs::{self, GeneratorRow, Scored};
@@ -70,17 +70,20 @@ pub fn run(args: &TestArgs) -> Result<()> {
             let samples = plan.samples.clone();
             let transform = test_transform(plan, config.data.crop_size, level);
             let policy = policy_string(plan);
-            let results = run_model(
-                &loaded.detector,
-                &samples,
-                transform,
-                args.batch_size,
-                args.workers,
-                if first_level {
+            let pass = PassOptions {
+                batch_size: args.batch_size,
+                workers: args.workers,
+                max_features: if first_level {
                     args.max_features.saturating_sub(features_kept)
                 } else {
                     0
                 },
+            };
+            let results = run_model(
+                &loaded.detector,
+                &samples,
+                transform,
+                pass,
                 device,
                 &level_skips,
             )?;

@@ -33,17 +33,29 @@ impl SetResults {
     }
 }
 
+/// How to batch a test pass.
+#[derive(Debug, Clone, Copy)]
+pub struct PassOptions {
+    pub batch_size: usize,
+    pub workers: usize,
+    /// Keep pooled features of at most this many images.
+    pub max_features: usize,
+}
+
 /// Scores every readable sample (unreadable ones are skipped and logged, never fatal).
 pub fn run_model(
     model: &Detector,
     samples: &Arc<Vec<Sample>>,
     transform: data::TestTransform,
-    batch_size: usize,
-    workers: usize,
-    max_features: usize,
+    pass: PassOptions,
     device: Device,
     skips: &Arc<SkipLog>,
 ) -> Result<SetResults> {
+    let PassOptions {
+        batch_size,
+        workers,
+        max_features,
+    } = pass;
     let started = Instant::now();
     let options = data::LoaderOptions::testing(batch_size, workers);
     let loader = data::batches(

@@ -549,9 +549,11 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             progress.best = stopper.best;
             progress.bad_epochs = stopper.bad_epochs;
             // After a resume on the epoch's last batch no training loss was seen: n/a.
-            let train_loss = (epoch_batches > 0)
-                .then(|| fmt_f(epoch_loss / epoch_batches as f64))
-                .unwrap_or_else(|| "n/a".into());
+            let train_loss = if epoch_batches > 0 {
+                fmt_f(epoch_loss / epoch_batches as f64)
+            } else {
+                "n/a".into()
+            };
             let ap = val.ap.map(fmt_f).unwrap_or_else(|| "n/a".into());
             say(
                 &bar,
