@@ -569,3 +569,32 @@ fn sigterm_saves_last_and_exits_130() {
     let (_, meta) = read_safetensors(&run.join("last.safetensors")).unwrap();
     assert!(meta["step"].parse::<u64>().unwrap() >= 1);
 }
+
+#[test]
+fn a_diverging_loss_stops_with_a_clear_error_and_no_bad_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "single");
+    // An absurd learning rate makes the loss NaN within a few steps.
+    let diverging = dir.path().join("diverging");
+    let out = npr(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            diverging.to_str().unwrap(),
+            "--set",
+            "train.optimizer.lr=1.0e+30",
+            "--set",
+            "train.log_every=1",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("training loss became"), "{err}");
+    assert!(
+        !diverging.join("last.safetensors").exists()
+            && !diverging.join("best.safetensors").exists()
+    );
+}
