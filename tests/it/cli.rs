@@ -30,6 +30,22 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `npr train --config CONFIG --out OUT [--set S]... [EXTRA]...`
+fn train(config: &Path, out: &Path, sets: &[&str], extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    args.extend(extra);
+    npr(&args, &[])
+}
+
 /// Exit code 2 with a message that mentions `needle`.
 fn usage_error(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -126,16 +142,7 @@ fn train_then_test_writes_every_output() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "attention");
     let run = dir.path().join("run");
-    let stdout = ok(&npr(
-        &[
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ],
-        &[],
-    ));
+    let stdout = ok(&train(&config, &run, &[], &[]));
     assert!(stdout.contains("done: 2 epochs"), "{stdout}");
     for f in [
         "config.yaml",
@@ -166,19 +173,7 @@ fn train_then_test_writes_every_output() {
     }
 
     // A refused overwrite, then the test command from the run folder alone.
-    usage_error(
-        &npr(
-            &[
-                "train",
-                "--config",
-                config.to_str().unwrap(),
-                "--out",
-                run.to_str().unwrap(),
-            ],
-            &[],
-        ),
-        "already exists",
-    );
+    usage_error(&train(&config, &run, &[], &[]), "already exists");
     let out = dir.path().join("test");
     let ckpt = run.join("best.safetensors");
     let stdout = ok(&npr(
@@ -311,15 +306,9 @@ fn resume_after_interruption_reaches_the_uninterrupted_weights() {
         dir.path().join("b"),
         dir.path().join("c"),
     );
-    ok(&npr(
-        &["train", "--config", cfg, "--out", a.to_str().unwrap()],
-        &[],
-    ));
+    ok(&train(&config, &a, &[], &[]));
     // Same seed, same weights, bit for bit (CPU).
-    ok(&npr(
-        &["train", "--config", cfg, "--out", c.to_str().unwrap()],
-        &[],
-    ));
+    ok(&train(&config, &c, &[], &[]));
     assert_identical(&a.join("last.safetensors"), &c.join("last.safetensors"));
 
     // Interrupted after epoch 1 (the SIGINT path: save last, exit 130), then resumed.
@@ -334,17 +323,7 @@ fn resume_after_interruption_reaches_the_uninterrupted_weights() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
-    ok(&npr(
-        &[
-            "train",
-            "--config",
-            cfg,
-            "--out",
-            b.to_str().unwrap(),
-            "--resume",
-        ],
-        &[],
-    ));
+    ok(&train(&config, &b, &[], &["--resume"]));
     assert_identical(&a.join("last.safetensors"), &b.join("last.safetensors"));
     let log = std::fs::read_to_string(b.join("train_log.csv")).unwrap();
     assert_eq!(
@@ -359,72 +338,23 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "single");
     let cfg = config.to_str().unwrap();
-    let out = dir.path().join("x");
-    let out = out.to_str().unwrap();
-    usage_error(
-        &npr(
-            &[
-                "train",
-                "--config",
-                cfg,
-                "--out",
-                out,
-                "--set",
-                "model.scales=[0.5,2.0]",
-            ],
-            &[],
-        ),
-        "model.scales[1]",
-    );
-    usage_error(
-        &npr(
-            &[
-                "train",
-                "--config",
-                cfg,
-                "--out",
-                out,
-                "--set",
-                "model.fusion=attn",
-            ],
-            &[],
-        ),
-        "model.fusion",
-    );
-    usage_error(
-        &npr(
-            &[
-                "train",
-                "--config",
-                cfg,
-                "--out",
-                out,
-                "--set",
-                "data.crop_size=64",
-            ],
-            &[],
-        ),
-        "data.crop_size",
-    );
+    let out_path = dir.path().join("x");
+    let out = out_path.to_str().unwrap();
+    // (override, what the message must name)
+    let bad_overrides = [
+        ("model.scales=[0.5,2.0]", "model.scales[1]"),
+        ("model.fusion=attn", "model.fusion"),
+        ("data.crop_size=64", "data.crop_size"),
+        ("data.dataroot=/nonexistent", "/nonexistent"),
+    ];
+    for (set, needle) in bad_overrides {
+        usage_error(&train(&config, &out_path, &[set], &[]), needle);
+    }
     usage_error(
         &npr(&["train", "--config", "/nonexistent.yaml"], &[]),
         "/nonexistent.yaml",
     );
-    usage_error(
-        &npr(
-            &[
-                "train",
-                "--config",
-                cfg,
-                "--out",
-                out,
-                "--set",
-                "data.dataroot=/nonexistent",
-            ],
-            &[],
-        ),
-        "/nonexistent",
-    );
+
     usage_error(
         &npr(&["train", "--config", cfg, "--out", out, "--resume"], &[]),
         "--resume",
@@ -444,7 +374,7 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
     );
     usage_error(
         &npr(&["test", "--checkpoint", cfg, "--sweep", "jpeg=0"], &[]),
-        "",
+        "JPEG quality",
     );
     usage_error(
         &npr(&["ablate", "--config", cfg], &[]),
@@ -488,18 +418,7 @@ fn one_class_sets_give_na_not_nan() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "single");
     let run = dir.path().join("run");
-    ok(&npr(
-        &[
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--set",
-            "train.epochs=1",
-        ],
-        &[],
-    ));
+    ok(&train(&config, &run, &["train.epochs=1"], &[]));
     // Only the reals of one family.
     let reals = dir.path().join("reals_only/onlyreal");
     std::fs::create_dir_all(reals.join("0_real")).unwrap();
@@ -576,18 +495,10 @@ fn a_diverging_loss_stops_with_a_clear_error_and_no_bad_checkpoint() {
     let config = tiny_config(dir.path(), "single");
     // An absurd learning rate makes the loss NaN within a few steps.
     let diverging = dir.path().join("diverging");
-    let out = npr(
-        &[
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            diverging.to_str().unwrap(),
-            "--set",
-            "train.optimizer.lr=1.0e+30",
-            "--set",
-            "train.log_every=1",
-        ],
+    let out = train(
+        &config,
+        &diverging,
+        &["train.optimizer.lr=1.0e+30", "train.log_every=1"],
         &[],
     );
     let err = String::from_utf8_lossy(&out.stderr);
