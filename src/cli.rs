@@ -125,21 +125,35 @@ pub struct PredictArgs {
 
 #[derive(Debug, Args)]
 pub struct AblateArgs {
-    /// Base config; each cell overrides model.fusion and train.seed.
+    /// Base config; each cell overrides name, model.fusion, model.scales and train.seed.
     #[arg(long)]
     pub config: PathBuf,
+    /// Override a base-config key for every cell (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Variants (comma-separated): baseline, equal, learned, attention.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baseline,equal,learned,attention"
+    )]
+    pub variants: Vec<String>,
     /// Seeds (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     pub seeds: Vec<u64>,
     /// Run only shard i of n (0-based), e.g. `--shard 1/4` for a cluster array job.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Devices to spread the cells over (comma-separated).
+    /// Devices to spread the cells over, one cell at a time per device (comma-separated;
+    /// default: auto).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<String>,
-    /// Parent folder of the runs.
+    /// Parent folder of the runs (default: runs/ablation_<name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Skip `npr test` after training (test sets come from the config).
+    #[arg(long)]
+    pub no_test: bool,
 }
 
 #[derive(Debug, Args)]

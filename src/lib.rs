@@ -1,4 +1,5 @@
 //! npr: multi-scale NPR detectors of AI-generated images on tch (libtorch).
+pub mod ablation;
 pub mod amp;
 pub mod checkpoint;
 pub mod cli;

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
-        Command::Ablate(args) => commands::not_implemented("ablate", &args),
+        Command::Ablate(args) => commands::ablate::run(&args),
         Command::Report(args) => commands::not_implemented("report", &args),
         Command::Synth(args) => commands::synth::run(&args),
         Command::Bench(args) => commands::bench::run(&args),

@@ -1,4 +1,5 @@
 //! One module per subcommand: glue between the CLI and the library, nothing more.
+pub mod ablate;
 pub mod bench;
 pub mod predict;
 pub mod synth;

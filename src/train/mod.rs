@@ -5,4 +5,4 @@ pub mod schedule;
 pub mod step;
 pub mod trainer;
 
-pub use trainer::{train, TrainOptions, TrainOutcome};
+pub use trainer::{run_status, train, RunStatus, TrainOptions, TrainOutcome};

@@ -292,6 +292,35 @@ fn run_meta(
     })
 }
 
+/// Where a run folder stands, for sweeps that must skip or continue finished cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// No `last.safetensors`: start from scratch.
+    Absent,
+    /// Stopped before its last epoch (interrupted): continue with `--resume`.
+    Partial,
+    /// All epochs done, or stopped early.
+    Finished,
+}
+
+/// Reads the progress stored in `RUN/last.safetensors` against the run's config.
+pub fn run_status(run: &Path, config: &Config) -> Result<RunStatus> {
+    let last = run.join(run_dir::LAST);
+    if !last.is_file() {
+        return Ok(RunStatus::Absent);
+    }
+    let (_, meta) = read_safetensors(&last)?;
+    let progress = Progress::from_meta(&meta)?;
+    let patience = config.train.early_stopping.patience;
+    let done =
+        progress.epoch >= config.train.epochs || (patience > 0 && progress.bad_epochs >= patience);
+    Ok(if done {
+        RunStatus::Finished
+    } else {
+        RunStatus::Partial
+    })
+}
+
 /// Trains one model; see the module doc for the guarantees.
 pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let config = &opts.config;

@@ -377,8 +377,16 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
         "JPEG quality",
     );
     usage_error(
-        &npr(&["ablate", "--config", cfg], &[]),
+        &npr(&["report", "--runs", out, "--out", out], &[]),
         "not implemented yet",
+    );
+    usage_error(
+        &npr(&["ablate", "--config", cfg, "--shard", "2/2"], &[]),
+        "--shard",
+    );
+    usage_error(
+        &npr(&["ablate", "--config", cfg, "--variants", "attn"], &[]),
+        "attn",
     );
     usage_error(
         &npr(
@@ -508,4 +516,55 @@ fn a_diverging_loss_stops_with_a_clear_error_and_no_bad_checkpoint() {
         !diverging.join("last.safetensors").exists()
             && !diverging.join("best.safetensors").exists()
     );
+}
+
+#[test]
+fn ablation_runs_resumes_and_skips_its_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "attention");
+    let out = dir.path().join("ablation");
+    let args = [
+        "ablate",
+        "--config",
+        config.to_str().unwrap(),
+        "--seeds",
+        "0",
+        "--variants",
+        "baseline,learned",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // Every child is interrupted after its first epoch: the sweep reports the cells as failed…
+    let first = npr(&args, &[("NPR_INTERRUPT_AFTER_EPOCHS", "1")]);
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // …and the same command continues them, then tests them.
+    ok(&npr(&args, &[]));
+    let summary: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap()).unwrap();
+    let statuses: Vec<&str> = summary
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["resumed, tested", "resumed, tested"],
+        "{summary:?}"
+    );
+    for cell in ["baseline_seed0", "learned_seed0"] {
+        assert!(
+            out.join(cell).join("test/metrics.csv").is_file(),
+            "{cell} was not tested"
+        );
+    }
+    let baseline = std::fs::read_to_string(out.join("baseline_seed0/config.yaml")).unwrap();
+    assert!(baseline.contains("fusion: single"), "{baseline}");
+    // A finished sweep is left alone.
+    ok(&npr(&args, &[]));
+    let summary = std::fs::read_to_string(out.join("ablation.json")).unwrap();
+    assert_eq!(summary.matches("done before").count(), 2, "{summary}");
 }

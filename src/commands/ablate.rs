@@ -1,0 +1,195 @@
+//! `npr ablate`: the ablation matrix as ordinary runs, one child `npr` process per cell so
+//! that a failing cell never takes the sweep down. Finished cells are skipped and
+//! interrupted ones resumed, so the same command continues a sweep; `--shard i/n` splits it
+//! across a cluster array job and `--devices` runs one cell at a time on each device.
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+
+use crate::ablation::{cells, parse_shard, shard, Cell};
+use crate::cli::AblateArgs;
+use crate::config::Config;
+use crate::train::{run_status, RunStatus};
+
+/// How one cell ended.
+#[derive(Debug, serde::Serialize)]
+struct CellResult {
+    cell: String,
+    device: String,
+    run: String,
+    status: String,
+}
+
+pub fn run(args: &AblateArgs) -> Result<()> {
+    let base = Config::load(&args.config, &args.overrides)?;
+    let mut todo = cells(&args.variants, &args.seeds)?;
+    if let Some(spec) = &args.shard {
+        let (i, n) = parse_shard(spec)?;
+        todo = shard(todo, i, n);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("ablation_{}", base.name)));
+    std::fs::create_dir_all(out.join("logs"))
+        .with_context(|| format!("creating {}", out.display()))?;
+    // Every cell's config must be valid before anything runs.
+    for cell in &todo {
+        cell_config(args, &base, cell)?;
+    }
+    let devices = if args.devices.is_empty() {
+        vec!["auto".to_string()]
+    } else {
+        args.devices.clone()
+    };
+    for d in &devices {
+        crate::model::detector::parse_device(d)?;
+    }
+    eprintln!(
+        "ablation: {} cell(s) on {} device(s) into {}",
+        todo.len(),
+        devices.len(),
+        out.display()
+    );
+
+    let queue = Mutex::new(todo.into_iter().collect::<VecDeque<Cell>>());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for device in &devices {
+            let (queue, results, out, base) = (&queue, &results, &out, &base);
+            scope.spawn(move || loop {
+                let Some(cell) = queue.lock().expect("queue").pop_front() else {
+                    break;
+                };
+                let status = run_cell(args, base, &cell, device, out)
+                    .unwrap_or_else(|e| format!("failed: {e:#}"));
+                eprintln!("ablation: {cell} on {device}: {status}");
+                let run = out.join(cell.to_string()).display().to_string();
+                results.lock().expect("results").push(CellResult {
+                    cell: cell.to_string(),
+                    device: device.clone(),
+                    run,
+                    status,
+                });
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by(|a, b| a.cell.cmp(&b.cell));
+    let summary = out.join(match &args.shard {
+        Some(s) => format!("ablation_shard{}.json", s.replace('/', "of")),
+        None => "ablation.json".into(),
+    });
+    std::fs::write(&summary, serde_json::to_string_pretty(&results)?)?;
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.status.starts_with("failed"))
+        .map(|r| r.cell.as_str())
+        .collect();
+    println!(
+        "ablation: {} cell(s), {} failed; summary {}",
+        results.len(),
+        failed.len(),
+        summary.display()
+    );
+    if !failed.is_empty() {
+        bail!(
+            "cells failed: {} (logs in {})",
+            failed.join(", "),
+            out.join("logs").display()
+        );
+    }
+    Ok(())
+}
+
+fn cell_config(args: &AblateArgs, base: &Config, cell: &Cell) -> Result<(Config, Vec<String>)> {
+    let mut sets = args.overrides.clone();
+    sets.extend(cell.overrides(base));
+    let config = Config::load(&args.config, &sets).with_context(|| format!("cell {cell}"))?;
+    Ok((config, sets))
+}
+
+/// Trains (or resumes, or skips) one cell, then tests it; returns a one-word status.
+fn run_cell(
+    args: &AblateArgs,
+    base: &Config,
+    cell: &Cell,
+    device: &str,
+    out: &Path,
+) -> Result<String> {
+    let (config, sets) = cell_config(args, base, cell)?;
+    let dir = out.join(cell.to_string());
+    let log = out.join("logs").join(format!("{cell}.log"));
+    let state = run_status(&dir, &config)?;
+    let mut status = "done before".to_string();
+    if state != RunStatus::Finished {
+        let mut cmd = vec![
+            "train".to_string(),
+            "--config".into(),
+            args.config.display().to_string(),
+        ];
+        cmd.extend([
+            "--out".into(),
+            dir.display().to_string(),
+            "--device".into(),
+            device.to_string(),
+        ]);
+        for s in &sets {
+            cmd.extend(["--set".into(), s.clone()]);
+        }
+        match state {
+            RunStatus::Partial => cmd.push("--resume".into()),
+            // A folder without a checkpoint is a failed start: replace it.
+            RunStatus::Absent if dir.exists() => cmd.push("--overwrite".into()),
+            _ => {}
+        }
+        child(&cmd, &log)?;
+        status = if state == RunStatus::Partial {
+            "resumed".into()
+        } else {
+            "trained".into()
+        };
+    }
+    if !args.no_test && !config.test.sets.is_empty() && !dir.join("test/metrics.csv").is_file() {
+        let ckpt = dir.join(crate::train::run_dir::BEST);
+        let cmd: Vec<String> = [
+            "test",
+            "--checkpoint",
+            &ckpt.display().to_string(),
+            "--device",
+            device,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        child(&cmd, &log)?;
+        status.push_str(", tested");
+    }
+    Ok(status)
+}
+
+/// Runs this binary with `args`, appending its output to `log`.
+fn child(args: &[String], log: &Path) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let exe = std::env::current_exe().context("locating the npr binary")?;
+    let status = Command::new(exe)
+        .args(args)
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .with_context(|| format!("starting npr {}", args.join(" ")))?;
+    if !status.success() {
+        bail!(
+            "`npr {}` exited with {status}; see {}",
+            args[0],
+            log.display()
+        );
+    }
+    Ok(())
+}
