@@ -121,6 +121,20 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
 
 /// Reads and decodes one file. Every failure is a [`Rejected`] with its reason.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, Rejected> {
+    // No image within the pixel limit needs more than ~8 bytes per pixel on disk (16-bit
+    // RGBA PNG, uncompressed): a bigger file is rejected before it is read into memory.
+    let cap = limits.max_pixels.saturating_mul(8).saturating_add(16 << 20);
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > cap {
+            return Err(Rejected::new(
+                SkipReason::Oversized,
+                format!(
+                    "{} bytes on disk, more than any image within the pixel limit",
+                    meta.len()
+                ),
+            ));
+        }
+    }
     let bytes = std::fs::read(path).map_err(|e| read_error(path, &e))?;
     decode_bytes(&bytes, limits)
 }

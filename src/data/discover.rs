@@ -410,6 +410,12 @@ impl Walker<'_> {
             .filter_map(|e| label_of_folder(&e.name).map(|l| (l, e.path.clone())))
             .collect();
         if !labels.is_empty() {
+            // A label folder that cannot be read (dangling link, loop) is never silent.
+            for e in &entries {
+                if let Kind::Broken(detail) = &e.kind {
+                    self.skip(&e.path, SkipReason::Unreadable, detail.clone());
+                }
+            }
             self.sets.push(SetDir {
                 rel: rel.to_vec(),
                 labels,
@@ -525,6 +531,17 @@ pub fn split_val(samples: Vec<Sample>, fraction: f64, seed: u64) -> (Vec<Sample>
 mod tests {
     use super::super::fixtures::{touch_png, Tree};
     use super::*;
+
+    #[test]
+    fn a_broken_label_folder_beside_a_good_one_is_reported() {
+        let tree = Tree::new();
+        touch_png(&tree.path("0_real/a.png"));
+        std::os::unix::fs::symlink(tree.root().join("missing"), tree.path("1_fake")).unwrap();
+        let found = discover(tree.root(), None).unwrap();
+        assert_eq!(found.samples.len(), 1);
+        assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
+        assert_eq!(found.skipped[0].reason, SkipReason::Unreadable);
+    }
 
     /// (generator, class, label, file name) of every sample, in order.
     fn names(d: &Discovered) -> Vec<(String, String, u8, String)> {

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::blur::gaussian_blur;
 use super::jpeg::reencode;
 use super::resize::{resize_bilinear, shorter_side_size};
-use super::skip::Rejected;
+use super::skip::{Rejected, SkipReason};
 use super::DataError;
 
 /// How a resize to `n` treats the aspect ratio.
@@ -317,24 +317,38 @@ impl Transform {
     }
 }
 
-fn resize_to(img: RgbImage, n: u32, mode: ResizeMode) -> RgbImage {
+/// Largest image a resize may produce: a 1×40000 strip brought to a 224-px shorter side
+/// would otherwise ask for gigabytes (the decoder's own default pixel limit).
+const MAX_RESIZED_PIXELS: u64 = super::DEFAULT_MAX_PIXELS;
+
+fn resize_to(img: RgbImage, n: u32, mode: ResizeMode) -> Result<RgbImage, Rejected> {
     let (w, h) = match mode {
         ResizeMode::Square => (n, n),
         ResizeMode::ShorterSide => shorter_side_size(img.width(), img.height(), n),
     };
-    if (w, h) == img.dimensions() {
+    if u64::from(w) * u64::from(h) > MAX_RESIZED_PIXELS {
+        return Err(Rejected::new(
+            SkipReason::Oversized,
+            format!(
+                "resizing {}×{} to {w}×{h} exceeds {MAX_RESIZED_PIXELS} pixels",
+                img.width(),
+                img.height()
+            ),
+        ));
+    }
+    Ok(if (w, h) == img.dimensions() {
         img
     } else {
         resize_bilinear(&img, w, h)
-    }
+    })
 }
 
 /// Resizes up (shorter side = `crop`) when either side is smaller than `crop`.
-fn ensure_covers(img: RgbImage, crop: u32) -> (RgbImage, bool) {
+fn ensure_covers(img: RgbImage, crop: u32) -> Result<(RgbImage, bool), Rejected> {
     if img.width() >= crop && img.height() >= crop {
-        (img, false)
+        Ok((img, false))
     } else {
-        (resize_to(img, crop, ResizeMode::ShorterSide), true)
+        Ok((resize_to(img, crop, ResizeMode::ShorterSide)?, true))
     }
 }
 
@@ -377,7 +391,7 @@ pub fn apply_train(
     rng: &mut impl Rng,
 ) -> Result<Applied, Rejected> {
     let mut img = match t.load_size {
-        Some(n) => resize_to(img, n, t.resize_mode),
+        Some(n) => resize_to(img, n, t.resize_mode)?,
         None => img,
     };
     // `validate` rejects reversed ranges; sorting here keeps an unvalidated one harmless.
@@ -392,7 +406,7 @@ pub fn apply_train(
         img = reencode(&img, rng.gen_range(a.min(b)..=a.max(b)).clamp(1, 100))?;
     }
     let c = t.crop_size.max(1);
-    let (img, upscaled) = ensure_covers(img, c);
+    let (img, upscaled) = ensure_covers(img, c)?;
     let top = rng.gen_range(0..=img.height() - c);
     let left = rng.gen_range(0..=img.width() - c);
     let mut out = imageops::crop_imm(&img, left, top, c, c).to_image();
@@ -412,13 +426,13 @@ pub fn apply_test(img: RgbImage, t: &TestTransform) -> Result<Applied, Rejected>
         img = gaussian_blur(&img, sigma);
     }
     if let Some(n) = t.pre_resize {
-        img = resize_to(img, n, ResizeMode::ShorterSide);
+        img = resize_to(img, n, ResizeMode::ShorterSide)?;
     }
     if let Some(q) = t.jpeg_quality {
         img = reencode(&img, q.clamp(1, 100))?;
     }
     if let Some(n) = t.resize {
-        img = resize_to(img, n, ResizeMode::Square);
+        img = resize_to(img, n, ResizeMode::Square)?;
     }
     Ok(match t.crop {
         Crop::None => Applied {
@@ -426,7 +440,7 @@ pub fn apply_test(img: RgbImage, t: &TestTransform) -> Result<Applied, Rejected>
             upscaled: false,
         },
         Crop::Center(n) => {
-            let (img, upscaled) = ensure_covers(img, n);
+            let (img, upscaled) = ensure_covers(img, n)?;
             Applied {
                 image: center_crop(&img, n),
                 upscaled,
@@ -444,6 +458,18 @@ mod tests {
     use super::super::fixtures::natural;
     use super::super::seed::rng_for;
     use super::*;
+
+    #[test]
+    fn a_thin_strip_is_rejected_instead_of_resized_to_gigabytes() {
+        // 2×4000 → shorter side 224 would be 224×448000 ≈ 100 M pixels of work per image.
+        let strip = RgbImage::new(2, 4000);
+        let t = TestTransform {
+            crop: Crop::Center(224),
+            ..Default::default()
+        };
+        let err = apply_test(strip, &t).unwrap_err();
+        assert_eq!(err.reason, SkipReason::Oversized);
+    }
 
     fn numbered(w: u32, h: u32) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 7]))

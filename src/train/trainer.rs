@@ -337,6 +337,22 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             val_samples.len()
         ));
     }
+    // A detector needs both classes: a misnamed label folder must not train a one-class model.
+    let count = |v: &[Sample], label: u8| v.iter().filter(|s| s.label == label).count();
+    let (real, fake) = (
+        count(&train_samples, data::REAL),
+        count(&train_samples, data::FAKE),
+    );
+    if real == 0 || fake == 0 {
+        return Err(crate::usage!(
+            "the training set has {real} real and {fake} fake images: both label folders are needed (0_real/1_fake, real/fake or nature/ai); check data.dataroot and data.train_split"
+        ));
+    }
+    if count(&val_samples, data::REAL) == 0 || count(&val_samples, data::FAKE) == 0 {
+        eprintln!(
+            "warning: the validation set holds only one class; AP is n/a and accuracy is one-sided"
+        );
+    }
     let train_samples = Arc::new(train_samples);
     let val_samples = Arc::new(val_samples);
     let train_tf = data::Transform::Train(config.data.train_transform());

@@ -399,6 +399,18 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
         ),
         "--force",
     );
+    // A training set with one class only is refused, naming what was found.
+    let one_class = dir.path().join("oneclass/train/cls/0_real");
+    std::fs::create_dir_all(&one_class).unwrap();
+    for e in std::fs::read_dir(tiny_synth().join("synth/test/nearest_x2/0_real")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, one_class.join(p.file_name().unwrap())).unwrap();
+    }
+    let root = format!("data.dataroot={}", dir.path().join("oneclass").display());
+    usage_error(
+        &train(&config, &out_path, &[&root, "data.val_fraction=0.5"], &[]),
+        "0 fake",
+    );
     // A folder without label folders says what it found.
     let empty = dir.path().join("nolabels/a");
     std::fs::create_dir_all(&empty).unwrap();
