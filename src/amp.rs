@@ -60,3 +60,17 @@ pub fn bf16_autocast<T>(enabled: bool, device: Device, f: impl FnOnce() -> T) ->
     }
     result
 }
+
+/// Runs `f` with autocast switched off (then restores it): validation scores in fp32, so
+/// that AP is not computed from logits rounded to bf16 (which would create ties).
+pub fn without_autocast<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: plain libtorch calls with enum values of the declared C++ types.
+    let previous = unsafe { is_autocast_enabled(DEVICE_CUDA) };
+    if !previous {
+        return f();
+    }
+    unsafe { set_autocast_enabled(DEVICE_CUDA, false) };
+    let result = f();
+    unsafe { set_autocast_enabled(DEVICE_CUDA, true) };
+    result
+}

@@ -577,14 +577,16 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             }
 
             // Validate, log, checkpoint.
-            let val = validate(
-                &model,
-                &val_samples,
-                &config.data,
-                config.test.batch_size,
-                device,
-                &skips,
-            )?;
+            let val = crate::amp::without_autocast(|| {
+                validate(
+                    &model,
+                    &val_samples,
+                    &config.data,
+                    config.test.batch_size,
+                    device,
+                    &skips,
+                )
+            })?;
             let verdict = stopper.update(match goal {
                 Goal::Minimize => val.loss,
                 Goal::Maximize => val.acc,
