@@ -4,7 +4,7 @@
 pub mod safetensors_io;
 pub mod torch_pickle;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -220,12 +220,4 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
         config,
         report,
     })
-}
-
-/// Sorted metadata map helper.
-pub fn meta(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
 }
