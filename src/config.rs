@@ -173,7 +173,7 @@ pub struct TrainConfig {
     pub early_stopping: EarlyStopping,
     /// bf16 autocast on CUDA (ignored on CPU, with a note in the log).
     pub amp: bool,
-    /// channels-last memory format on CUDA.
+    /// Channels-last layout for the backbone (fastest with cuDNN and bf16 on CUDA).
     pub channels_last: bool,
     pub seed: u64,
     /// Log a line (and a CSV row) every this many steps.
