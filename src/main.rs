@@ -10,6 +10,12 @@ use npr::commands;
 use npr::error::is_usage_error;
 
 fn main() -> ExitCode {
+    // `npr predict … | head` must end quietly when the reader goes away, as Unix tools do,
+    // instead of panicking on a broken pipe.
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args),
