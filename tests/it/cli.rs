@@ -189,30 +189,24 @@ fn train_then_test_writes_every_output() {
         &[],
     ));
     assert!(stdout.contains("generalization gap"), "{stdout}");
-    assert_eq!(
-        csv_header(&out.join("metrics.csv")),
-        npr::eval::outputs::METRICS_HEADER
-    );
-    assert_eq!(
-        csv_header(&out.join("predictions.csv")),
-        "path,set,generator,label,score,pred,perturbation"
-    );
-    assert_eq!(
-        csv_header(&out.join("confusion.csv")),
-        "perturbation,set,generator,tn,fp,fn,tp"
-    );
-    assert_eq!(
-        csv_header(&out.join("roc.csv")),
-        "set,generator,fpr,tpr,threshold"
-    );
-    assert_eq!(
-        csv_header(&out.join("pr.csv")),
-        "set,generator,recall,precision,threshold"
-    );
-    assert_eq!(
-        csv_header(&out.join("misclassified.csv")),
-        "set,generator,path,label,score,confidence"
-    );
+    // (file, header) of every CSV `npr test` writes (DESIGN.md §7).
+    let headers = [
+        ("metrics.csv", npr::eval::outputs::METRICS_HEADER),
+        (
+            "predictions.csv",
+            "path,set,generator,label,score,pred,perturbation",
+        ),
+        ("confusion.csv", "perturbation,set,generator,tn,fp,fn,tp"),
+        ("roc.csv", "set,generator,fpr,tpr,threshold"),
+        ("pr.csv", "set,generator,recall,precision,threshold"),
+        (
+            "misclassified.csv",
+            "set,generator,path,label,score,confidence",
+        ),
+    ];
+    for (file, header) in headers {
+        assert_eq!(csv_header(&out.join(file)), header, "{file}");
+    }
     let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(
         metrics.lines().count(),
