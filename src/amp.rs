@@ -23,6 +23,29 @@ extern "C" {
     fn decrement_nesting() -> i32;
     #[link_name = "_ZN2at8autocast11clear_cacheEv"]
     fn clear_cache();
+    #[link_name = "_ZN2at13globalContextEv"]
+    fn global_context() -> *mut std::ffi::c_void;
+    #[link_name = "_ZN2at7Context26setDeterministicAlgorithmsEbb"]
+    fn set_deterministic_algorithms(context: *mut std::ffi::c_void, on: bool, warn_only: bool);
+}
+
+/// `train.deterministic` on CUDA: what `torch.use_deterministic_algorithms(True)` and
+/// `torch.backends.cudnn.benchmark = False` do in PyTorch (deterministic cuDNN convolution
+/// algorithms, which also covers `cudnn.deterministic`), plus the cuBLAS workspace setting
+/// that deterministic cuBLAS needs. The cost is slower convolutions (cuDNN may not pick its
+/// fastest algorithm). CPU runs are deterministic without it, so it does nothing there.
+pub fn set_deterministic(on: bool, device: Device) {
+    if !on || !device.is_cuda() {
+        return;
+    }
+    if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+        // Before the first cuBLAS call (the first forward pass), which reads it.
+        std::env::set_var("CUBLAS_WORKSPACE_CONFIG", ":4096:8");
+    }
+    tch::Cuda::cudnn_set_benchmark(false);
+    // SAFETY: `at::globalContext()` returns libtorch's process-wide context object; the
+    // setter is a plain non-virtual member function (Itanium ABI: `this` first).
+    unsafe { set_deterministic_algorithms(global_context(), true, false) };
 }
 
 /// Drops autocast's bf16 copies of the weights. libtorch caches them until the outermost

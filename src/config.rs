@@ -59,7 +59,7 @@ pub enum Fusion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Squeeze {
-    /// Global average pooling (the seed's choice; the mean of a residual is near zero).
+    /// Global average pooling (the study plan's choice; the mean of a residual is near zero).
     Avg,
     /// Mean absolute value: the residual's energy.
     AbsAvg,
@@ -137,7 +137,8 @@ pub struct OptimizerConfig {
     pub eps: f64,
     pub weight_decay: f64,
     /// Learning-rate multiplier for the fusion parameters (attention or learned weights).
-    /// 1.0 is the seed's recipe; larger values help the attention move (DESIGN.md §4).
+    /// 1.0 is both recipes' value (one learning rate for every parameter); larger values
+    /// help the attention weights move (measured in DATASET_DETAILS.md).
     pub fusion_lr_mult: f64,
 }
 
@@ -163,14 +164,34 @@ pub struct EarlyStopping {
     pub monitor: Monitor,
 }
 
+/// The training recipe: which published protocol a run follows (README, "Recipes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipe {
+    /// The official NPR `train.py`: the learning rate decays at the end of epochs
+    /// `every`, `2·every`, … (0-based), no early stopping, the `last` weights are evaluated.
+    Official,
+    /// The study plan: the same decay, early stopping on validation (`early_stopping`,
+    /// patience 10 on validation loss by default), the `best` weights are evaluated.
+    Proposal,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    pub recipe: Recipe,
     pub epochs: usize,
     pub batch_size: usize,
     pub optimizer: OptimizerConfig,
     pub lr_decay: LrDecay,
-    pub early_stopping: EarlyStopping,
+    /// Only with `recipe: proposal` (the official recipe has none); absent = patience 10 on
+    /// validation loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// On CUDA: deterministic cuDNN/cuBLAS algorithms and no cuDNN benchmarking, so that a
+    /// seed gives the same weights on the same GPU (slower convolutions). CPU runs are
+    /// deterministic anyway.
+    pub deterministic: bool,
     /// bf16 autocast on CUDA (ignored on CPU, with a note in the log).
     pub amp: bool,
     /// Channels-last layout for the backbone (fastest with cuDNN and bf16 on CUDA).
@@ -337,16 +358,38 @@ impl Default for EarlyStopping {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
+            recipe: Recipe::Proposal,
             epochs: 50,
             batch_size: 32,
             optimizer: OptimizerConfig::default(),
             lr_decay: LrDecay::default(),
-            early_stopping: EarlyStopping::default(),
+            early_stopping: None,
+            deterministic: false,
             amp: false,
             channels_last: false,
             seed: 0,
             log_every: 50,
         }
+    }
+}
+
+impl TrainConfig {
+    /// The early stopping this run uses: none under the official recipe.
+    pub fn early_stopping(&self) -> Option<EarlyStopping> {
+        match self.recipe {
+            Recipe::Official => None,
+            Recipe::Proposal => Some(self.early_stopping.clone().unwrap_or_default()),
+        }
+    }
+
+    /// Epochs without improvement before stopping; 0 = never.
+    pub fn patience(&self) -> usize {
+        self.early_stopping().map_or(0, |e| e.patience)
+    }
+
+    /// Whether `best` (chosen on validation) rather than `last` is the run's result.
+    pub fn evaluates_best(&self) -> bool {
+        self.recipe == Recipe::Proposal
     }
 }
 
@@ -544,6 +587,10 @@ impl Config {
             ),
         );
         check(
+            t.recipe != Recipe::Official || t.early_stopping.is_none(),
+            "train.early_stopping: the official recipe has no early stopping; remove the key or set train.recipe: proposal".into(),
+        );
+        check(
             t.lr_decay.every_epochs >= 1,
             "train.lr_decay.every_epochs: must be ≥ 1".into(),
         );
@@ -700,11 +747,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_the_seed_recipe_and_valid() {
+    fn defaults_are_the_study_plan_recipe_and_valid() {
         let c = Config::from_yaml("", &[]).unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.train.optimizer.lr, 2.0e-4);
         assert_eq!(c.model.scales, vec![0.25, 0.5, 0.75, 1.0]);
+        assert_eq!((c.train.recipe, c.train.patience()), (Recipe::Proposal, 10));
+        assert!(c.train.evaluates_best());
+        let official = Config::from_yaml("train: {recipe: official}", &[]).unwrap();
+        assert_eq!(official.train.patience(), 0);
+        assert!(!official.train.evaluates_best());
+        let err = Config::from_yaml("train: {recipe: official, early_stopping: {patience: 3}}", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("train.early_stopping"), "{err}");
     }
 
     #[test]

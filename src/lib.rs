@@ -1,6 +1,7 @@
 //! npr: multi-scale NPR detectors of AI-generated images on tch (libtorch).
 pub mod ablation;
 pub mod amp;
+pub mod atomic;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;

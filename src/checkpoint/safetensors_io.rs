@@ -1,7 +1,6 @@
 //! safetensors files with string metadata, written atomically (temp file, fsync, rename),
 //! so that an interrupted write never leaves a half checkpoint behind.
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -68,25 +67,7 @@ pub fn write_safetensors_atomic(
     let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
     let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .context("checkpoint path has no file name")?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("writing checkpoint {}", path.display()))
-    })
+    crate::atomic::write(path, &bytes).context("writing a checkpoint")
 }
 
 /// Reads every tensor (on CPU) and the metadata of a safetensors file.

@@ -83,7 +83,7 @@ pub fn run(args: &AblateArgs) -> Result<()> {
         Some(s) => format!("ablation_shard{}.json", s.replace('/', "of")),
         None => "ablation.json".into(),
     });
-    std::fs::write(&summary, serde_json::to_string_pretty(&results)?)?;
+    crate::atomic::write(&summary, serde_json::to_string_pretty(&results)?.as_bytes())?;
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| r.status.starts_with("failed"))

@@ -210,11 +210,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
         "rows": rows,
         "skipped": skips.len(),
     });
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?,
+    crate::atomic::write(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    skips.write_tsv(&out.join("skipped.tsv"))?;
+    crate::atomic::write(&out.join("skipped.tsv"), skips.to_tsv().as_bytes())?;
     if !skips.is_empty() || skips.upscaled() > 0 {
         eprintln!("{}", skips.summary());
     }

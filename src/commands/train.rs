@@ -8,6 +8,18 @@ use crate::config::{Config, Monitor};
 use crate::model::detector::parse_device;
 use crate::train::{train, TrainOptions};
 
+/// A number from a test-only environment variable; set but unparsable is an error, never a
+/// silently ignored setting.
+fn test_hook<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(v) => v.trim().parse().map(Some).map_err(|_| {
+            crate::usage!("environment variable {name}={v:?}: expected a whole number")
+        }),
+        Err(e) => Err(crate::usage!("environment variable {name}: {e}")),
+    }
+}
+
 pub fn run(args: &TrainArgs) -> Result<()> {
     let mut overrides = args.overrides.clone();
     if let Some(seed) = args.seed {
@@ -19,16 +31,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
     let device = parse_device(&args.device.device)?;
-    let config_monitor = config.train.early_stopping.monitor;
+    let config_monitor = config.train.early_stopping().map_or(Monitor::ValLoss, |e| e.monitor);
     let outcome = train(TrainOptions {
         config,
         out,
         device,
         resume: args.resume,
         overwrite: args.overwrite,
-        interrupt_after_epochs: std::env::var("NPR_INTERRUPT_AFTER_EPOCHS")
-            .ok()
-            .and_then(|v| v.parse().ok()),
+        interrupt_after_epochs: test_hook("NPR_INTERRUPT_AFTER_EPOCHS")?,
+        sigterm_at_step: test_hook("NPR_TEST_SIGTERM_AT_STEP")?,
     })?;
     if let Some(val) = &outcome.last_val {
         let monitor = match config_monitor {

@@ -170,6 +170,9 @@ pub struct Discovered {
     pub samples: Vec<Sample>,
     pub summary: Summary,
     pub skipped: Vec<Skip>,
+    /// The folders that held label folders, relative to the root (`/`-joined, `.` for the
+    /// root itself), split folders included.
+    pub sets: Vec<String>,
 }
 
 /// Finds the labelled images under `root` (see the module docs). `classes` keeps only
@@ -274,7 +277,49 @@ pub fn discover_split(
         samples,
         summary,
         skipped: walker.skipped,
+        sets: set_names,
     })
+}
+
+/// One split of a dataset, never a silent stand-in: `root/split` when that folder exists
+/// (ForenSynths, the synthetic benchmark), else the `split` folders inside each generator
+/// (GenImage `{generator}/{train,val}/{ai,nature}`). A root with no such folder, or with
+/// sets outside one, is [`DataError::MissingSplit`] carrying `hint` (what to pass instead):
+/// using all of it would make validation reuse the training images.
+pub fn discover_required_split(
+    root: &Path,
+    split: &str,
+    classes: Option<&[String]>,
+    hint: &str,
+) -> Result<Discovered, DataError> {
+    let folder = root.join(split);
+    if split == "." || folder.is_dir() {
+        return discover(&folder, classes);
+    }
+    let missing = |outside: Vec<String>| DataError::MissingSplit {
+        root: root.into(),
+        split: split.into(),
+        found: list_dir(root)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.kind == Kind::Dir)
+            .map(|e| e.name)
+            .collect(),
+        outside,
+        hint: hint.into(),
+    };
+    let found = match discover_split(root, classes, Some(split)) {
+        Ok(found) => found,
+        Err(DataError::NoLabelFolders { .. }) => return Err(missing(Vec::new())),
+        Err(e) => return Err(e),
+    };
+    let in_split = |set: &String| set.split('/').any(|c| c.eq_ignore_ascii_case(split));
+    let outside: Vec<String> = found.sets.iter().filter(|s| !in_split(s)).cloned().collect();
+    if !outside.is_empty() {
+        let none_inside = outside.len() == found.sets.len();
+        return Err(missing(if none_inside { Vec::new() } else { outside }));
+    }
+    Ok(found)
 }
 
 fn filter_classes(
@@ -494,6 +539,95 @@ fn head_is_supported(path: &Path) -> bool {
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     sniff(&head[..n]).is_some_and(|f| f.is_supported())
+}
+
+/// What `npr test` scores under a root, and a line saying so when a split was chosen:
+///
+/// - `split` given: exactly that split ([`discover_required_split`]);
+/// - a dataset root holding `test/` (with `train/`, `val/`): `test/`;
+/// - split folders inside generators: each generator's `test` folder, else its `val` folder
+///   (GenImage, whose evaluation protocol is its val split);
+/// - a root holding top-level `train/`/`val/` but no `test/`: an error, because those are
+///   the images that trained the model or chose its checkpoint;
+/// - otherwise every set (a test root: one folder per generator).
+///
+/// A top-level `train`/`val` split keeps the training layout `{class}/{label}`: its folders
+/// are content classes, so the generator column holds the split's name, never a class.
+pub fn discover_test_set(
+    root: &Path,
+    split: Option<&str>,
+) -> Result<(Discovered, Option<String>), DataError> {
+    let at = |s: &str| format!("{}/{s}", root.display());
+    if let Some(split) = split {
+        let hint = format!("pass --split with one of the split folders of {}", root.display());
+        let mut found = discover_required_split(root, split, None, &hint)?;
+        if root.join(split).is_dir() && !split.eq_ignore_ascii_case("test") {
+            for s in &mut found.samples {
+                s.class = std::mem::replace(&mut s.generator, split.to_string());
+            }
+            found.summary = Summary::of(&found.samples, found.skipped.len());
+        }
+        return Ok((found, Some(format!("testing the `{split}` split, as asked: {}", at(split)))));
+    }
+    let top: Vec<String> = list_dir(root)
+        .map_err(|source| DataError::Io { path: root.into(), source })?
+        .into_iter()
+        .filter(|e| e.kind == Kind::Dir)
+        .map(|e| e.name)
+        .collect();
+    if let Some(test) = top.iter().find(|n| n.eq_ignore_ascii_case("test")) {
+        let note = format!("{} holds split folders: testing {}", root.display(), at(test));
+        return Ok((discover(&root.join(test), None)?, Some(note)));
+    }
+    let top_split: Vec<String> = top.iter().filter(|n| is_split_name(n)).cloned().collect();
+    if !top_split.is_empty() {
+        return Err(DataError::MissingSplit {
+            root: root.into(),
+            split: "test".into(),
+            found: top,
+            outside: Vec::new(),
+            hint: format!(
+                "Its {} split(s) trained or selected a model; to score one anyway, name it: --split {}",
+                top_split.join("/"),
+                top_split[0]
+            ),
+        });
+    }
+    let has = |d: &Discovered, split: &str| {
+        d.sets.iter().any(|s| s.split('/').any(|c| c.eq_ignore_ascii_case(split)))
+    };
+    for split in ["test", "val"] {
+        match discover_split(root, None, Some(split)) {
+            Ok(found) if has(&found, split) => {
+                let note = format!(
+                    "{}: split folders inside the generators; testing each generator's `{split}` folder{}",
+                    root.display(),
+                    if split == "val" { " (the GenImage evaluation protocol)" } else { "" }
+                );
+                return Ok((found, Some(note)));
+            }
+            Ok(_) | Err(DataError::NoLabelFolders { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((discover(root, None)?, None))
+}
+
+/// A stable identity of a file list: `n:` and the first 16 hex digits of SHA-256 over
+/// `label<TAB>path` lines, paths relative to `root`, so the same data set gives the same
+/// fingerprint from any working directory. Checkpoints store it; `--resume` compares it.
+pub fn fingerprint(samples: &[Sample], root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for s in samples {
+        let rel = s.path.strip_prefix(root).unwrap_or(&s.path);
+        hash.update([s.label, b'\t']);
+        hash.update(rel.as_os_str().as_encoded_bytes());
+        hash.update(b"\n");
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hex}", samples.len())
 }
 
 /// Splits off a validation set: `fraction` of each label (rounded), chosen with a seeded

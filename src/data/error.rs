@@ -51,6 +51,40 @@ pub enum DataError {
         found: Vec<String>,
     },
 
+    #[error(
+        "{count} image(s) of the {first} are also in the {second}{}: {}{}. Sets must be disjoint, \
+         or the numbers measure memory, not detection; remove the shared files or point the \
+         sets at separate folders",
+        if *others > 0 { format!(" (and {others} more shared between other sets)") } else { String::new() },
+        examples.join("; "),
+        if *count > examples.len() { ", …" } else { "" }
+    )]
+    SharedImages {
+        first: String,
+        second: String,
+        count: usize,
+        others: usize,
+        examples: Vec<String>,
+    },
+
+    #[error(
+        "{} has no `{split}` split folder: looked for {}/{split}/ and {}/{{generator}}/{split}/ \
+         (GenImage); {}.{}\n{hint}",
+        root.display(), root.display(), root.display(), found_list("found sub-folders", found),
+        if outside.is_empty() { String::new() } else {
+            format!(" Sets outside any `{split}` folder: {}.", short_list(outside))
+        }
+    )]
+    MissingSplit {
+        root: PathBuf,
+        split: String,
+        found: Vec<String>,
+        /// Label-folder sets found outside the split (they would be used for every split).
+        outside: Vec<String>,
+        /// What to pass instead, e.g. the `--set` that fixes it.
+        hint: String,
+    },
+
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
 }

@@ -14,6 +14,7 @@ mod bench;
 mod blur;
 mod decode;
 mod discover;
+mod disjoint;
 mod error;
 mod jpeg;
 mod loader;
@@ -31,9 +32,11 @@ pub use bench::{bench_loader, LoaderBench};
 pub use blur::{gaussian_blur, gaussian_kernel};
 pub use decode::{decode_bytes, decode_file, sniff, DecodeLimits, Format, DEFAULT_MAX_PIXELS};
 pub use discover::{
-    discover, discover_split, label_of_folder, split_val, Discovered, Sample, Summary, SummaryRow,
+    discover, discover_required_split, discover_split, discover_test_set, fingerprint,
+    label_of_folder, split_val, Discovered, Sample, Summary, SummaryRow,
     FAKE, IMAGE_EXTENSIONS, REAL, SPLIT_NAMES, UNSUPPORTED_EXTENSIONS,
 };
+pub use disjoint::{check_disjoint, shared_images, SameBy, Shared};
 pub use error::{DataError, EXPECTED_LAYOUTS};
 pub use jpeg::{encode as encode_jpeg, reencode as jpeg_reencode};
 pub use loader::{

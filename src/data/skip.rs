@@ -5,13 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::DataError;
 
 /// Why a file was not used. The serde/TSV names are the snake_case variant names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -215,26 +213,21 @@ impl SkipLog {
         }
     }
 
-    /// Writes `path<TAB>reason<TAB>detail` rows (with a header) sorted by path. Tabs and
-    /// newlines inside a field are written as `\t` and `\n`.
-    pub fn write_tsv(&self, file: &Path) -> Result<(), DataError> {
-        let io = |source| DataError::Io {
-            path: file.to_path_buf(),
-            source,
-        };
-        let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(io)?);
-        writeln!(out, "path\treason\tdetail").map_err(io)?;
+    /// The skip list as `skipped.tsv` text: a header, then path, reason and detail per
+    /// file (tabs and newlines escaped). Callers write it atomically.
+    pub fn to_tsv(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::from("path\treason\tdetail\n");
         for s in self.skips() {
-            writeln!(
+            let _ = writeln!(
                 out,
                 "{}\t{}\t{}",
                 tsv_field(&s.path.to_string_lossy()),
                 s.reason.name(),
                 tsv_field(&s.detail)
-            )
-            .map_err(io)?;
+            );
         }
-        out.flush().map_err(io)
+        out
     }
 }
 
@@ -304,11 +297,8 @@ mod tests {
             "skipped 3 file(s) (empty file 1, truncated or corrupt 1, not an image 1); \
              1 image(s) smaller than the crop were resized up"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let tsv = dir.path().join("skipped.tsv");
-        log.write_tsv(&tsv).unwrap();
         assert_eq!(
-            std::fs::read_to_string(&tsv).unwrap(),
+            log.to_tsv(),
             "path\treason\tdetail\na\\tx.jpg\tnot_image\tunknown signature\n\
              b.png\tcorrupt\ttruncated\nc.png\tempty\t0 bytes\n"
         );
@@ -322,16 +312,5 @@ mod tests {
                 format!("\"{}\"", r.name())
             );
         }
-    }
-
-    #[test]
-    fn write_error_names_the_path() {
-        let err = SkipLog::new()
-            .write_tsv(Path::new("/nonexistent-dir/skipped.tsv"))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent-dir/skipped.tsv"),
-            "{err}"
-        );
     }
 }

@@ -111,23 +111,24 @@ impl NpyArray {
 }
 
 /// Writes `arrays` as `path` (an uncompressed NPZ), via a temporary file and a rename.
+///
+/// The zip is assembled in memory (writing to a `Vec` cannot fail, so the zip writer never
+/// fails in its destructor) and written atomically: on a full disk no `.tmp` is left.
 pub fn write_npz(path: &Path, arrays: &[(&str, NpyArray)]) -> Result<()> {
-    let tmp = path.with_extension("npz.tmp");
-    let write = || -> Result<()> {
-        let file = std::fs::File::create(&tmp)?;
-        let mut zip = zip::ZipWriter::new(file);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(true);
-        for (name, array) in arrays {
-            zip.start_file(format!("{name}.npy"), options)?;
-            zip.write_all(&array.to_npy())?;
-        }
-        zip.finish()?.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    };
-    write().with_context(|| format!("writing {}", path.display()))
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for (name, array) in arrays {
+        zip.start_file(format!("{name}.npy"), options)
+            .and_then(|()| Ok(zip.write_all(&array.to_npy())?))
+            .with_context(|| format!("assembling {name}.npy of {}", path.display()))?;
+    }
+    let bytes = zip
+        .finish()
+        .with_context(|| format!("assembling {}", path.display()))?
+        .into_inner();
+    crate::atomic::write(path, &bytes)
 }
 
 #[cfg(test)]

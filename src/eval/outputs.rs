@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::metrics::{self, fmt_opt, BinaryMetrics};
@@ -51,7 +51,7 @@ pub fn csv_field(s: &str) -> String {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    crate::atomic::write(path, text.as_bytes())
 }
 
 pub const METRICS_HEADER: &str = "perturbation,set,generator,seen,policy,n_real,n_fake,acc,ap,auc,f1,precision,recall,r_acc,f_acc,eer,best_acc_oracle,best_threshold_oracle,tpr_at_fpr_1pct,tpr_at_fpr_5pct";

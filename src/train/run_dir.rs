@@ -71,8 +71,7 @@ impl RunDir {
     }
 
     pub fn write(&self, name: &str, text: &str) -> Result<()> {
-        let p = self.file(name);
-        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+        crate::atomic::write(&self.file(name), text.as_bytes())
     }
 }
 
@@ -82,20 +81,40 @@ pub struct CsvLog {
     columns: usize,
 }
 
+/// The column of `train_log.csv` that holds the optimizer step (see `log_header`).
+const STEP_COLUMN: usize = 2;
+
 impl CsvLog {
-    pub fn open(path: &Path, header: &[String]) -> Result<CsvLog> {
-        let is_new = !path.exists()
-            || std::fs::metadata(path)
-                .map(|m| m.len() == 0)
-                .unwrap_or(true);
-        let mut file = OpenOptions::new()
-            .create(true)
+    /// Opens the log for appending. Rows of steps after `through_step` (the checkpoint being
+    /// resumed) are removed first, since those steps run again: a resumed log never holds a
+    /// step twice. A new run passes 0 and gets a fresh file with `header`.
+    pub fn open(path: &Path, header: &[String], through_step: i64) -> Result<CsvLog> {
+        let old = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let mut lines = old.lines();
+        let _old_header = lines.next();
+        let kept: Vec<&str> = lines
+            .filter(|row| {
+                let step = row.split(',').nth(STEP_COLUMN).and_then(|v| v.parse::<i64>().ok());
+                step.is_some_and(|s| s <= through_step)
+            })
+            .collect();
+        let mut text = header.join(",");
+        text.push('\n');
+        for row in &kept {
+            text.push_str(row);
+            text.push('\n');
+        }
+        if text != old {
+            crate::atomic::write(path, text.as_bytes())?;
+        }
+        let file = OpenOptions::new()
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        if is_new {
-            writeln!(file, "{}", header.join(","))?;
-        }
         Ok(CsvLog {
             file,
             columns: header.len(),

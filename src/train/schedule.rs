@@ -1,9 +1,21 @@
 //! The learning-rate schedule and early stopping: pure functions of the epoch history.
 
-/// Step decay of the official NPR recipe: `lr = base · factor^⌊epoch / every⌋`
-/// (epoch counted from 0, so epochs 0–9 use the base rate with `every = 10`).
+/// The learning rate of `epoch` (0-based) under the official NPR step decay, which both
+/// recipes use. The official `train.py` runs
+///
+/// ```python
+/// for epoch in range(niter):
+///     ...  # one epoch at the current rate
+///     if epoch % delr_freq == 0 and epoch != 0:
+///         model.adjust_learning_rate()  # lr *= 0.9
+/// ```
+///
+/// so the rate drops at the *end* of epochs `every`, `2·every`, …: epochs 0..=every run at
+/// the base rate (eleven epochs for `every = 10`), and epoch `e ≥ 1` has seen
+/// `⌊(e − 1) / every⌋` decays.
 pub fn lr_at_epoch(base: f64, factor: f64, every: usize, epoch: usize) -> f64 {
-    base * factor.powi((epoch / every.max(1)) as i32)
+    let decays = epoch.saturating_sub(1) / every.max(1);
+    base * factor.powi(decays as i32)
 }
 
 /// Whether a lower or a higher monitored value is better.
@@ -70,14 +82,29 @@ impl EarlyStopper {
 mod tests {
     use super::*;
 
+    /// The official loop, step by step: record each epoch's rate, decay after the epoch.
+    #[test]
+    fn step_decay_matches_the_official_loop_for_epochs_0_to_30() {
+        let (base, factor, every) = (2e-4, 0.9, 10);
+        let mut lr = base;
+        for epoch in 0..=30 {
+            let got = lr_at_epoch(base, factor, every, epoch);
+            assert!((got - lr).abs() <= 1e-12 * base, "epoch {epoch}: {got} vs official {lr}");
+            if epoch % every == 0 && epoch != 0 {
+                lr *= factor;
+            }
+        }
+    }
+
     #[test]
     fn step_decay() {
         let cases = [
             (2e-4, 0.9, 10, 0, 2e-4),
-            (2e-4, 0.9, 10, 9, 2e-4),
-            (2e-4, 0.9, 10, 10, 1.8e-4),
-            (2e-4, 0.9, 10, 25, 2e-4 * 0.81),
-            (1.0, 0.5, 1, 3, 0.125),
+            (2e-4, 0.9, 10, 10, 2e-4),
+            (2e-4, 0.9, 10, 11, 1.8e-4),
+            (2e-4, 0.9, 10, 20, 1.8e-4),
+            (2e-4, 0.9, 10, 21, 2e-4 * 0.81),
+            (1.0, 0.5, 1, 3, 0.25),
             (1.0, 1.0, 10, 49, 1.0),
         ];
         for (base, factor, every, epoch, want) in cases {

@@ -29,18 +29,23 @@ use crate::model::Detector;
 /// Set by SIGINT/SIGTERM: finish the step, write `last`, exit with a resume hint.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Installs the Ctrl-C / SIGTERM handler once; a second signal exits at once.
-pub fn install_signal_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if STOP.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting without saving");
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupt: finishing the current step and saving last.safetensors (again to abort)");
-        });
-    });
+/// Installs the Ctrl-C / SIGTERM handler once; a second signal exits at once. Without it a
+/// scheduler's SIGTERM would lose the epoch's work, so a failure to install it is an error.
+pub fn install_signal_handler() -> Result<()> {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            ctrlc::set_handler(|| {
+                if STOP.swap(true, Ordering::SeqCst) {
+                    eprintln!("\nsecond interrupt: exiting without saving");
+                    std::process::exit(130);
+                }
+                eprintln!("\ninterrupt: finishing the current step and saving last.safetensors (again to abort)");
+            })
+            .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!("cannot install the SIGINT/SIGTERM handler that saves the run on interruption: {e}"))
 }
 
 pub struct TrainOptions {
@@ -51,6 +56,9 @@ pub struct TrainOptions {
     pub overwrite: bool,
     /// Simulates an interruption after this many epochs (tests of `--resume`).
     pub interrupt_after_epochs: Option<usize>,
+    /// Sends this process a real SIGTERM after this many optimizer steps (tests of a
+    /// mid-epoch interruption through the signal handler).
+    pub sigterm_at_step: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,35 +128,32 @@ impl Progress {
     }
 }
 
-/// One split of a dataset: `dataroot/split` (ForenSynths), or, when that folder does not
-/// exist, the split folders inside each generator (GenImage `{gen}/{train,val}/{ai,nature}`).
-fn discover_split(
-    dataroot: &Path,
-    split: &str,
-    classes: Option<&[String]>,
-) -> Result<data::Discovered, data::DataError> {
-    let folder = dataroot.join(split);
-    if folder.is_dir() {
-        data::discover(&folder, classes)
-    } else {
-        data::discover_split(dataroot, classes, Some(split))
-    }
+/// The training and validation samples of a run, checked to be disjoint from each other and
+/// from the config's test sets, with what meta.json and the checkpoints record about them.
+pub struct Splits {
+    pub train: Vec<Sample>,
+    pub val: Vec<Sample>,
+    pub summary: serde_json::Value,
+    /// [`data::fingerprint`] of each list, stored in every checkpoint.
+    pub train_fingerprint: String,
+    pub val_fingerprint: String,
 }
 
-/// The training and validation samples of a config, with the summary for meta.json.
-pub fn load_splits(
-    config: &Config,
-    skips: &SkipLog,
-) -> Result<(Vec<Sample>, Vec<Sample>, serde_json::Value)> {
+/// Discovers the splits of `config.data`. A root without the split folders is an error that
+/// shows the `--set` fixing it; `val_fraction` is the explicit way to carve validation out of
+/// the training data.
+pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<Splits> {
     let d = &config.data;
     let classes = (!d.classes.is_empty()).then_some(d.classes.as_slice());
-    let train_root = d.dataroot.join(&d.train_split);
-    let found = discover_split(&d.dataroot, &d.train_split, classes).with_context(|| {
-        format!(
-            "training set (data.dataroot/data.train_split = {})",
-            train_root.display()
-        )
-    })?;
+    let root = d.dataroot.display();
+    let train_hint = format!(
+        "Point data.dataroot at the folder that holds `{t}/` (and the validation split), or \
+         train on {root} itself and hold out a share of it for validation: \
+         --set data.train_split=. --set data.val_fraction=0.2",
+        t = d.train_split
+    );
+    let found = data::discover_required_split(&d.dataroot, &d.train_split, classes, &train_hint)
+        .with_context(|| format!("training set (data.dataroot {root}, data.train_split {:?})", d.train_split))?;
     skips.extend(found.skipped.iter().cloned());
     let (train, val, val_summary) = match (d.val_fraction, &d.val_split) {
         (Some(f), _) => {
@@ -156,27 +161,52 @@ pub fn load_splits(
             (t, v, serde_json::json!({ "val_fraction": f }))
         }
         (None, Some(split)) => {
-            let root = d.dataroot.join(split);
-            let v = discover_split(&d.dataroot, split, classes).with_context(|| {
-                format!(
-                    "validation set (data.dataroot/data.val_split = {})",
-                    root.display()
-                )
-            })?;
+            let hint = format!(
+                "Validation never reuses the training images: hold out a share of the training \
+                 set instead with --set data.val_fraction=0.2, or name the validation folder \
+                 with --set data.val_split=NAME"
+            );
+            let v = data::discover_required_split(&d.dataroot, split, classes, &hint)
+                .with_context(|| format!("validation set (data.dataroot {root}, data.val_split {split:?})"))?;
             skips.extend(v.skipped.iter().cloned());
             let summary = serde_json::to_value(&v.summary)?;
             (found.samples.clone(), v.samples, summary)
         }
         (None, None) => bail!("data: set val_split or val_fraction"),
     };
-    eprintln!("training set {}:\n{}", train_root.display(), found.summary);
+    eprintln!("training set {}/{}:\n{}", root, d.train_split, found.summary);
+
+    // Disjoint by construction: the config's test sets that exist are checked too.
+    let tests: Vec<(String, Vec<Sample>)> = config
+        .test
+        .sets
+        .iter()
+        .filter(|t| t.dataroot.is_dir())
+        .map(|t| {
+            let (found, _) = data::discover_test_set(&t.dataroot, None)
+                .with_context(|| format!("test set {:?} at {}", t.name, t.dataroot.display()))?;
+            Ok((format!("test set {:?} ({})", t.name, t.dataroot.display()), found.samples))
+        })
+        .collect::<Result<_>>()?;
+    let mut named: Vec<(&str, &[Sample])> =
+        vec![("training set", &train[..]), ("validation set", &val[..])];
+    named.extend(tests.iter().map(|(n, s)| (n.as_str(), &s[..])));
+    data::check_disjoint(&named)?;
+
     let summary = serde_json::json!({
         "train": serde_json::to_value(&found.summary)?,
         "val": val_summary,
         "n_train": train.len(),
         "n_val": val.len(),
+        "checked_disjoint_from": named.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
     });
-    Ok((train, val, summary))
+    Ok(Splits {
+        train_fingerprint: data::fingerprint(&train, &d.dataroot),
+        val_fingerprint: data::fingerprint(&val, &d.dataroot),
+        train,
+        val,
+        summary,
+    })
 }
 
 fn fmt_f(x: f64) -> String {
@@ -245,13 +275,19 @@ fn say(bar: &ProgressBar, line: String) {
     }
 }
 
-/// Weights, BN statistics, Adam moments, progress and the resolved config, atomically.
+/// Checkpoint metadata keys of the training and validation file lists' fingerprints.
+const META_TRAIN_FILES: &str = "train_files";
+const META_VAL_FILES: &str = "val_files";
+
+/// Weights, BN statistics, Adam moments, progress, the resolved config and the data's
+/// fingerprints, atomically.
 fn save_checkpoint(
     path: &Path,
     vs: &nn::VarStore,
     adam: &Adam,
     progress: &Progress,
     config: &Config,
+    splits: &Splits,
 ) -> Result<()> {
     let mut tensors = model_tensors(vs);
     tensors.extend(adam.state_tensors());
@@ -266,6 +302,8 @@ fn save_checkpoint(
         checkpoint::FORMAT_VERSION.into(),
     );
     meta.insert("seed".into(), config.train.seed.to_string());
+    meta.insert(META_TRAIN_FILES.into(), splits.train_fingerprint.clone());
+    meta.insert(META_VAL_FILES.into(), splits.val_fingerprint.clone());
     write_safetensors_atomic(path, &tensors, &meta)
 }
 
@@ -311,7 +349,7 @@ pub fn run_status(run: &Path, config: &Config) -> Result<RunStatus> {
     }
     let (_, meta) = read_safetensors(&last)?;
     let progress = Progress::from_meta(&meta)?;
-    let patience = config.train.early_stopping.patience;
+    let patience = config.train.patience();
     let done =
         progress.epoch >= config.train.epochs || (patience > 0 && progress.bad_epochs >= patience);
     Ok(if done {
@@ -329,7 +367,8 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 
     // Data first: a dataset that cannot be used leaves no run folder behind.
     let skips = Arc::new(SkipLog::default());
-    let (train_samples, val_samples, summary) = load_splits(config, &skips)?;
+    let splits = load_splits(config, &skips)?;
+    let (train_samples, val_samples) = (splits.train.clone(), splits.val.clone());
     if train_samples.is_empty() || val_samples.is_empty() {
         return Err(crate::usage!(
             "empty training ({}) or validation ({}) set: check data.dataroot, data.train_split and data.val_split/val_fraction",
@@ -363,10 +402,12 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let resume_state = if opts.resume {
         let last = run.file(run_dir::LAST);
         let (tensors, meta) = read_safetensors(&last)?;
-        let saved = meta
-            .get(checkpoint::META_CONFIG)
-            .map(String::as_str)
-            .unwrap_or_default();
+        let saved = meta.get(checkpoint::META_CONFIG).with_context(|| {
+            format!(
+                "--resume: {} has no embedded config, so it cannot be checked against this run; start a new run",
+                last.display()
+            )
+        })?;
         let mut prev = Config::from_yaml(saved, &[])
             .with_context(|| format!("the config embedded in {}", last.display()))?;
         prev.train.epochs = config.train.epochs;
@@ -377,8 +418,20 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 run.file(run_dir::CONFIG).display()
             ));
         }
+        for (key, now, what) in [
+            (META_TRAIN_FILES, &splits.train_fingerprint, "training"),
+            (META_VAL_FILES, &splits.val_fingerprint, "validation"),
+        ] {
+            let before = meta.get(key).map(String::as_str).unwrap_or("none recorded");
+            if before != now {
+                return Err(crate::usage!(
+                    "--resume: the {what} files differ from those {} was trained on (fingerprint then {before}, now {now}; `count:hash` of the file list); resume on the same data, or start a new run",
+                    last.display()
+                ));
+            }
+        }
         let progress = Progress::from_meta(&meta)?;
-        let patience = config.train.early_stopping.patience;
+        let patience = config.train.patience();
         if progress.epoch >= config.train.epochs {
             return Err(crate::usage!(
                 "--resume: {} already ran all {} epochs; continue with --set train.epochs=N (N > {})",
@@ -423,11 +476,15 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         o.weight_decay,
         vec![1.0, o.fusion_lr_mult],
     );
-    let goal = match config.train.early_stopping.monitor {
+    let monitor = config
+        .train
+        .early_stopping()
+        .map_or(Monitor::ValLoss, |e| e.monitor);
+    let goal = match monitor {
         Monitor::ValLoss => Goal::Minimize,
         Monitor::ValAcc => Goal::Maximize,
     };
-    let mut stopper = EarlyStopper::new(goal, config.train.early_stopping.patience);
+    let mut stopper = EarlyStopper::new(goal, config.train.patience());
     let mut progress = Progress::default();
 
     // Resume: weights, BN statistics, Adam moments and the position in the schedule.
@@ -447,7 +504,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             progress.step
         );
     } else {
-        let meta = run_meta(config, device, &vs, summary);
+        let meta = run_meta(config, device, &vs, splits.summary.clone());
         run.write(run_dir::META, &serde_json::to_string_pretty(&meta)?)?;
     }
     if config.train.amp && !device.is_cuda() {
@@ -455,10 +512,13 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     }
 
     let header = log_header(&config.model.scales);
-    let mut log = CsvLog::open(&run.file(run_dir::LOG), &header)?;
+    // Rows past the checkpoint (a process killed after logging) are dropped: the steps
+    // they describe run again now, and the log must not hold them twice.
+    let mut log = CsvLog::open(&run.file(run_dir::LOG), &header, progress.step)?;
     let blanks = |n: usize| vec![String::new(); n];
 
-    install_signal_handler();
+    install_signal_handler()?;
+    crate::amp::set_deterministic(config.train.deterministic, device);
     let batch_size = config.train.batch_size;
     let steps_per_epoch = train_samples.len().div_ceil(batch_size);
     let bar = progress_bar(
@@ -475,7 +535,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         interrupted: false,
     };
     let save = |name: &str, progress: &Progress, adam: &Adam| {
-        save_checkpoint(&run.file(name), &vs, adam, progress, config)
+        save_checkpoint(&run.file(name), &vs, adam, progress, config, &splits)
     };
 
     let result = crate::amp::bf16_autocast(config.train.amp, device, || -> Result<()> {
@@ -511,6 +571,14 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 let loss = train_step(&model, &mut adam, &x, &y);
                 progress.step += 1;
                 progress.batch_in_epoch = b + 1;
+                if opts.sigterm_at_step == Some(progress.step) {
+                    // SAFETY: raising a signal for which a handler is installed.
+                    unsafe { libc::raise(libc::SIGTERM) };
+                    // The handler runs on its own thread: wait until it has seen the signal.
+                    while !STOP.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                }
                 interval_loss += loss;
                 interval_n += 1;
                 interval_images += batch.n;
@@ -628,7 +696,8 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 row.push(fmt_f(*f));
             }
             log.row(&row)?;
-            if verdict == Verdict::Improved {
+            // `best` exists only where the recipe evaluates it (the official one has none).
+            if verdict == Verdict::Improved && config.train.evaluates_best() {
                 save(run_dir::BEST, &progress, &adam)?;
             }
             save(run_dir::LAST, &progress, &adam)?;
@@ -656,7 +725,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     bar.finish_and_clear();
 
     // Whatever happened, say what was skipped and keep the list.
-    skips.write_tsv(&run.file(run_dir::SKIPPED))?;
+    crate::atomic::write(&run.file(run_dir::SKIPPED), skips.to_tsv().as_bytes())?;
     if !skips.is_empty() || skips.upscaled() > 0 {
         eprintln!("{}", skips.summary());
     }
