@@ -18,6 +18,6 @@ $npr train --config configs/quick.yaml --out runs/quick_baseline --overwrite \
 $npr train --config configs/quick.yaml --out runs/quick_attention --overwrite
 
 for run in quick_baseline quick_attention; do
-  $npr test --checkpoint runs/$run/best.safetensors --out runs/$run/test
+  $npr test --checkpoint runs/$run --out runs/$run/test   # the recipe's weights (best)
 done
 echo "done: see runs/quick_baseline/test and runs/quick_attention/test (metrics.csv, summary.json)"

@@ -28,8 +28,8 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
 /// Writes `bytes` to `path` atomically (see the module docs).
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path)?;
-    let injected = std::env::var_os(FAIL_ENV)
-        .is_some_and(|name| path.file_name() == Some(name.as_os_str()));
+    let injected =
+        std::env::var_os(FAIL_ENV).is_some_and(|name| path.file_name() == Some(name.as_os_str()));
     let attempt = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         if injected {
@@ -60,7 +60,10 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     let result = std::fs::write(&probe, b"npr");
     let _ = std::fs::remove_file(&probe); // best effort: it may not exist
     result.map_err(|e| {
-        crate::usage!("{} is not writable: {e}; choose another --out", dir.display())
+        crate::usage!(
+            "{} is not writable: {e}; choose another --out",
+            dir.display()
+        )
     })
 }
 
@@ -98,7 +101,10 @@ mod tests {
         assert!(err.contains("taken"), "{err}");
         assert_eq!(names(dir.path()), ["taken"]);
         // A missing parent folder: the message names the path.
-        let err = format!("{:#}", write(&dir.path().join("no/such.csv"), b"x").unwrap_err());
+        let err = format!(
+            "{:#}",
+            write(&dir.path().join("no/such.csv"), b"x").unwrap_err()
+        );
         assert!(err.contains("no/such.csv"), "{err}");
     }
 

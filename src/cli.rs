@@ -64,12 +64,17 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// A run's checkpoint (.safetensors) or an official NPR PyTorch checkpoint (.pth).
+    /// A run folder (its recipe's weights: `last` for official, `best` for proposal), a
+    /// checkpoint (.safetensors) or an official NPR PyTorch checkpoint (.pth).
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Test root: one folder per generator, each with 0_real/1_fake (or classes).
+    /// Test root: one folder per generator, each with 0_real/1_fake (or classes). A dataset
+    /// root holding train/val/test is tested on test/.
     #[arg(long)]
     pub dataroot: Option<PathBuf>,
+    /// Score this split folder of the root instead (e.g. `val`); never chosen implicitly.
+    #[arg(long)]
+    pub split: Option<String>,
     /// Only these of the config's test sets (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     pub sets: Vec<String>,
@@ -110,7 +115,7 @@ pub struct TestArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A run's checkpoint (.safetensors) or an official NPR checkpoint (.pth).
+    /// A run folder, a checkpoint (.safetensors) or an official NPR checkpoint (.pth).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Images or folders.

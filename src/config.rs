@@ -757,9 +757,12 @@ mod tests {
         let official = Config::from_yaml("train: {recipe: official}", &[]).unwrap();
         assert_eq!(official.train.patience(), 0);
         assert!(!official.train.evaluates_best());
-        let err = Config::from_yaml("train: {recipe: official, early_stopping: {patience: 3}}", &[])
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_yaml(
+            "train: {recipe: official, early_stopping: {patience: 3}}",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("train.early_stopping"), "{err}");
     }
 

@@ -189,7 +189,7 @@ pub struct PairedTTest {
 /// seed: `t = mean(d) / (sd(d) / √n)` with `d = a − b`, `n − 1` degrees of freedom.
 ///
 /// Errors rather than NaN: fewer than 2 pairs ([`StatsError::TooFewPairs`]), and
-/// differences that are all exactly equal ([`StatsError::ZeroVariance`], where scipy
+/// differences that are all equal up to rounding ([`StatsError::ZeroVariance`], where scipy
 /// returns NaN or ±inf).
 pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
     if a.len() != b.len() {
@@ -216,7 +216,11 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
     }
     let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let (mean_diff, std_diff) = mean_std(&d).ok_or(StatsError::TooFewPairs { n })?;
-    if std_diff == 0.0 {
+    // Differences that agree up to rounding (0.9 − 0.8 vs 0.7 − 0.6) have a standard
+    // deviation of ~1e-17, not 0, and would give t ≈ 1e15, p ≈ 0: treat a spread below a
+    // few hundred ulps of the values' magnitude as no variance at all.
+    let scale = a.iter().chain(b).fold(0.0f64, |m, x| m.max(x.abs()));
+    if std_diff <= 256.0 * f64::EPSILON * scale {
         return Err(StatsError::ZeroVariance { mean_diff });
     }
     let df = (n - 1) as f64;
@@ -400,6 +404,15 @@ mod tests {
                 StatsError::ZeroVariance { mean_diff: 0.5 },
             ),
         ];
+        // A constant difference of 0.1 up to rounding: no variance, not t ≈ 1e15.
+        let rounding = paired_t_test(&[0.9, 0.8, 0.7], &[0.8, 0.7, 0.6]).unwrap_err();
+        assert!(
+            matches!(rounding, StatsError::ZeroVariance { mean_diff } if (mean_diff - 0.1).abs() < 1e-12),
+            "{rounding:?}"
+        );
+        // A real but small spread is still tested.
+        let small = paired_t_test(&[0.9, 0.8, 0.7], &[0.8, 0.7, 0.6001]).unwrap();
+        assert!(small.t.is_finite() && small.t.abs() < 1e6, "{small:?}");
         for (a, b, expected) in cases {
             assert_eq!(paired_t_test(a, b).unwrap_err(), expected, "{a:?} {b:?}");
         }

@@ -169,9 +169,35 @@ pub struct LoadedModel {
     pub report: LoadReport,
 }
 
-/// Rebuilds the model of a checkpoint: ours (`.safetensors`, config inside) or an official
-/// NPR `.pth` (the single-scale baseline). Missing model weights are an error.
+/// The weights file a run folder stands for: what its recipe evaluates (`last.safetensors`
+/// under the official recipe, `best.safetensors` under the study plan's). A file is itself.
+pub fn resolve(path: &Path) -> Result<std::path::PathBuf> {
+    use crate::train::run_dir;
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let config_file = path.join(run_dir::CONFIG);
+    if !config_file.is_file() {
+        return Err(crate::usage!(
+            "{} is a folder but not a run folder (no {}): pass a checkpoint file",
+            path.display(),
+            run_dir::CONFIG
+        ));
+    }
+    let config = Config::load(&config_file, &[])?;
+    let name = if config.train.evaluates_best() {
+        run_dir::BEST
+    } else {
+        run_dir::LAST
+    };
+    Ok(path.join(name))
+}
+
+/// Rebuilds the model of a checkpoint: ours (`.safetensors`, config inside; a run folder
+/// stands for its recipe's weights, see [`resolve`]) or an official NPR `.pth` (the
+/// single-scale baseline). Missing model weights are an error.
 pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
+    let path = &resolve(path)?;
     if !path.is_file() {
         return Err(crate::usage!(
             "checkpoint {} does not exist or is not a file",

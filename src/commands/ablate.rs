@@ -154,7 +154,8 @@ fn run_cell(
         };
     }
     if !args.no_test && !config.test.sets.is_empty() && !dir.join("test/metrics.csv").is_file() {
-        let ckpt = dir.join(crate::train::run_dir::BEST);
+        // The run folder: `npr test` evaluates the weights its recipe names (last or best).
+        let ckpt = dir.clone();
         let cmd: Vec<String> = [
             "test",
             "--checkpoint",

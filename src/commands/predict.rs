@@ -11,7 +11,7 @@ use crate::checkpoint::load_model;
 use crate::cli::PredictArgs;
 use crate::config::CropPolicy;
 use crate::data;
-use crate::eval::metrics::DEFAULT_THRESHOLD;
+use crate::eval::metrics::sigmoid;
 use crate::model::detector::parse_device;
 use crate::model::input::to_input;
 use crate::usage;
@@ -25,23 +25,41 @@ fn is_image(path: &Path) -> bool {
 }
 
 /// Files given directly, plus images found recursively (sorted) in folders. Symlinked
-/// folders are not followed (no loops); symlinked files are.
-fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// folders are not followed (no loops); symlinked files are. A folder or entry that cannot
+/// be read is reported on stderr and counted in the returned number, never passed over.
+fn collect(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, usize)> {
     let mut out = Vec::new();
+    let mut unreadable = 0;
+    let mut report = |what: &Path, e: &std::io::Error| {
+        unreadable += 1;
+        eprintln!("skipped {}: cannot be listed ({e})", what.display());
+    };
     for p in paths {
         if p.is_dir() {
             let mut stack = vec![p.clone()];
             let mut found = Vec::new();
             while let Some(dir) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        report(&dir, &e);
+                        continue;
+                    }
                 };
-                for e in entries.flatten() {
+                for e in entries {
+                    let e = match e {
+                        Ok(e) => e,
+                        Err(err) => {
+                            report(&dir, &err);
+                            continue;
+                        }
+                    };
                     let path = e.path();
                     match e.file_type() {
                         Ok(t) if t.is_dir() => stack.push(path),
                         Ok(_) if is_image(&path) => found.push(path),
-                        _ => {}
+                        Ok(_) => {}
+                        Err(err) => report(&path, &err),
                     }
                 }
             }
@@ -53,7 +71,7 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             return Err(usage!("{} does not exist", p.display()));
         }
     }
-    Ok(out)
+    Ok((out, unreadable))
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
@@ -71,7 +89,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         blur_sigma: None,
         pre_resize: None,
     };
-    let files = collect(&args.paths)?;
+    let (files, unlisted) = collect(&args.paths)?;
     if files.is_empty() {
         return Err(usage!(
             "no image found in {:?} (extensions: {})",
@@ -110,16 +128,14 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         let (w, h) = img.dimensions();
         let x = to_input(img.as_raw(), 1, h as usize, w as usize, device);
         let out = tch::no_grad(|| loaded.detector.forward_t(&x, false));
-        let score = out.logit.sigmoid().double_value(&[0]);
+        let logit = out.logit.to_kind(tch::Kind::Double).double_value(&[0]);
+        let score = sigmoid(logit);
         let weights = out.branch_weights()?;
-        let call = if score > DEFAULT_THRESHOLD {
-            "fake"
-        } else {
-            "real"
-        };
+        // score > 0.5 ⇔ logit > 0 (the test's rule, also where the score rounds to 1).
+        let call = if logit > 0.0 { "fake" } else { "real" };
         if args.json {
             let line = serde_json::json!({
-                "path": path.display().to_string(), "score": score, "pred": call,
+                "path": path.display().to_string(), "logit": logit, "score": score, "pred": call,
                 "scales": scales, "weights": weights,
             });
             println!("{line}");
@@ -130,6 +146,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     if failed > 0 {
         eprintln!("{failed} of {} file(s) could not be read", files_total);
+    }
+    if unlisted > 0 {
+        eprintln!("{unlisted} folder(s) or entries could not be listed (see above)");
     }
     if failed == files_total {
         anyhow::bail!("no image could be scored");

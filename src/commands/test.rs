@@ -11,7 +11,7 @@ use crate::cli::TestArgs;
 use crate::config::{CropPolicy, TestSet};
 use crate::data::{self, SkipLog};
 use crate::eval::evaluate::{run_model, PassOptions, SetResults};
-use crate::eval::metrics::{self, binary_metrics, fmt_opt};
+use crate::eval::metrics::{self, fmt_opt};
 use crate::eval::npz::{write_npz, NpyArray};
 use crate::eval::outputs::{self, GeneratorRow, Scored};
 use crate::eval::perturb::{parse_sweep, Perturbation};
@@ -39,17 +39,17 @@ pub fn run(args: &TestArgs) -> Result<()> {
             args.blur_sigma,
         )?],
     };
-    let loaded = load_model(&args.checkpoint, device)?;
+    let checkpoint = crate::checkpoint::resolve(&args.checkpoint)?;
+    let loaded = load_model(&checkpoint, device)?;
     let config = &loaded.config;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| checkpoint.parent().unwrap_or(Path::new(".")).join("test"));
+    crate::atomic::check_writable(&out)?;
     let skips = Arc::new(SkipLog::default());
     let plans = plan_sets(args, config, &skips)?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        args.checkpoint
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("test")
-    });
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    check_against_training(&checkpoint, config, &plans)?;
 
     let mut rows: Vec<GeneratorRow> = Vec::new();
     let mut summary_sets = Vec::new();
@@ -102,11 +102,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
                 let s = &samples[r.sample];
                 let e = by_gen.entry(s.generator.clone()).or_default();
                 e.0.push(s.label);
-                e.1.push(r.score);
+                e.1.push(r.logit);
             }
             let mut set_rows = Vec::new();
-            for (generator, (labels, scores)) in &by_gen {
-                let m = binary_metrics(labels, scores, metrics::DEFAULT_THRESHOLD)?;
+            for (generator, (labels, logits)) in &by_gen {
+                let m = metrics::from_logits(labels, logits)?;
                 set_rows.push(GeneratorRow {
                     perturbation: level_name.clone(),
                     set: plan.set.name.clone(),
@@ -144,6 +144,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
                         set: plan.set.name.clone(),
                         generator: s.generator.clone(),
                         label: s.label,
+                        logit: r.logit,
                         score: r.score,
                     }
                 })
@@ -193,18 +194,13 @@ pub fn run(args: &TestArgs) -> Result<()> {
             &out.join(format!("predictions{suffix}.csv")),
             level,
             scored,
-            metrics::DEFAULT_THRESHOLD,
         )?;
         if i == 0 {
-            outputs::write_misclassified_csv(
-                &out.join("misclassified.csv"),
-                scored,
-                metrics::DEFAULT_THRESHOLD,
-            )?;
+            outputs::write_misclassified_csv(&out.join("misclassified.csv"), scored)?;
         }
     }
     let summary = serde_json::json!({
-        "checkpoint": args.checkpoint.display().to_string(),
+        "checkpoint": checkpoint.display().to_string(),
         "model": { "backbone": config.model.backbone.to_string(), "fusion": config.model.fusion.to_string(), "scales": config.model.scales },
         "sets": summary_sets,
         "rows": rows,
@@ -274,9 +270,11 @@ fn plan_sets(
                 set.dataroot.display()
             ));
         }
-        // GenImage roots ({generator}/{train,val}/{ai,nature}) are tested on their val split.
-        let found = data::discover_split(&set.dataroot, None, Some("val"))
+        let (found, note) = data::discover_test_set(&set.dataroot, args.split.as_deref())
             .with_context(|| format!("test set {:?} at {}", set.name, set.dataroot.display()))?;
+        if let Some(note) = note {
+            eprintln!("test set {:?}: {note}", set.name);
+        }
         skips.extend(found.skipped.iter().cloned());
         let seen = seen_flags(&set, &found.samples)?;
         let resize = set
@@ -290,6 +288,45 @@ fn plan_sets(
         });
     }
     Ok(plans)
+}
+
+/// Test images must not be training or validation images of the checkpoint. The training
+/// data is found again from the embedded config when it is on this machine; when it is not
+/// (an official `.pth`, another machine) that is said, not assumed.
+fn check_against_training(
+    checkpoint: &Path,
+    config: &crate::config::Config,
+    plans: &[SetPlan],
+) -> Result<()> {
+    let official = checkpoint.extension().is_some_and(|e| e != "safetensors");
+    if official {
+        eprintln!("note: {} carries no training data list: disjointness from its training set is not checked", checkpoint.display());
+        return Ok(());
+    }
+    let (train, val, _) = match crate::train::trainer::discover_train_val(
+        config,
+        &SkipLog::default(),
+    ) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("note: the training data of {} is not available here ({e:#}): disjointness from it is not checked", checkpoint.display());
+            return Ok(());
+        }
+    };
+    let names: Vec<String> = plans
+        .iter()
+        .map(|p| format!("test set {:?}", p.set.name))
+        .collect();
+    let mut named: Vec<(&str, &[data::Sample])> =
+        vec![("training set", &train[..]), ("validation set", &val[..])];
+    named.extend(
+        names
+            .iter()
+            .zip(plans)
+            .map(|(n, p)| (n.as_str(), &p.samples[..])),
+    );
+    data::check_disjoint(&named, 2)?;
+    Ok(())
 }
 
 /// Seen flags per generator: `seen_generators`, else a `synth.json` next to the data
@@ -409,8 +446,8 @@ fn write_attention_npz(
         }
     };
     let mut names: Vec<String> = Vec::new();
-    let (mut weights, mut labels, mut scores, mut gen_index, mut paths) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut weights, mut labels, mut scores, mut logits, mut gen_index, mut paths) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut features, mut feature_index, mut feature_dim) = (vec![], vec![], 0);
     for (set, samples, results) in parts {
         let offset = labels.len();
@@ -427,6 +464,7 @@ fn write_attention_npz(
             weights.extend_from_slice(&r.weights);
             labels.push(s.label);
             scores.push(r.score as f32);
+            logits.push(r.logit as f32);
             gen_index.push(idx as i64);
             paths.push(s.path.display().to_string());
         }
@@ -445,6 +483,7 @@ fn write_attention_npz(
             ("weights", NpyArray::f32(&[n, scales.len(), 3], &weights)),
             ("labels", NpyArray::u8(&labels)),
             ("scores", NpyArray::f32(&[n], &scores)),
+            ("logits", NpyArray::f32(&[n], &logits)),
             ("generator_index", NpyArray::i64(&gen_index)),
             ("generator_names", NpyArray::strings(&names)),
             ("scales", NpyArray::f64(&[scales.len()], scales)),

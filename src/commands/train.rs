@@ -31,7 +31,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
     let device = parse_device(&args.device.device)?;
-    let config_monitor = config.train.early_stopping().map_or(Monitor::ValLoss, |e| e.monitor);
+    let config_monitor = config
+        .train
+        .early_stopping()
+        .map_or(Monitor::ValLoss, |e| e.monitor);
     let outcome = train(TrainOptions {
         config,
         out,

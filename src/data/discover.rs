@@ -314,7 +314,12 @@ pub fn discover_required_split(
         Err(e) => return Err(e),
     };
     let in_split = |set: &String| set.split('/').any(|c| c.eq_ignore_ascii_case(split));
-    let outside: Vec<String> = found.sets.iter().filter(|s| !in_split(s)).cloned().collect();
+    let outside: Vec<String> = found
+        .sets
+        .iter()
+        .filter(|s| !in_split(s))
+        .cloned()
+        .collect();
     if !outside.is_empty() {
         let none_inside = outside.len() == found.sets.len();
         return Err(missing(if none_inside { Vec::new() } else { outside }));
@@ -559,7 +564,10 @@ pub fn discover_test_set(
 ) -> Result<(Discovered, Option<String>), DataError> {
     let at = |s: &str| format!("{}/{s}", root.display());
     if let Some(split) = split {
-        let hint = format!("pass --split with one of the split folders of {}", root.display());
+        let hint = format!(
+            "pass --split with one of the split folders of {}",
+            root.display()
+        );
         let mut found = discover_required_split(root, split, None, &hint)?;
         if root.join(split).is_dir() && !split.eq_ignore_ascii_case("test") {
             for s in &mut found.samples {
@@ -567,16 +575,29 @@ pub fn discover_test_set(
             }
             found.summary = Summary::of(&found.samples, found.skipped.len());
         }
-        return Ok((found, Some(format!("testing the `{split}` split, as asked: {}", at(split)))));
+        return Ok((
+            found,
+            Some(format!(
+                "testing the `{split}` split, as asked: {}",
+                at(split)
+            )),
+        ));
     }
     let top: Vec<String> = list_dir(root)
-        .map_err(|source| DataError::Io { path: root.into(), source })?
+        .map_err(|source| DataError::Io {
+            path: root.into(),
+            source,
+        })?
         .into_iter()
         .filter(|e| e.kind == Kind::Dir)
         .map(|e| e.name)
         .collect();
     if let Some(test) = top.iter().find(|n| n.eq_ignore_ascii_case("test")) {
-        let note = format!("{} holds split folders: testing {}", root.display(), at(test));
+        let note = format!(
+            "{} holds split folders: testing {}",
+            root.display(),
+            at(test)
+        );
         return Ok((discover(&root.join(test), None)?, Some(note)));
     }
     let top_split: Vec<String> = top.iter().filter(|n| is_split_name(n)).cloned().collect();
@@ -594,7 +615,9 @@ pub fn discover_test_set(
         });
     }
     let has = |d: &Discovered, split: &str| {
-        d.sets.iter().any(|s| s.split('/').any(|c| c.eq_ignore_ascii_case(split)))
+        d.sets
+            .iter()
+            .any(|s| s.split('/').any(|c| c.eq_ignore_ascii_case(split)))
     };
     for split in ["test", "val"] {
         match discover_split(root, None, Some(split)) {

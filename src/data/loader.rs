@@ -194,17 +194,21 @@ pub fn load_one(
         Ok((applied.image, applied.upscaled))
     };
     catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-        let msg = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
         Err(Skip::new(
             &sample.path,
             SkipReason::Corrupt,
-            format!("decoder panicked: {msg}"),
+            format!("decoder panicked: {}", panic_message(&*panic)),
         ))
     })
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// An iterator over one epoch's batches. Dropping it stops and joins the producer.
@@ -245,8 +249,12 @@ impl Drop for BatchIter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.rx = None; // unblocks a producer waiting to send
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        if let Some(Err(panic)) = self.handle.take().map(|h| h.join()) {
+            // Dropping cannot fail, but a crashed loader must not pass unnoticed.
+            eprintln!(
+                "error: the loader thread panicked: {}",
+                panic_message(&*panic)
+            );
         }
     }
 }
@@ -307,6 +315,12 @@ impl Producer {
             .num_threads(self.opts.workers)
             .thread_name(|i| format!("npr-load-{i}"))
             .build();
+        if let Err(e) = &pool {
+            eprintln!(
+                "warning: cannot start {} loader thread(s) ({e}); decoding on one thread",
+                self.opts.workers
+            );
+        }
         let (res_tx, res_rx) = mpsc::channel::<(usize, Outcome)>();
         let window = (2 * self.opts.batch_size).max(4 * self.opts.workers);
         let mut buckets = Buckets::new(self.opts.batch_size, self.opts.bucket_memory);

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-
 /// Why a file was not used. The serde/TSV names are the snake_case variant names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

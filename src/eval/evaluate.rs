@@ -6,6 +6,7 @@ use anyhow::{bail, Result};
 use tch::{Device, Kind};
 
 use crate::data::{self, Sample, SkipLog};
+use crate::eval::metrics::sigmoid;
 use crate::model::input::to_input;
 use crate::model::Detector;
 
@@ -13,6 +14,8 @@ use crate::model::Detector;
 #[derive(Debug, Clone)]
 pub struct ImageResult {
     pub sample: usize,
+    /// The model's logit (what metrics rank by) and `sigmoid(logit)` in f64.
+    pub logit: f64,
     pub score: f64,
     /// k×3 branch weights, row-major.
     pub weights: Vec<f32>,
@@ -73,12 +76,8 @@ pub fn run_model(
         for batch in loader {
             let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
             let out = model.forward_t(&x, false);
-            let scores: Vec<f64> = Vec::try_from(
-                out.logit
-                    .sigmoid()
-                    .to_kind(Kind::Double)
-                    .to_device(Device::Cpu),
-            )?;
+            let logits: Vec<f64> =
+                Vec::try_from(out.logit.to_kind(Kind::Double).to_device(Device::Cpu))?;
             let weights: Vec<f32> = Vec::try_from(
                 out.weights
                     .to_kind(Kind::Float)
@@ -101,7 +100,8 @@ pub fn run_model(
             for (i, &sample) in batch.indices.iter().enumerate() {
                 images.push(ImageResult {
                     sample,
-                    score: scores[i],
+                    logit: logits[i],
+                    score: sigmoid(logits[i]),
                     weights: weights[i * 3 * k..(i + 1) * 3 * k].to_vec(),
                 });
             }

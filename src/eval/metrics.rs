@@ -3,6 +3,9 @@
 //! Conventions, shared with the rest of `npr`:
 //! - fake is the positive class (label `1`), real is the negative class (label `0`);
 //! - a score is `sigmoid(logit)`, so it lies in `[0, 1]`, but nothing here relies on it;
+//! - the tool ranks by **logit** ([`from_logits`]): in fp32 every logit above ≈ 17 has the
+//!   score 1.0 exactly, which would manufacture ties in AP, AUC, EER and TPR@FPR. Ranking
+//!   metrics depend only on the order, and `score > 0.5 ⇔ logit > 0`, so nothing else changes;
 //! - an image is predicted fake iff `score > threshold` (strictly greater), with
 //!   [`DEFAULT_THRESHOLD`] = 0.5.
 //!
@@ -182,6 +185,21 @@ fn validate_labels(labels: &[u8]) -> Result<(), MetricsError> {
         }),
         None => Ok(()),
     }
+}
+
+/// The fake probability of a logit, in f64 (`1 / (1 + e^−x)`).
+pub fn sigmoid(logit: f64) -> f64 {
+    1.0 / (1.0 + (-logit).exp())
+}
+
+/// Every metric from per-image logits: ranked by logit (tie-free where the scores would
+/// saturate), decided at logit > 0 (= score > 0.5). `threshold` and `best_threshold` are
+/// reported on the score scale, as everywhere else.
+pub fn from_logits(labels: &[u8], logits: &[f64]) -> Result<BinaryMetrics, MetricsError> {
+    let mut m = binary_metrics(labels, logits, 0.0)?;
+    m.threshold = DEFAULT_THRESHOLD;
+    m.best_threshold = m.best_threshold.map(sigmoid);
+    Ok(m)
 }
 
 /// Computes every metric of [`BinaryMetrics`] with a single sort.
@@ -516,6 +534,29 @@ impl Ranked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fakes at logits 20, 25, 30 and a real at 18: every fp32 score is 1.0 (ties), but the
+    /// order is perfect, so AUC and AP are 1.
+    #[test]
+    fn saturated_scores_are_ranked_by_logit() {
+        let labels = [1, 1, 1, 0];
+        let logits = [20.0, 25.0, 30.0, 18.0];
+        let fp32_scores: Vec<f64> = logits
+            .iter()
+            .map(|&l: &f64| f64::from(1.0 / (1.0 + (-l as f32).exp())))
+            .collect();
+        assert!(fp32_scores.iter().all(|&s| s == 1.0), "{fp32_scores:?}");
+        let tied = binary_metrics(&labels, &fp32_scores, DEFAULT_THRESHOLD).unwrap();
+        assert_eq!(tied.auc, Some(0.5), "ties count half");
+        let m = from_logits(&labels, &logits).unwrap();
+        assert_eq!((m.auc, m.ap, m.eer), (Some(1.0), Some(1.0), Some(0.0)));
+        assert_eq!(m.tpr_at_fpr_1pct, Some(1.0));
+        // The decision is unchanged (score > 0.5 ⇔ logit > 0): the real at 18 is called fake.
+        assert_eq!(m.threshold, DEFAULT_THRESHOLD);
+        assert_eq!((m.acc, m.r_acc), (Some(0.75), Some(0.0)));
+        let best = m.best_threshold.unwrap();
+        assert!(best > 0.5 && best < 1.0, "{best}");
+    }
 
     const TOL: f64 = 1e-12;
 

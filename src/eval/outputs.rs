@@ -25,7 +25,15 @@ pub struct Scored {
     pub set: String,
     pub generator: String,
     pub label: u8,
+    pub logit: f64,
     pub score: f64,
+}
+
+impl Scored {
+    /// Predicted fake: `logit > 0`, i.e. `score > 0.5`.
+    pub fn pred(&self) -> u8 {
+        u8::from(self.logit > 0.0)
+    }
 }
 
 /// Metrics of one generator (or the mean over a set's generators).
@@ -156,23 +164,21 @@ pub fn generalization_gap(rows: &[&GeneratorRow]) -> Option<f64> {
     metrics::generalization_gap(&accs(true), &accs(false))
 }
 
-pub fn write_predictions_csv(
-    path: &Path,
-    perturbation: &str,
-    items: &[Scored],
-    threshold: f64,
-) -> Result<()> {
-    let mut out = String::from("path,set,generator,label,score,pred,perturbation\n");
+/// One row per image; `logit` is what the ranking metrics use (scores of confident images
+/// round to 1), `pred` is `logit > 0` (= `score > 0.5`).
+pub fn write_predictions_csv(path: &Path, perturbation: &str, items: &[Scored]) -> Result<()> {
+    let mut out = String::from("path,set,generator,label,logit,score,pred,perturbation\n");
     for s in items {
         let _ = writeln!(
             out,
-            "{},{},{},{},{:.8},{},{}",
+            "{},{},{},{},{},{:.8},{},{}",
             csv_field(&s.path),
             csv_field(&s.set),
             csv_field(&s.generator),
             s.label,
+            s.logit,
             s.score,
-            u8::from(s.score > threshold),
+            s.pred(),
             csv_field(perturbation)
         );
     }
@@ -198,35 +204,38 @@ pub fn write_confusion_csv(path: &Path, rows: &[GeneratorRow]) -> Result<()> {
     write_file(path, &out)
 }
 
-/// ROC and PR curve points of every generator with both classes.
+/// ROC and PR curve points of every generator with both classes, from logits (one point
+/// per distinct logit); each threshold is given as a logit and as a score.
 pub fn write_curves(
     roc_path: &Path,
     pr_path: &Path,
     groups: &[(String, String, Vec<u8>, Vec<f64>)],
 ) -> Result<()> {
-    let mut roc = String::from("set,generator,fpr,tpr,threshold\n");
-    let mut pr = String::from("set,generator,recall,precision,threshold\n");
-    for (set, generator, labels, scores) in groups {
+    let mut roc = String::from("set,generator,fpr,tpr,threshold_logit,threshold\n");
+    let mut pr = String::from("set,generator,recall,precision,threshold_logit,threshold\n");
+    for (set, generator, labels, logits) in groups {
         let (set, generator) = (csv_field(set), csv_field(generator));
-        if let Some(c) = metrics::roc_curve(labels, scores)? {
+        if let Some(c) = metrics::roc_curve(labels, logits)? {
             for i in 0..c.fpr.len() {
+                let t = c.thresholds[i];
                 let _ = writeln!(
                     roc,
-                    "{set},{generator},{},{},{}",
-                    c.fpr[i], c.tpr[i], c.thresholds[i]
+                    "{set},{generator},{},{},{t},{}",
+                    c.fpr[i],
+                    c.tpr[i],
+                    metrics::sigmoid(t)
                 );
             }
         }
-        if let Some(c) = metrics::pr_curve(labels, scores)? {
+        if let Some(c) = metrics::pr_curve(labels, logits)? {
             for i in 0..c.precision.len() {
-                let t = c
-                    .thresholds
-                    .get(i)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default();
+                let (t, s) = match c.thresholds.get(i) {
+                    Some(&t) => (t.to_string(), metrics::sigmoid(t).to_string()),
+                    None => (String::new(), String::new()),
+                };
                 let _ = writeln!(
                     pr,
-                    "{set},{generator},{},{},{t}",
+                    "{set},{generator},{},{},{t},{s}",
                     c.recall[i], c.precision[i]
                 );
             }
@@ -236,33 +245,27 @@ pub fn write_curves(
     write_file(pr_path, &pr)
 }
 
-/// Wrongly classified images, per generator, most confident mistakes first.
-pub fn write_misclassified_csv(path: &Path, items: &[Scored], threshold: f64) -> Result<()> {
-    let mut wrong: Vec<&Scored> = items
-        .iter()
-        .filter(|s| u8::from(s.score > threshold) != s.label)
-        .collect();
-    // Confidence of the wrong call: distance of the score from the threshold.
+/// Wrongly classified images, per generator, most confident mistakes first (largest
+/// |logit|, which keeps ordering where scores round to 0 or 1).
+pub fn write_misclassified_csv(path: &Path, items: &[Scored]) -> Result<()> {
+    let mut wrong: Vec<&Scored> = items.iter().filter(|s| s.pred() != s.label).collect();
     wrong.sort_by(|a, b| {
         (a.set.as_str(), a.generator.as_str())
             .cmp(&(b.set.as_str(), b.generator.as_str()))
-            .then(
-                (b.score - threshold)
-                    .abs()
-                    .total_cmp(&(a.score - threshold).abs()),
-            )
+            .then(b.logit.abs().total_cmp(&a.logit.abs()))
     });
-    let mut out = String::from("set,generator,path,label,score,confidence\n");
+    let mut out = String::from("set,generator,path,label,logit,score,confidence\n");
     for s in wrong {
         let _ = writeln!(
             out,
-            "{},{},{},{},{:.8},{:.6}",
+            "{},{},{},{},{},{:.8},{:.6}",
             csv_field(&s.set),
             csv_field(&s.generator),
             csv_field(&s.path),
             s.label,
+            s.logit,
             s.score,
-            (s.score - threshold).abs() / threshold.max(1.0 - threshold)
+            (s.score - 0.5).abs() / 0.5
         );
     }
     write_file(path, &out)

@@ -98,7 +98,10 @@ impl CsvLog {
         let _old_header = lines.next();
         let kept: Vec<&str> = lines
             .filter(|row| {
-                let step = row.split(',').nth(STEP_COLUMN).and_then(|v| v.parse::<i64>().ok());
+                let step = row
+                    .split(',')
+                    .nth(STEP_COLUMN)
+                    .and_then(|v| v.parse::<i64>().ok());
                 step.is_some_and(|s| s <= through_step)
             })
             .collect();

@@ -89,7 +89,10 @@ mod tests {
         let mut lr = base;
         for epoch in 0..=30 {
             let got = lr_at_epoch(base, factor, every, epoch);
-            assert!((got - lr).abs() <= 1e-12 * base, "epoch {epoch}: {got} vs official {lr}");
+            assert!(
+                (got - lr).abs() <= 1e-12 * base,
+                "epoch {epoch}: {got} vs official {lr}"
+            );
             if epoch % every == 0 && epoch != 0 {
                 lr *= factor;
             }

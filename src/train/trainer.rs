@@ -139,10 +139,54 @@ pub struct Splits {
     pub val_fingerprint: String,
 }
 
-/// Discovers the splits of `config.data`. A root without the split folders is an error that
-/// shows the `--set` fixing it; `val_fraction` is the explicit way to carve validation out of
-/// the training data.
+/// Discovers the splits of `config.data` and checks them against each other and the
+/// config's test sets.
 pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<Splits> {
+    let (train, val, summary) = discover_train_val(config, skips)?;
+    let d = &config.data;
+    eprintln!(
+        "training set ({}):\n{}",
+        d.dataroot.display(),
+        data::Summary::of(&train, 0)
+    );
+    // Disjoint by construction: the config's test sets that exist are checked too.
+    let tests: Vec<(String, Vec<Sample>)> = config
+        .test
+        .sets
+        .iter()
+        .filter(|t| t.dataroot.is_dir())
+        .map(|t| {
+            let (found, _) = data::discover_test_set(&t.dataroot, None)
+                .with_context(|| format!("test set {:?} at {}", t.name, t.dataroot.display()))?;
+            Ok((
+                format!("test set {:?} ({})", t.name, t.dataroot.display()),
+                found.samples,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let mut named: Vec<(&str, &[Sample])> =
+        vec![("training set", &train[..]), ("validation set", &val[..])];
+    named.extend(tests.iter().map(|(n, s)| (n.as_str(), &s[..])));
+    data::check_disjoint(&named, 2)?;
+    let mut summary = summary;
+    summary["checked_disjoint_from"] =
+        serde_json::json!(named[1..].iter().map(|(n, _)| *n).collect::<Vec<_>>());
+    Ok(Splits {
+        train_fingerprint: data::fingerprint(&train, &d.dataroot),
+        val_fingerprint: data::fingerprint(&val, &d.dataroot),
+        train,
+        val,
+        summary,
+    })
+}
+
+/// The training and validation samples of `config.data`, with their summary for meta.json.
+/// A root without the split folders is an error that shows the `--set` fixing it;
+/// `val_fraction` is the explicit way to carve validation out of the training data.
+pub fn discover_train_val(
+    config: &Config,
+    skips: &SkipLog,
+) -> Result<(Vec<Sample>, Vec<Sample>, serde_json::Value)> {
     let d = &config.data;
     let classes = (!d.classes.is_empty()).then_some(d.classes.as_slice());
     let root = d.dataroot.display();
@@ -153,7 +197,12 @@ pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<Splits> {
         t = d.train_split
     );
     let found = data::discover_required_split(&d.dataroot, &d.train_split, classes, &train_hint)
-        .with_context(|| format!("training set (data.dataroot {root}, data.train_split {:?})", d.train_split))?;
+        .with_context(|| {
+            format!(
+                "training set (data.dataroot {root}, data.train_split {:?})",
+                d.train_split
+            )
+        })?;
     skips.extend(found.skipped.iter().cloned());
     let (train, val, val_summary) = match (d.val_fraction, &d.val_split) {
         (Some(f), _) => {
@@ -167,46 +216,22 @@ pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<Splits> {
                  with --set data.val_split=NAME"
             );
             let v = data::discover_required_split(&d.dataroot, split, classes, &hint)
-                .with_context(|| format!("validation set (data.dataroot {root}, data.val_split {split:?})"))?;
+                .with_context(|| {
+                    format!("validation set (data.dataroot {root}, data.val_split {split:?})")
+                })?;
             skips.extend(v.skipped.iter().cloned());
             let summary = serde_json::to_value(&v.summary)?;
             (found.samples.clone(), v.samples, summary)
         }
         (None, None) => bail!("data: set val_split or val_fraction"),
     };
-    eprintln!("training set {}/{}:\n{}", root, d.train_split, found.summary);
-
-    // Disjoint by construction: the config's test sets that exist are checked too.
-    let tests: Vec<(String, Vec<Sample>)> = config
-        .test
-        .sets
-        .iter()
-        .filter(|t| t.dataroot.is_dir())
-        .map(|t| {
-            let (found, _) = data::discover_test_set(&t.dataroot, None)
-                .with_context(|| format!("test set {:?} at {}", t.name, t.dataroot.display()))?;
-            Ok((format!("test set {:?} ({})", t.name, t.dataroot.display()), found.samples))
-        })
-        .collect::<Result<_>>()?;
-    let mut named: Vec<(&str, &[Sample])> =
-        vec![("training set", &train[..]), ("validation set", &val[..])];
-    named.extend(tests.iter().map(|(n, s)| (n.as_str(), &s[..])));
-    data::check_disjoint(&named)?;
-
     let summary = serde_json::json!({
         "train": serde_json::to_value(&found.summary)?,
         "val": val_summary,
         "n_train": train.len(),
         "n_val": val.len(),
-        "checked_disjoint_from": named.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
     });
-    Ok(Splits {
-        train_fingerprint: data::fingerprint(&train, &d.dataroot),
-        val_fingerprint: data::fingerprint(&val, &d.dataroot),
-        train,
-        val,
-        summary,
-    })
+    Ok((train, val, summary))
 }
 
 fn fmt_f(x: f64) -> String {
@@ -757,7 +782,7 @@ pub fn validate(
         skips.clone(),
     )?;
     let k = model.config.scales.len();
-    let (mut labels, mut scores) = (Vec::new(), Vec::new());
+    let (mut labels, mut logits) = (Vec::new(), Vec::new());
     let mut loss_sum = 0.0;
     let mut w_sum = [vec![0.0; k], vec![0.0; k]];
     tch::no_grad(|| -> Result<()> {
@@ -769,8 +794,7 @@ pub fn validate(
             let out = model.forward_t(&x, false);
             let logit = out.logit.to_kind(Kind::Float);
             loss_sum += bce_loss(&logit, &y, Reduction::Sum).double_value(&[]);
-            let s: Vec<f64> =
-                Vec::try_from(logit.sigmoid().to_kind(Kind::Double).to_device(Device::Cpu))?;
+            let s: Vec<f64> = Vec::try_from(logit.to_kind(Kind::Double).to_device(Device::Cpu))?;
             let w = out.branch_weights()?;
             for (i, &label) in batch.labels.iter().enumerate() {
                 for j in 0..k {
@@ -778,7 +802,7 @@ pub fn validate(
                 }
             }
             labels.extend_from_slice(&batch.labels);
-            scores.extend(s);
+            logits.extend(s);
         }
         Ok(())
     })?;
@@ -787,7 +811,7 @@ pub fn validate(
     }
     let n_real = labels.iter().filter(|&&l| l == 0).count().max(1) as f64;
     let n_fake = labels.iter().filter(|&&l| l == 1).count().max(1) as f64;
-    let m = metrics::binary_metrics(&labels, &scores, metrics::DEFAULT_THRESHOLD)?;
+    let m = metrics::from_logits(&labels, &logits)?;
     Ok(ValStats {
         loss: loss_sum / labels.len() as f64,
         acc: m.acc.unwrap_or(0.0),

@@ -10,7 +10,7 @@ use tch::Tensor;
 
 use crate::common::{npr_bin, run_python};
 
-fn npr(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn npr(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(npr_bin());
     cmd.args(args);
     for (k, v) in env {
@@ -19,7 +19,7 @@ fn npr(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("running npr")
 }
 
-fn ok(out: &Output) -> String {
+pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "npr failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
@@ -31,7 +31,7 @@ fn ok(out: &Output) -> String {
 }
 
 /// `npr train --config CONFIG --out OUT [--set S]... [EXTRA]...`
-fn train(config: &Path, out: &Path, sets: &[&str], extra: &[&str]) -> Output {
+pub fn train(config: &Path, out: &Path, sets: &[&str], extra: &[&str]) -> Output {
     let mut args = vec![
         "train",
         "--config",
@@ -47,7 +47,7 @@ fn train(config: &Path, out: &Path, sets: &[&str], extra: &[&str]) -> Output {
 }
 
 /// Exit code 2 with a message that mentions `needle`.
-fn usage_error(out: &Output, needle: &str) {
+pub fn usage_error(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {err}");
     assert!(
@@ -57,7 +57,7 @@ fn usage_error(out: &Output, needle: &str) {
 }
 
 /// One tiny benchmark shared by the tests (32 px, 2 classes).
-fn tiny_synth() -> &'static Path {
+pub fn tiny_synth() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -88,7 +88,7 @@ fn tiny_synth() -> &'static Path {
 }
 
 /// A tiny config on the tiny benchmark.
-fn tiny_config(dir: &Path, fusion: &str) -> PathBuf {
+pub fn tiny_config(dir: &Path, fusion: &str) -> PathBuf {
     let data = tiny_synth().join("synth");
     let scales = if fusion == "single" {
         "[0.5]"
@@ -108,14 +108,14 @@ fn tiny_config(dir: &Path, fusion: &str) -> PathBuf {
 }
 
 /// The model tensors of a checkpoint (optimizer state excluded).
-fn model_weights(path: &Path) -> HashMap<String, Tensor> {
+pub fn model_weights(path: &Path) -> HashMap<String, Tensor> {
     let (t, _) = read_safetensors(path).unwrap();
     t.into_iter()
         .filter(|(k, _)| !k.starts_with("optim."))
         .collect()
 }
 
-fn assert_identical(a: &Path, b: &Path) {
+pub fn assert_identical(a: &Path, b: &Path) {
     let (wa, wb) = (model_weights(a), model_weights(b));
     assert_eq!(wa.len(), wb.len());
     for (k, t) in &wa {
@@ -194,14 +194,17 @@ fn train_then_test_writes_every_output() {
         ("metrics.csv", npr::eval::outputs::METRICS_HEADER),
         (
             "predictions.csv",
-            "path,set,generator,label,score,pred,perturbation",
+            "path,set,generator,label,logit,score,pred,perturbation",
         ),
         ("confusion.csv", "perturbation,set,generator,tn,fp,fn,tp"),
-        ("roc.csv", "set,generator,fpr,tpr,threshold"),
-        ("pr.csv", "set,generator,recall,precision,threshold"),
+        ("roc.csv", "set,generator,fpr,tpr,threshold_logit,threshold"),
+        (
+            "pr.csv",
+            "set,generator,recall,precision,threshold_logit,threshold",
+        ),
         (
             "misclassified.csv",
-            "set,generator,path,label,score,confidence",
+            "set,generator,path,label,logit,score,confidence",
         ),
     ];
     for (file, header) in headers {
@@ -228,6 +231,7 @@ z = np.load(sys.argv[1])
 n = len(z["labels"])
 assert z["weights"].shape == (n, 3, 3), z["weights"].shape
 assert z["scores"].shape == (n,) and z["generator_index"].shape == (n,)
+assert z["logits"].shape == (n,) and ((z["logits"] > 0) == (z["scores"] > 0.5)).all()
 assert len(z["generator_names"]) == 7 and z["generator_names"].dtype.kind == "U"
 assert z["features"].shape[0] == len(z["feature_index"]) and z["features"].shape[1] == 512
 assert list(z["scales"]) == [0.25, 0.5, 1.0]
@@ -393,7 +397,8 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
         ),
         "--force",
     );
-    // A training set with one class only is refused, naming what was found.
+    // A training set with one class only is refused, naming what was found (its images are
+    // copies of test images, so the config's test set is left out here).
     let one_class = dir.path().join("oneclass/train/cls/0_real");
     std::fs::create_dir_all(&one_class).unwrap();
     for e in std::fs::read_dir(tiny_synth().join("synth/test/nearest_x2/0_real")).unwrap() {
@@ -402,7 +407,12 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
     }
     let root = format!("data.dataroot={}", dir.path().join("oneclass").display());
     usage_error(
-        &train(&config, &out_path, &[&root, "data.val_fraction=0.5"], &[]),
+        &train(
+            &config,
+            &out_path,
+            &[&root, "data.val_fraction=0.5", "test.sets=[]"],
+            &[],
+        ),
         "0 fake",
     );
     // A folder without label folders says what it found.
