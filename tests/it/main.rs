@@ -3,3 +3,4 @@ mod adam;
 mod cli;
 mod common;
 mod parity;
+mod trust;
