@@ -392,8 +392,12 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 
     // Data first: a dataset that cannot be used leaves no run folder behind.
     let skips = Arc::new(SkipLog::default());
-    let splits = load_splits(config, &skips)?;
-    let (train_samples, val_samples) = (splits.train.clone(), splits.val.clone());
+    let mut splits = load_splits(config, &skips)?;
+    // The lists move into the loader's Arcs; `splits` keeps the fingerprints and summary.
+    let (train_samples, val_samples) = (
+        std::mem::take(&mut splits.train),
+        std::mem::take(&mut splits.val),
+    );
     if train_samples.is_empty() || val_samples.is_empty() {
         return Err(crate::usage!(
             "empty training ({}) or validation ({}) set: check data.dataroot, data.train_split and data.val_split/val_fraction",
