@@ -25,6 +25,15 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
     Ok(dir.join(format!(".{name}.tmp-{}", std::process::id())))
 }
 
+/// True for a temporary file of [`write`] (`.NAME.tmp-PID`): debris only a process killed
+/// mid-write (kill -9, power loss) leaves, removable by whoever holds the folder's lock.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(".tmp-").is_some_and(|(head, pid)| {
+            head.len() > 1 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// Writes `bytes` to `path` atomically (see the module docs).
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path)?;
@@ -106,6 +115,25 @@ mod tests {
             write(&dir.path().join("no/such.csv"), b"x").unwrap_err()
         );
         assert!(err.contains("no/such.csv"), "{err}");
+    }
+
+    #[test]
+    fn temp_names_are_recognised() {
+        for (name, temp) in [
+            (".last.safetensors.tmp-123", true),
+            (".train_log.csv.tmp-9", true),
+            ("last.safetensors", false),
+            (".npr.lock", false),
+            (".x.tmp-", false),
+            (".x.tmp-12a", false),
+            (".tmp-12", false),
+        ] {
+            assert_eq!(is_temp_name(name), temp, "{name}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.csv");
+        let tmp = temp_path(&p).unwrap();
+        assert!(is_temp_name(&tmp.file_name().unwrap().to_string_lossy()));
     }
 
     #[test]

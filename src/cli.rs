@@ -54,12 +54,29 @@ pub struct TrainArgs {
     /// Seed (overrides train.seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Continue from the run folder's last.safetensors.
-    #[arg(long, conflicts_with = "overwrite")]
-    pub resume: bool,
+    /// Continue from the run folder's last.safetensors. `--resume auto` resumes when it
+    /// exists and starts a new run otherwise (one command for a first launch and every
+    /// requeue; a finished run is left alone and exits 0).
+    #[arg(
+        long,
+        conflicts_with = "overwrite",
+        num_args = 0..=1,
+        default_missing_value = "required",
+        value_enum,
+        value_name = "auto"
+    )]
+    pub resume: Option<Resume>,
     /// Replace an existing run folder.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// `--resume` (the run must have a checkpoint) or `--resume auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Resume {
+    #[value(hide = true)]
+    Required,
+    Auto,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! path or dataset layout) is a [`UsageError`] somewhere in the chain: exit code 2.
 use crate::config::ConfigError;
 use crate::data::DataError;
+use crate::run_lock::RunInUse;
 
 /// A problem the user fixes by changing the command, the config or the files.
 #[derive(Debug, thiserror::Error)]
@@ -15,8 +16,10 @@ macro_rules! usage {
 }
 
 /// True when the error (or any cause) is the user's to fix: a usage, config or dataset
-/// error (a dataset that cannot be used at all; single bad images are skipped, not errors).
+/// error (a dataset that cannot be used at all; single bad images are skipped, not errors),
+/// or a run folder that another process holds.
 pub fn is_usage_error(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<DataError>())
+    err.chain().any(|e| {
+        e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<DataError>() || e.is::<RunInUse>()
+    })
 }

@@ -1,7 +1,10 @@
 //! `npr ablate`: the ablation matrix as ordinary runs, one child `npr` process per cell so
 //! that a failing cell never takes the sweep down. Finished cells are skipped and
 //! interrupted ones resumed, so the same command continues a sweep; `--shard i/n` splits it
-//! across a cluster array job and `--devices` runs one cell at a time on each device.
+//! across a cluster array job and `--devices` runs one cell at a time on each device. A cell
+//! whose run folder another process holds (an overlapping shard, a relaunched sweep) is
+//! reported as running elsewhere and left alone; SIGINT/SIGTERM is passed on to the running
+//! cell, which saves, and no new cell starts.
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +15,15 @@ use anyhow::{bail, Context, Result};
 use crate::ablation::{cells, parse_shard, shard, Cell};
 use crate::cli::AblateArgs;
 use crate::config::Config;
+use crate::run_lock::{RunInUse, RunLock};
 use crate::train::{run_status, RunStatus};
+
+/// Status of a cell whose run folder another process holds (not a failure).
+const ELSEWHERE: &str = "running elsewhere";
+/// Status of a cell stopped by SIGINT/SIGTERM (its state is saved).
+const INTERRUPTED: &str = "interrupted (the same command resumes it)";
+/// Status of a cell a stop signal kept from starting.
+const NOT_STARTED: &str = "not started (stopped by a signal)";
 
 /// How one cell ended.
 #[derive(Debug, serde::Serialize)]
@@ -55,17 +66,25 @@ pub fn run(args: &AblateArgs) -> Result<()> {
         out.display()
     );
 
+    crate::interrupt::install()?;
     let queue = Mutex::new(todo.into_iter().collect::<VecDeque<Cell>>());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for device in &devices {
             let (queue, results, out, base) = (&queue, &results, &out, &base);
             scope.spawn(move || loop {
+                if crate::interrupt::requested().is_some() {
+                    break; // stopping: no new cell
+                }
                 let Some(cell) = queue.lock().expect("queue").pop_front() else {
                     break;
                 };
-                let status = run_cell(args, base, &cell, device, out)
-                    .unwrap_or_else(|e| format!("failed: {e:#}"));
+                let status = run_cell(args, base, &cell, device, out).unwrap_or_else(|e| {
+                    match crate::interrupt::requested() {
+                        Some(_) => INTERRUPTED.to_string(),
+                        None => format!("failed: {e:#}"),
+                    }
+                });
                 eprintln!("ablation: {cell} on {device}: {status}");
                 let run = out.join(cell.to_string()).display().to_string();
                 results.lock().expect("results").push(CellResult {
@@ -78,6 +97,15 @@ pub fn run(args: &AblateArgs) -> Result<()> {
         }
     });
     let mut results = results.into_inner().expect("results");
+    // Cells a stop signal kept from starting are listed too: the summary covers the shard.
+    for cell in queue.into_inner().expect("queue") {
+        results.push(CellResult {
+            cell: cell.to_string(),
+            device: String::new(),
+            run: out.join(cell.to_string()).display().to_string(),
+            status: NOT_STARTED.into(),
+        });
+    }
     results.sort_by(|a, b| a.cell.cmp(&b.cell));
     let summary = out.join(match &args.shard {
         Some(s) => format!("ablation_shard{}.json", s.replace('/', "of")),
@@ -89,12 +117,20 @@ pub fn run(args: &AblateArgs) -> Result<()> {
         .filter(|r| r.status.starts_with("failed"))
         .map(|r| r.cell.as_str())
         .collect();
+    let elsewhere = results
+        .iter()
+        .filter(|r| r.status.starts_with(ELSEWHERE))
+        .count();
     println!(
-        "ablation: {} cell(s), {} failed; summary {}",
+        "ablation: {} cell(s), {} failed, {elsewhere} running elsewhere; summary {}",
         results.len(),
         failed.len(),
         summary.display()
     );
+    if crate::interrupt::requested().is_some() {
+        eprintln!("ablation: stopped by a signal; the same command continues the sweep");
+        std::process::exit(crate::interrupt::exit_code());
+    }
     if !failed.is_empty() {
         bail!(
             "cells failed: {} (logs in {})",
@@ -112,7 +148,8 @@ fn cell_config(args: &AblateArgs, base: &Config, cell: &Cell) -> Result<(Config,
     Ok((config, sets))
 }
 
-/// Trains (or resumes, or skips) one cell, then tests it; returns a one-word status.
+/// Trains (or resumes, or skips) one cell, then tests it; returns a short status. A cell
+/// whose run folder another process holds is "running elsewhere", not failed.
 fn run_cell(
     args: &AblateArgs,
     base: &Config,
@@ -123,6 +160,10 @@ fn run_cell(
     let (config, sets) = cell_config(args, base, cell)?;
     let dir = out.join(cell.to_string());
     let log = out.join("logs").join(format!("{cell}.log"));
+    let elsewhere = |holder: String| format!("{ELSEWHERE} ({holder})");
+    if let Some(holder) = RunLock::holder(&dir)? {
+        return Ok(elsewhere(holder));
+    }
     let state = run_status(&dir, &config)?;
     let mut status = "done before".to_string();
     if state != RunStatus::Finished {
@@ -130,23 +171,24 @@ fn run_cell(
             "train".to_string(),
             "--config".into(),
             args.config.display().to_string(),
-        ];
-        cmd.extend([
             "--out".into(),
             dir.display().to_string(),
             "--device".into(),
             device.to_string(),
-        ]);
+            // Resumes a checkpoint, replaces a failed start, starts an absent cell.
+            "--resume".into(),
+            "auto".into(),
+        ];
         for s in &sets {
             cmd.extend(["--set".into(), s.clone()]);
         }
-        match state {
-            RunStatus::Partial => cmd.push("--resume".into()),
-            // A folder without a checkpoint is a failed start: replace it.
-            RunStatus::Absent if dir.exists() => cmd.push("--overwrite".into()),
-            _ => {}
+        if let Err(e) = child(&cmd, &log) {
+            // Another sweep took the cell between the check above and the child's start.
+            if let Some(holder) = RunLock::holder(&dir)? {
+                return Ok(elsewhere(holder));
+            }
+            return Err(e);
         }
-        child(&cmd, &log)?;
         status = if state == RunStatus::Partial {
             "resumed".into()
         } else {
@@ -154,12 +196,18 @@ fn run_cell(
         };
     }
     if !args.no_test && !config.test.sets.is_empty() && !dir.join("test/metrics.csv").is_file() {
+        // Held while testing, so two sweeps never test one cell at once.
+        let _lock = match RunLock::acquire(&dir) {
+            Err(e) if e.is::<RunInUse>() => {
+                return Ok(elsewhere(e.downcast::<RunInUse>()?.holder));
+            }
+            lock => lock?,
+        };
         // The run folder: `npr test` evaluates the weights its recipe names (last or best).
-        let ckpt = dir.clone();
         let cmd: Vec<String> = [
             "test",
             "--checkpoint",
-            &ckpt.display().to_string(),
+            &dir.display().to_string(),
             "--device",
             device,
         ]
@@ -172,19 +220,33 @@ fn run_cell(
     Ok(status)
 }
 
-/// Runs this binary with `args`, appending its output to `log`.
+/// Runs this binary with `args`, appending its output to `log`. A stop signal received by
+/// the sweep is passed on to the child, which saves its state and exits.
 fn child(args: &[String], log: &Path) -> Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)?;
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
     let exe = std::env::current_exe().context("locating the npr binary")?;
-    let status = Command::new(exe)
+    let mut process = Command::new(exe)
         .args(args)
         .stdout(file.try_clone()?)
         .stderr(file)
-        .status()
+        .spawn()
         .with_context(|| format!("starting npr {}", args.join(" ")))?;
+    let mut forwarded = false;
+    let status = loop {
+        if let Some(status) = process.try_wait()? {
+            break status;
+        }
+        if let (Some(sig), false) = (crate::interrupt::requested(), forwarded) {
+            // SAFETY: signalling a child process this thread spawned and has not reaped.
+            unsafe { libc::kill(process.id() as libc::pid_t, sig) };
+            forwarded = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     if !status.success() {
         bail!(
             "`npr {}` exited with {status}; see {}",

@@ -3,9 +3,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::cli::TrainArgs;
+use crate::cli::{Resume, TrainArgs};
 use crate::config::{Config, Monitor};
 use crate::model::detector::parse_device;
+use crate::train::run_dir::Start;
 use crate::train::{train, TrainOptions};
 
 /// A number from a test-only environment variable; set but unparsable is an error, never a
@@ -39,8 +40,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config,
         out,
         device,
-        resume: args.resume,
-        overwrite: args.overwrite,
+        start: match (args.resume, args.overwrite) {
+            (Some(Resume::Required), _) => Start::Resume,
+            (Some(Resume::Auto), _) => Start::Auto,
+            (None, true) => Start::Overwrite,
+            (None, false) => Start::New,
+        },
         interrupt_after_epochs: test_hook("NPR_INTERRUPT_AFTER_EPOCHS")?,
         sigterm_at_step: test_hook("NPR_TEST_SIGTERM_AT_STEP")?,
     })?;
@@ -54,15 +59,21 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .map(|b| format!("{b:.4}"))
             .unwrap_or_else(|| "n/a".into());
         println!(
-            "done: {} epochs, last val acc {:.4}, best {monitor} {best}; run folder {}",
+            "{}: {} epochs, last val acc {:.4}, best {monitor} {best}; run folder {}",
+            if outcome.interrupted {
+                "stopped"
+            } else {
+                "done"
+            },
             outcome.epochs_done,
             val.acc,
             outcome.run_dir.display()
         );
     }
     if outcome.interrupted {
-        // 130: the conventional exit status after SIGINT, so schedulers see the interruption.
-        std::process::exit(130);
+        // 128 + signal (130 SIGINT, 143 SIGTERM): a job script tells a clean stop from a
+        // failure. The run folder's lock was released when `train` returned.
+        std::process::exit(crate::interrupt::exit_code());
     }
     Ok(())
 }

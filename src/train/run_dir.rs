@@ -7,6 +7,7 @@
 //! RUN/skipped.tsv        files the loader skipped, with the reason
 //! RUN/best.safetensors   lowest validation loss (weights + optimizer + state + config)
 //! RUN/last.safetensors   the latest state, for --resume
+//! RUN/.npr.lock          while a process holds the folder: who (see `crate::run_lock`)
 //! ```
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -23,46 +24,74 @@ pub const SKIPPED: &str = "skipped.tsv";
 pub const BEST: &str = "best.safetensors";
 pub const LAST: &str = "last.safetensors";
 
+/// How `npr train` treats its run folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A new run; an existing run folder is refused.
+    New,
+    /// A new run replacing an existing run folder (`--overwrite`).
+    Overwrite,
+    /// Continue from `last.safetensors`, which must exist (`--resume`).
+    Resume,
+    /// Continue when `last.safetensors` exists, else start anew, replacing a run folder that
+    /// died before its first checkpoint (`--resume auto`: one command for the first launch
+    /// and every requeue).
+    Auto,
+}
+
 pub struct RunDir {
     pub path: PathBuf,
+    /// True when the run continues from `last.safetensors`.
+    pub resuming: bool,
 }
 
 impl RunDir {
-    /// Creates the folder. An existing run is refused unless `resume` (it must then hold
-    /// `last.safetensors`) or `overwrite` (its files are removed first).
-    pub fn prepare(path: &Path, resume: bool, overwrite: bool) -> Result<RunDir> {
-        let exists = path.exists()
-            && std::fs::read_dir(path)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false);
-        if resume {
-            if !path.join(LAST).is_file() {
+    /// Readies the folder for `start`; the caller holds its [`crate::run_lock::RunLock`],
+    /// whose file is never counted or removed here.
+    pub fn prepare(path: &Path, start: Start) -> Result<RunDir> {
+        let has_last = path.join(LAST).is_file();
+        let has_files = std::fs::read_dir(path)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.file_name() != crate::run_lock::LOCK)
+            })
+            .unwrap_or(false);
+        let resuming = match start {
+            Start::Resume if !has_last => {
                 return Err(usage!(
-                    "--resume: {} has no {LAST}; start the run without --resume",
+                    "--resume: {} has no {LAST}; start the run without --resume (or with --resume auto)",
                     path.display()
-                ));
+                ))
             }
-        } else if exists {
-            if !overwrite {
+            Start::Resume | Start::Auto if has_last => {
+                remove_stale_temp_files(path)?;
+                true
+            }
+            Start::New if has_files => {
                 return Err(usage!(
                     "run folder {} already exists; pass --resume to continue it, --overwrite to replace it, or --out to pick another",
                     path.display()
-                ));
+                ))
             }
-            // Only a run folder is ever deleted: `--out . --overwrite` must not wipe a repo.
-            if !path.join(CONFIG).is_file() && !path.join(LAST).is_file() {
-                return Err(usage!(
-                    "--overwrite: {} is not empty and is not a run folder (no {CONFIG} or {LAST}); refusing to delete it",
-                    path.display()
-                ));
+            Start::Overwrite | Start::Auto if has_files => {
+                // Only a run folder is ever emptied: `--out . --overwrite` must not wipe a repo.
+                if !path.join(CONFIG).is_file() && !has_last {
+                    return Err(usage!(
+                        "{}: {} is not empty and is not a run folder (no {CONFIG} or {LAST}); refusing to delete it",
+                        if start == Start::Auto { "--resume auto" } else { "--overwrite" },
+                        path.display()
+                    ));
+                }
+                remove_contents(path)?;
+                false
             }
-            std::fs::remove_dir_all(path)
-                .with_context(|| format!("removing {}", path.display()))?;
-        }
+            _ => false,
+        };
         std::fs::create_dir_all(path)
             .with_context(|| format!("creating run folder {}", path.display()))?;
         Ok(RunDir {
             path: path.to_path_buf(),
+            resuming,
         })
     }
 
@@ -130,6 +159,42 @@ impl CsvLog {
         self.file.flush()?;
         Ok(())
     }
+}
+
+/// Removes the temporary files a process killed mid-write left (the caller holds the lock,
+/// so no live writer owns them).
+fn remove_stale_temp_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        if crate::atomic::is_temp_name(&entry.file_name().to_string_lossy()) {
+            let path = entry.path();
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            eprintln!(
+                "removed {} (left by a process killed mid-write)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything in a run folder except its lock file.
+fn remove_contents(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        if entry.file_name() == crate::run_lock::LOCK {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The git revision this binary was built from (`unknown` outside a checkout).

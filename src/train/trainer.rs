@@ -6,7 +6,6 @@
 //! run interrupted at any step and resumed reaches the weights of an uninterrupted run.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use super::adam::Adam;
-use super::run_dir::{self, CsvLog, RunDir};
+use super::run_dir::{self, CsvLog, RunDir, Start};
 use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
 use super::step::{bce_loss, train_step};
 use crate::checkpoint::{self, model_tensors, read_safetensors, write_safetensors_atomic};
@@ -25,35 +24,14 @@ use crate::eval::metrics;
 use crate::model::fusion::{ATTENTION_PREFIX, LEARNED_WEIGHTS};
 use crate::model::input::to_input;
 use crate::model::Detector;
-
-/// Set by SIGINT/SIGTERM: finish the step, write `last`, exit with a resume hint.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// Installs the Ctrl-C / SIGTERM handler once; a second signal exits at once. Without it a
-/// scheduler's SIGTERM would lose the epoch's work, so a failure to install it is an error.
-pub fn install_signal_handler() -> Result<()> {
-    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            ctrlc::set_handler(|| {
-                if STOP.swap(true, Ordering::SeqCst) {
-                    eprintln!("\nsecond interrupt: exiting without saving");
-                    std::process::exit(130);
-                }
-                eprintln!("\ninterrupt: finishing the current step and saving last.safetensors (again to abort)");
-            })
-            .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(|e| anyhow::anyhow!("cannot install the SIGINT/SIGTERM handler that saves the run on interruption: {e}"))
-}
+use crate::run_lock::RunLock;
 
 pub struct TrainOptions {
     pub config: Config,
     pub out: PathBuf,
     pub device: Device,
-    pub resume: bool,
-    pub overwrite: bool,
+    /// New run, overwrite, resume, or resume when there is something to resume.
+    pub start: Start,
     /// Simulates an interruption after this many epochs (tests of `--resume`).
     pub interrupt_after_epochs: Option<usize>,
     /// Sends this process a real SIGTERM after this many optimizer steps (tests of a
@@ -96,6 +74,12 @@ struct Progress {
 }
 
 impl Progress {
+    /// All epochs done, or stopped early by patience.
+    fn finished(&self, config: &Config) -> bool {
+        let patience = config.train.patience();
+        self.epoch >= config.train.epochs || (patience > 0 && self.bad_epochs >= patience)
+    }
+
     fn to_meta(&self) -> Vec<(&'static str, String)> {
         vec![
             ("epoch", self.epoch.to_string()),
@@ -210,15 +194,12 @@ pub fn discover_train_val(
             (t, v, serde_json::json!({ "val_fraction": f }))
         }
         (None, Some(split)) => {
-            let hint = format!(
-                "Validation never reuses the training images: hold out a share of the training \
-                 set instead with --set data.val_fraction=0.2, or name the validation folder \
-                 with --set data.val_split=NAME"
-            );
-            let v = data::discover_required_split(&d.dataroot, split, classes, &hint)
-                .with_context(|| {
-                    format!("validation set (data.dataroot {root}, data.val_split {split:?})")
-                })?;
+            let hint = "Validation never reuses the training images: hold out a share of the \
+                        training set instead with --set data.val_fraction=0.2, or name the \
+                        validation folder with --set data.val_split=NAME";
+            let v = data::discover_required_split(&d.dataroot, split, classes, hint).with_context(
+                || format!("validation set (data.dataroot {root}, data.val_split {split:?})"),
+            )?;
             skips.extend(v.skipped.iter().cloned());
             let summary = serde_json::to_value(&v.summary)?;
             (found.samples.clone(), v.samples, summary)
@@ -374,10 +355,7 @@ pub fn run_status(run: &Path, config: &Config) -> Result<RunStatus> {
     }
     let (_, meta) = read_safetensors(&last)?;
     let progress = Progress::from_meta(&meta)?;
-    let patience = config.train.patience();
-    let done =
-        progress.epoch >= config.train.epochs || (patience > 0 && progress.bad_epochs >= patience);
-    Ok(if done {
+    Ok(if progress.finished(config) {
         RunStatus::Finished
     } else {
         RunStatus::Partial
@@ -390,7 +368,11 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let device = opts.device;
     let seed = config.train.seed;
 
-    // Data first: a dataset that cannot be used leaves no run folder behind.
+    // One writer per run folder, for the whole run: a second process stops here, before any
+    // work. A folder created only for the lock is removed again if the run fails to start.
+    let _lock = RunLock::acquire(&opts.out)?;
+
+    // Data next: a dataset that cannot be used leaves no run folder behind.
     let skips = Arc::new(SkipLog::default());
     let mut splits = load_splits(config, &skips)?;
     // The lists move into the loader's Arcs; `splits` keeps the fingerprints and summary.
@@ -426,9 +408,9 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let train_tf = data::Transform::Train(config.data.train_transform());
 
     // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
-    let run = RunDir::prepare(&opts.out, opts.resume, opts.overwrite)?;
+    let run = RunDir::prepare(&opts.out, opts.start)?;
     // On resume, the state to continue from, and a check that the run is the same run.
-    let resume_state = if opts.resume {
+    let resume_state = if run.resuming {
         let last = run.file(run_dir::LAST);
         let (tensors, meta) = read_safetensors(&last)?;
         let saved = meta.get(checkpoint::META_CONFIG).with_context(|| {
@@ -461,6 +443,22 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         }
         let progress = Progress::from_meta(&meta)?;
         let patience = config.train.patience();
+        if progress.finished(config) && opts.start == Start::Auto {
+            // A requeued job whose run is complete: nothing to do, and that is success.
+            eprintln!(
+                "--resume auto: {} is finished ({} epochs); nothing to do",
+                run.path.display(),
+                progress.epoch
+            );
+            return Ok(TrainOutcome {
+                run_dir: run.path.clone(),
+                epochs_done: progress.epoch,
+                best_monitored: progress.best,
+                last_val: None,
+                stopped_early: patience > 0 && progress.bad_epochs >= patience,
+                interrupted: false,
+            });
+        }
         if progress.epoch >= config.train.epochs {
             return Err(crate::usage!(
                 "--resume: {} already ran all {} epochs; continue with --set train.epochs=N (N > {})",
@@ -546,7 +544,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let mut log = CsvLog::open(&run.file(run_dir::LOG), &header, progress.step)?;
     let blanks = |n: usize| vec![String::new(); n];
 
-    install_signal_handler()?;
+    crate::interrupt::install()?;
     crate::amp::set_deterministic(config.train.deterministic, device);
     let batch_size = config.train.batch_size;
     let steps_per_epoch = train_samples.len().div_ceil(batch_size);
@@ -603,10 +601,6 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 if opts.sigterm_at_step == Some(progress.step) {
                     // SAFETY: raising a signal for which a handler is installed.
                     unsafe { libc::raise(libc::SIGTERM) };
-                    // The handler runs on its own thread: wait until it has seen the signal.
-                    while !STOP.load(Ordering::SeqCst) {
-                        std::thread::yield_now();
-                    }
                 }
                 interval_loss += loss;
                 interval_n += 1;
@@ -650,7 +644,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                     (interval_n, interval_images) = (0, 0);
                     clock = Instant::now();
                 }
-                if STOP.load(Ordering::SeqCst) {
+                if crate::interrupt::requested().is_some() {
                     // Never overwrite the last good state with diverged weights.
                     let pending = interval_loss.double_value(&[]);
                     if !pending.is_finite() {
@@ -744,7 +738,9 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 outcome.stopped_early = true;
                 return Ok(());
             }
-            if opts.interrupt_after_epochs == Some(epoch + 1) || STOP.load(Ordering::SeqCst) {
+            if opts.interrupt_after_epochs == Some(epoch + 1)
+                || crate::interrupt::requested().is_some()
+            {
                 outcome.interrupted = true;
                 return Ok(());
             }
@@ -761,7 +757,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     result?;
     if outcome.interrupted {
         eprintln!(
-            "interrupted: state saved to {}; continue with the same command plus --resume",
+            "interrupted: state saved to {}; continue with the same command plus --resume (or --resume auto)",
             run.file(run_dir::LAST).display()
         );
     }

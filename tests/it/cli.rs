@@ -473,7 +473,7 @@ fn one_class_sets_give_na_not_nan() {
 }
 
 #[test]
-fn sigterm_saves_last_and_exits_130() {
+fn sigterm_saves_last_and_exits_143() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path(), "single");
@@ -507,7 +507,7 @@ fn sigterm_saves_last_and_exits_130() {
         .success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert_eq!(status.code(), Some(143), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");
     let (_, meta) = read_safetensors(&run.join("last.safetensors")).unwrap();
     assert!(meta["step"].parse::<u64>().unwrap() >= 1);

@@ -1,6 +1,7 @@
 //! One integration-test binary, so that libtorch links once (ripgrep's tests/tests.rs).
 mod adam;
 mod cli;
+mod cluster;
 mod common;
 mod parity;
 mod trust;

@@ -100,7 +100,7 @@ fn a_mid_epoch_sigterm_resumes_to_the_uninterrupted_weights() {
     );
     assert_eq!(
         out.status.code(),
-        Some(130),
+        Some(143),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -197,4 +197,66 @@ fn seen_accuracy(metrics: &Path) -> f64 {
         .collect();
     assert!(!accs.is_empty(), "{text}");
     accs.iter().sum::<f64>() / accs.len() as f64
+}
+
+#[test]
+fn resume_on_different_data_is_refused_naming_both_fingerprints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "single");
+    // A private copy of the benchmark's train/val, so files can be removed from it.
+    let copy = dir.path().join("data");
+    for split in ["train", "val"] {
+        copy_tree(&tiny_synth().join("synth").join(split), &copy.join(split));
+    }
+    let root = format!("data.dataroot={}", copy.display());
+    let run = dir.path().join("run");
+    let sets = [root.as_str()];
+    let first = npr(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--set",
+            sets[0],
+        ],
+        &[("NPR_INTERRUPT_AFTER_EPOCHS", "1")],
+    );
+    assert_eq!(first.status.code(), Some(130));
+    // One training image fewer: the same config, other data.
+    let class = std::fs::read_dir(copy.join("train"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let image = std::fs::read_dir(class.join("1_fake"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&image).unwrap();
+    let out = train(&config, &run, &sets, &["--resume"]);
+    usage_error(&out, "the training files differ");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (n_before, n_now) = (48, 47);
+    assert!(
+        err.contains(&format!("then {n_before}:")) && err.contains(&format!("now {n_now}:")),
+        "both fingerprints (count:hash) are named: {err}"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -1,0 +1,91 @@
+//! SIGINT and SIGTERM as a request to stop cleanly (README "Running on shared machines").
+//!
+//! Schedulers send SIGTERM before they preempt or time out a job. `npr train` finishes the
+//! current step, writes `last.safetensors` and exits with `128 + signal` (130 after SIGINT,
+//! 143 after SIGTERM), the shell's convention, so a job script can tell an interruption from
+//! a failure. A second signal (more than a second after the first) exits at once without
+//! saving. `npr ablate` forwards the signal to the cell it is running and starts no new cell.
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+
+use anyhow::Result;
+
+/// The first stop signal received (0: none).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// When it arrived (monotonic milliseconds).
+static FIRST_AT_MS: AtomicI64 = AtomicI64::new(0);
+
+/// A repeat within this window is the same request delivered twice (a scheduler signals
+/// every process of a job while `npr ablate` also forwards it to its cell), not an abort.
+const REPEAT_WINDOW_MS: i64 = 1000;
+
+fn monotonic_ms() -> i64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec and is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as i64 * 1000 + t.tv_nsec as i64 / 1_000_000
+}
+
+/// The handler does only what is async-signal-safe: atomics, `clock_gettime(2)`,
+/// `write(2)`, `_exit(2)`.
+extern "C" fn on_signal(sig: libc::c_int) {
+    let now = monotonic_ms();
+    let first = SIGNAL
+        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok();
+    if first {
+        FIRST_AT_MS.store(now, Ordering::SeqCst);
+    } else if now - FIRST_AT_MS.load(Ordering::SeqCst) < REPEAT_WINDOW_MS {
+        return;
+    }
+    let msg: &[u8] = if first {
+        b"\ninterrupt: finishing the current step and saving (signal again to abort)\n"
+    } else {
+        b"\nsecond interrupt: exiting without saving\n"
+    };
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; `msg` is a static byte string.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, msg.as_ptr().cast(), msg.len());
+        if !first {
+            libc::_exit(128 + sig);
+        }
+    }
+}
+
+/// Installs the handler for SIGINT and SIGTERM (idempotent). Without it a scheduler's
+/// SIGTERM would lose the work since the last checkpoint, so failing to install is an error.
+pub fn install() -> Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with a valid handler and an empty mask is well formed;
+        // `on_signal` only touches async-signal-safe state.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            anyhow::bail!(
+                "cannot install the signal handler that saves the run on SIGINT/SIGTERM: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The stop signal received so far, if any.
+pub fn requested() -> Option<i32> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// The exit status after a clean stop: 128 + the signal (130 when stopped by a test hook).
+pub fn exit_code() -> i32 {
+    128 + requested().unwrap_or(libc::SIGINT)
+}
