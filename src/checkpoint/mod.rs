@@ -1,18 +1,19 @@
 //! Checkpoints: our own safetensors files (weights + optimizer state + metadata, written
 //! atomically) and official NPR PyTorch checkpoints (`.pth`, flat or `{'model': …}` with
 //! `module.` prefixes).
+pub mod official;
 pub mod safetensors_io;
-pub mod torch_pickle;
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
-use crate::config::{Backbone, Config, Fusion};
+use crate::config::Config;
 use crate::model::Detector;
 
+pub use official::{official_npr_config, read_official};
 pub use safetensors_io::{read_safetensors, write_safetensors_atomic};
 
 /// Metadata keys stored in our checkpoints.
@@ -104,61 +105,6 @@ pub fn model_tensors(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named
-}
-
-/// The config of the official NPR network (`NPR.pth`).
-pub fn official_npr_config() -> Config {
-    let mut config = Config {
-        name: "official_npr".into(),
-        ..Config::default()
-    };
-    config.model.backbone = Backbone::NprResnet50;
-    config.model.fusion = Fusion::Single;
-    config.model.scales = vec![0.5];
-    config
-}
-
-/// Reads an official NPR checkpoint: a flat state_dict, or the weights under `model` /
-/// `state_dict` (other entries such as optimizer state are ignored); `module.` prefixes
-/// (DataParallel) are stripped.
-pub fn read_official(path: &Path) -> Result<HashMap<String, Tensor>> {
-    let state = torch_pickle::read_state_dict(path)
-        .with_context(|| format!("reading PyTorch checkpoint {}", path.display()))?;
-    let wrapper = ["model.", "state_dict."]
-        .into_iter()
-        .find(|w| state.tensors.iter().any(|(name, _)| name.starts_with(w)));
-    let mut out = HashMap::new();
-    for (name, raw) in state.tensors {
-        let key = match wrapper {
-            Some(w) => match name.strip_prefix(w) {
-                Some(rest) => rest,
-                None => continue,
-            },
-            None => name.as_str(),
-        };
-        let key = key.strip_prefix("module.").unwrap_or(key).to_string();
-        if out.contains_key(&key) {
-            bail!(
-                "{}: two tensors map to {key:?} after removing prefixes",
-                path.display()
-            );
-        }
-        let kind = match raw.dtype {
-            torch_pickle::DType::F32 => Kind::Float,
-            torch_pickle::DType::F64 => Kind::Double,
-            torch_pickle::DType::F16 => Kind::Half,
-            torch_pickle::DType::BF16 => Kind::BFloat16,
-            torch_pickle::DType::I64 => Kind::Int64,
-            torch_pickle::DType::I32 => Kind::Int,
-            torch_pickle::DType::I16 => Kind::Int16,
-            torch_pickle::DType::I8 => Kind::Int8,
-            torch_pickle::DType::U8 => Kind::Uint8,
-            torch_pickle::DType::Bool => Kind::Bool,
-        };
-        let shape: Vec<i64> = raw.shape.iter().map(|&d| d as i64).collect();
-        out.insert(key, Tensor::from_data_size(&raw.data, &shape, kind));
-    }
-    Ok(out)
 }
 
 /// A model ready for inference, with the config it was built from.
