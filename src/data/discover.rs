@@ -536,6 +536,33 @@ impl Walker<'_> {
     }
 }
 
+/// The images named by `paths`, for scoring without labels (`npr predict`): a file is
+/// itself; a folder gives its images recursively in sorted order, walked exactly as
+/// dataset folders are (symlinks followed, loops stopped). Files that are not images and
+/// folders that cannot be listed come back as skips, never passed over.
+pub fn images_under(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Skip>), DataError> {
+    let mut walker = Walker {
+        split: None,
+        sets: Vec::new(),
+        skipped: Vec::new(),
+        ancestors: Vec::new(),
+    };
+    let mut images = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walker.collect(path, &mut images);
+        } else if path.exists() {
+            images.push(path.clone());
+        } else {
+            return Err(DataError::Io {
+                path: path.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
+    }
+    Ok((images, walker.skipped))
+}
+
 /// Whether a file with an unsupported extension is really a PNG or JPEG.
 fn head_is_supported(path: &Path) -> bool {
     use std::io::Read as _;

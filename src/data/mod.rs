@@ -33,8 +33,8 @@ pub use blur::{gaussian_blur, gaussian_kernel};
 pub use decode::{decode_bytes, decode_file, sniff, DecodeLimits, Format, DEFAULT_MAX_PIXELS};
 pub use discover::{
     discover, discover_required_split, discover_split, discover_test_set, fingerprint,
-    label_of_folder, split_val, Discovered, Sample, Summary, SummaryRow, FAKE, IMAGE_EXTENSIONS,
-    REAL, SPLIT_NAMES, UNSUPPORTED_EXTENSIONS,
+    images_under, label_of_folder, split_val, Discovered, Sample, Summary, SummaryRow, FAKE,
+    IMAGE_EXTENSIONS, REAL, SPLIT_NAMES, UNSUPPORTED_EXTENSIONS,
 };
 pub use disjoint::{check_disjoint, shared_images, SameBy, Shared};
 pub use error::{DataError, EXPECTED_LAYOUTS};

@@ -192,6 +192,12 @@ pub fn sigmoid(logit: f64) -> f64 {
     1.0 / (1.0 + (-logit).exp())
 }
 
+/// Binary cross-entropy of one logit against its label, in the stable form PyTorch's
+/// `binary_cross_entropy_with_logits` uses: `max(z, 0) − z·y + ln(1 + e^−|z|)`.
+pub fn bce_with_logit(logit: f64, label: u8) -> f64 {
+    logit.max(0.0) - logit * f64::from(label) + (-logit.abs()).exp().ln_1p()
+}
+
 /// Every metric from per-image logits: ranked by logit (tie-free where the scores would
 /// saturate), decided at logit > 0 (= score > 0.5). `threshold` and `best_threshold` are
 /// reported on the score scale, as everywhere else.
@@ -534,6 +540,27 @@ impl Ranked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values from `torch.nn.functional.binary_cross_entropy_with_logits` in float64.
+    #[test]
+    fn bce_matches_pytorch_and_never_overflows() {
+        let cases = [
+            (0.0, 0, std::f64::consts::LN_2),
+            (0.0, 1, std::f64::consts::LN_2),
+            (2.0, 1, 0.126_928_011_042_972_6),
+            (2.0, 0, 2.126_928_011_042_972_6),
+            (-3.0, 1, 3.048_587_351_573_742),
+            (800.0, 1, 0.0),
+            (-800.0, 1, 800.0),
+        ];
+        for (logit, label, want) in cases {
+            let got = bce_with_logit(logit, label);
+            assert!(
+                (got - want).abs() < 1e-12,
+                "bce({logit}, {label}) = {got}, want {want}"
+            );
+        }
+    }
 
     /// Fakes at logits 20, 25, 30 and a real at 18: every fp32 score is 1.0 (ties), but the
     /// order is perfect, so AUC and AP are 1.

@@ -1,7 +1,8 @@
 //! Evaluation: the field's metrics (pure functions), running a model over test sets,
 //! perturbations for robustness, and the output files.
-pub mod evaluate;
 pub mod metrics;
 pub mod npz;
 pub mod outputs;
 pub mod perturb;
+pub mod score;
+pub mod suite;

@@ -11,12 +11,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use tch::{nn, Device, Kind, Reduction, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use super::adam::Adam;
 use super::run_dir::{self, CsvLog, RunDir, Start};
 use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
-use super::step::{bce_loss, train_step};
+use super::step::train_step;
 use crate::checkpoint::{self, model_tensors, read_safetensors, write_safetensors_atomic};
 use crate::config::{Config, Monitor};
 use crate::data::{self, Sample, SkipLog};
@@ -773,51 +773,41 @@ pub fn validate(
     device: Device,
     skips: &Arc<SkipLog>,
 ) -> Result<ValStats> {
-    let tf = data::Transform::Test(data_config.val_transform());
-    let loader = data::batches(
-        samples.clone(),
-        tf,
+    let scores = crate::eval::score::score(
+        model,
+        samples,
+        data_config.val_transform(),
         data_config.eval_loader(batch_size),
         0,
-        skips.clone(),
-    )?;
+        device,
+        skips,
+    )
+    .context("validation")?;
     let k = model.config.scales.len();
-    let (mut labels, mut logits) = (Vec::new(), Vec::new());
     let mut loss_sum = 0.0;
     let mut w_sum = [vec![0.0; k], vec![0.0; k]];
-    tch::no_grad(|| -> Result<()> {
-        for batch in loader {
-            let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
-            let y = Tensor::from_slice(&batch.labels)
-                .to_kind(Kind::Float)
-                .to_device(device);
-            let out = model.forward_t(&x, false);
-            let logit = out.logit.to_kind(Kind::Float);
-            loss_sum += bce_loss(&logit, &y, Reduction::Sum).double_value(&[]);
-            let s: Vec<f64> = Vec::try_from(logit.to_kind(Kind::Double).to_device(Device::Cpu))?;
-            let w = out.branch_weights()?;
-            for (i, &label) in batch.labels.iter().enumerate() {
-                for j in 0..k {
-                    w_sum[label as usize][j] += w[i * k + j];
-                }
-            }
-            labels.extend_from_slice(&batch.labels);
-            logits.extend(s);
+    let mut count = [0usize; 2];
+    for image in &scores.images {
+        loss_sum += metrics::bce_with_logit(image.logit, image.label);
+        let class = image.label as usize;
+        count[class] += 1;
+        for (sum, w) in w_sum[class].iter_mut().zip(image.branch_weights()) {
+            *sum += w;
         }
-        Ok(())
-    })?;
-    if labels.is_empty() {
-        bail!("no validation image could be read (see skipped files)");
     }
-    let n_real = labels.iter().filter(|&&l| l == 0).count().max(1) as f64;
-    let n_fake = labels.iter().filter(|&&l| l == 1).count().max(1) as f64;
+    let labels: Vec<u8> = scores.images.iter().map(|i| i.label).collect();
+    let logits: Vec<f64> = scores.images.iter().map(|i| i.logit).collect();
     let m = metrics::from_logits(&labels, &logits)?;
+    let mean = |class: usize| -> Vec<f64> {
+        let n = count[class].max(1) as f64;
+        w_sum[class].iter().map(|w| w / n).collect()
+    };
     Ok(ValStats {
         loss: loss_sum / labels.len() as f64,
         acc: m.acc.unwrap_or(0.0),
         ap: m.ap,
-        weights_real: w_sum[0].iter().map(|w| w / n_real).collect(),
-        weights_fake: w_sum[1].iter().map(|w| w / n_fake).collect(),
+        weights_real: mean(0),
+        weights_fake: mean(1),
     })
 }
 

@@ -292,6 +292,18 @@ print(n)
         .collect();
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["weights"].as_array().unwrap().len(), 3);
+    // One scorer: predict gives an image the logit `npr test` gave it.
+    let first = lines[0]["path"].as_str().unwrap();
+    let row = predictions
+        .lines()
+        .find(|l| l.starts_with(&format!("{first},")))
+        .unwrap_or_else(|| panic!("{first} not in predictions.csv"));
+    let logit: f64 = row.split(',').nth(4).unwrap().parse().unwrap();
+    let predicted = lines[0]["logit"].as_f64().unwrap();
+    assert!(
+        (logit - predicted).abs() < 1e-6,
+        "test {logit} vs predict {predicted}"
+    );
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! Runs a model over a test set: per-image scores, branch weights and pooled features.
+//! The one place a model scores images in eval mode (no grad): validation during training,
+//! `npr test` and `npr predict` all call [`score`], so the three can never disagree on
+//! preprocessing, batching or how a logit becomes a score.
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,65 +12,64 @@ use crate::eval::metrics::sigmoid;
 use crate::model::input::to_input;
 use crate::model::Detector;
 
-/// Everything the outputs need about one image.
+/// What the model says about one image.
 #[derive(Debug, Clone)]
-pub struct ImageResult {
+pub struct ImageScore {
+    /// Index into the sample list that was scored.
     pub sample: usize,
+    pub label: u8,
     /// The model's logit (what metrics rank by) and `sigmoid(logit)` in f64.
     pub logit: f64,
     pub score: f64,
-    /// k×3 branch weights, row-major.
+    /// k×3 branch weights, row-major (branch, colour channel).
     pub weights: Vec<f32>,
 }
 
-/// The per-image results of one pass, plus the pooled features of the first images.
-pub struct SetResults {
-    pub images: Vec<ImageResult>,
+impl ImageScore {
+    /// The weight of every branch, averaged over the colour channels.
+    pub fn branch_weights(&self) -> Vec<f64> {
+        self.weights
+            .chunks(3)
+            .map(|c| c.iter().map(|&w| f64::from(w)).sum::<f64>() / c.len() as f64)
+            .collect()
+    }
+}
+
+/// The scores of one pass in sample order, plus the pooled features of the first images.
+pub struct Scores {
+    pub images: Vec<ImageScore>,
     /// (sample index, features) for at most `max_features` images.
     pub features: Vec<(usize, Vec<f32>)>,
     pub feature_dim: usize,
     pub seconds: f64,
 }
 
-impl SetResults {
+impl Scores {
     pub fn images_per_s(&self) -> f64 {
         self.images.len() as f64 / self.seconds.max(1e-9)
     }
 }
 
-/// How to batch a test pass.
-#[derive(Debug, Clone, Copy)]
-pub struct PassOptions {
-    pub batch_size: usize,
-    pub workers: usize,
-    /// Keep pooled features of at most this many images.
-    pub max_features: usize,
-}
-
-/// Scores every readable sample (unreadable ones are skipped and logged, never fatal).
-pub fn run_model(
+/// Scores every readable sample (unreadable ones are skipped into `skips`, never fatal),
+/// keeping the pooled features of the first `max_features` images. An error when no image
+/// at all could be read.
+pub fn score(
     model: &Detector,
     samples: &Arc<Vec<Sample>>,
     transform: data::TestTransform,
-    pass: PassOptions,
+    loading: data::LoaderOptions,
+    max_features: usize,
     device: Device,
     skips: &Arc<SkipLog>,
-) -> Result<SetResults> {
-    let PassOptions {
-        batch_size,
-        workers,
-        max_features,
-    } = pass;
+) -> Result<Scores> {
     let started = Instant::now();
-    let options = data::LoaderOptions::testing(batch_size, workers);
     let loader = data::batches(
         samples.clone(),
         data::Transform::Test(transform),
-        options,
+        loading,
         0,
         skips.clone(),
     )?;
-    let k = model.config.scales.len();
     let mut images = Vec::with_capacity(samples.len());
     let mut features = Vec::new();
     let mut feature_dim = 0;
@@ -84,6 +85,7 @@ pub fn run_model(
                     .to_device(Device::Cpu)
                     .flatten(0, -1),
             )?;
+            let per_image = weights.len() / batch.n;
             let take = max_features.saturating_sub(features.len()).min(batch.n);
             if take > 0 {
                 let f = out
@@ -98,23 +100,24 @@ pub fn run_model(
                 }
             }
             for (i, &sample) in batch.indices.iter().enumerate() {
-                images.push(ImageResult {
+                images.push(ImageScore {
                     sample,
+                    label: batch.labels[i],
                     logit: logits[i],
                     score: sigmoid(logits[i]),
-                    weights: weights[i * 3 * k..(i + 1) * 3 * k].to_vec(),
+                    weights: weights[i * per_image..(i + 1) * per_image].to_vec(),
                 });
             }
         }
         Ok(())
     })?;
     if images.is_empty() {
-        bail!("no image of this set could be read (see the skipped files)");
+        bail!("no image could be read (see the skipped files)");
     }
-    // Bucketing and parallel decoding reorder images: restore the discovery order.
+    // Bucketing and parallel decoding reorder images: restore the sample order.
     images.sort_by_key(|r| r.sample);
     features.sort_by_key(|f| f.0);
-    Ok(SetResults {
+    Ok(Scores {
         images,
         features,
         feature_dim,

@@ -1,0 +1,437 @@
+//! A test run: a model over its test sets at every perturbation level, with the metrics
+//! per generator, the generalization gap and every output file of `npr test` (the layout
+//! is in README.md, "Outputs"). `commands/test.rs` only turns flags into a [`TestRequest`]
+//! and prints the [`SetTable`]s.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tch::Device;
+
+use crate::checkpoint::LoadedModel;
+use crate::config::{Config, CropPolicy, TestSet};
+use crate::data::{self, SkipLog};
+use crate::eval::metrics;
+use crate::eval::npz::{write_npz, NpyArray};
+use crate::eval::outputs::{self, GeneratorRow, Scored};
+use crate::eval::perturb::Perturbation;
+use crate::eval::score::{score, Scores};
+use crate::usage;
+
+/// What to test and how; the sets' own protocol is overridden by the `set_*` fields.
+pub struct TestRequest {
+    pub sets: Vec<TestSet>,
+    /// Feed full-size images (`Some(false)`) or resize (`Some(true)`), whatever the set says.
+    pub set_resize: Option<bool>,
+    /// Resize side when resizing (default: the training load size).
+    pub resize_to: Option<u32>,
+    pub set_crop: Option<CropPolicy>,
+    /// Score this split folder of every root; never chosen implicitly.
+    pub split: Option<String>,
+    pub levels: Vec<Perturbation>,
+    pub batch_size: usize,
+    pub workers: usize,
+    pub max_features: usize,
+    pub out: PathBuf,
+}
+
+/// One block of the printed results: a set at one perturbation level.
+pub struct SetTable {
+    pub set: String,
+    pub level: String,
+    pub rows: Vec<GeneratorRow>,
+    pub mean: GeneratorRow,
+    pub gap: Option<f64>,
+    pub images_per_s: f64,
+}
+
+/// A test set ready to run: where, how to preprocess, which generators were seen.
+struct SetPlan {
+    set: TestSet,
+    /// Resize side (None: full size), resolved from the set, the request and the load size.
+    resize: Option<u32>,
+    /// Generator → seen in training (from the config or a synth.json manifest).
+    seen: BTreeMap<String, bool>,
+    /// The set's images, discovered once for every perturbation level.
+    samples: Arc<Vec<data::Sample>>,
+}
+
+/// Tests `model` (loaded from `checkpoint`) as `request` says and writes every output into
+/// `request.out`. Test images that trained or selected the model stop the run, unless a
+/// split was asked for by name.
+pub fn run(
+    model: &LoadedModel,
+    checkpoint: &Path,
+    request: &TestRequest,
+    device: Device,
+) -> Result<Vec<SetTable>> {
+    let config = &model.config;
+    let skips = Arc::new(SkipLog::default());
+    let plans = plan_sets(request, config, &skips)?;
+    if let Some(split) = &request.split {
+        eprintln!("note: --split {split} given: the split is scored as asked, even if it trained or selected this model");
+    } else {
+        check_against_training(checkpoint, config, &plans)?;
+    }
+
+    let mut rows: Vec<GeneratorRow> = Vec::new();
+    let mut tables = Vec::new();
+    let mut summary_sets = Vec::new();
+    let mut all_scored: Vec<(String, Vec<Scored>)> = Vec::new();
+    let mut npz_parts: Vec<(String, Arc<Vec<data::Sample>>, Scores)> = Vec::new();
+    let mut features_kept = 0usize;
+    for (level_index, level) in request.levels.iter().enumerate() {
+        let first_level = level_index == 0;
+        let level_name = level.to_string();
+        let mut level_scored = Vec::new();
+        // Unreadable files are the same at every level: log them on the first one only.
+        let level_skips = if first_level {
+            skips.clone()
+        } else {
+            Arc::new(SkipLog::default())
+        };
+        for plan in &plans {
+            let samples = plan.samples.clone();
+            let transform = test_transform(plan, config.data.crop_size, level);
+            let policy = policy_string(plan);
+            let max_features = if first_level {
+                request.max_features.saturating_sub(features_kept)
+            } else {
+                0
+            };
+            let results = score(
+                &model.detector,
+                &samples,
+                transform,
+                data::LoaderOptions::testing(request.batch_size, request.workers),
+                max_features,
+                device,
+                &level_skips,
+            )
+            .with_context(|| format!("test set {:?}", plan.set.name))?;
+            features_kept += results.features.len();
+            eprintln!(
+                "{} [{}]: {} images at {:.1} images/s",
+                plan.set.name,
+                level_name,
+                results.images.len(),
+                results.images_per_s()
+            );
+
+            // Group by generator (sorted by name).
+            let mut by_gen: BTreeMap<String, (Vec<u8>, Vec<f64>)> = BTreeMap::new();
+            for r in &results.images {
+                let s = &samples[r.sample];
+                let e = by_gen.entry(s.generator.clone()).or_default();
+                e.0.push(s.label);
+                e.1.push(r.logit);
+            }
+            let mut set_rows = Vec::new();
+            for (generator, (labels, logits)) in &by_gen {
+                let m = metrics::from_logits(labels, logits)?;
+                set_rows.push(GeneratorRow {
+                    perturbation: level_name.clone(),
+                    set: plan.set.name.clone(),
+                    generator: generator.clone(),
+                    seen: plan.seen.get(generator).copied(),
+                    policy: policy.clone(),
+                    metrics: m,
+                });
+            }
+            let refs: Vec<&GeneratorRow> = set_rows.iter().collect();
+            let mean = outputs::mean_row(&refs, &level_name, &plan.set.name);
+            let gap = outputs::generalization_gap(&refs);
+            summary_sets.push(serde_json::json!({
+                "perturbation": level_name, "set": plan.set.name, "policy": policy,
+                "images": results.images.len(), "images_per_s": results.images_per_s(),
+                "mean_acc": mean.metrics.acc, "mean_ap": mean.metrics.ap,
+                "generalization_gap": gap,
+            }));
+            tables.push(SetTable {
+                set: plan.set.name.clone(),
+                level: level_name.clone(),
+                rows: set_rows.clone(),
+                mean: mean.clone(),
+                gap,
+                images_per_s: results.images_per_s(),
+            });
+
+            let scored: Vec<Scored> = results
+                .images
+                .iter()
+                .map(|r| {
+                    let s = &samples[r.sample];
+                    Scored {
+                        path: s.path.display().to_string(),
+                        set: plan.set.name.clone(),
+                        generator: s.generator.clone(),
+                        label: s.label,
+                        logit: r.logit,
+                        score: r.score,
+                    }
+                })
+                .collect();
+            if first_level {
+                npz_parts.push((plan.set.name.clone(), samples.clone(), results));
+            }
+            let groups: Vec<(String, String, Vec<u8>, Vec<f64>)> = by_gen
+                .into_iter()
+                .map(|(g, (l, s))| (plan.set.name.clone(), g, l, s))
+                .collect();
+            if first_level {
+                let tag = if plans.len() > 1 {
+                    format!("_{}", plan.set.name)
+                } else {
+                    String::new()
+                };
+                outputs::write_curves(
+                    &request.out.join(format!("roc{tag}.csv")),
+                    &request.out.join(format!("pr{tag}.csv")),
+                    &groups,
+                )?;
+            }
+            rows.extend(set_rows);
+            rows.push(mean);
+            level_scored.extend(scored);
+        }
+        all_scored.push((level_name, level_scored));
+    }
+
+    // Files: metrics and confusion for every level; per-image files for the first level
+    // (and one predictions file per level in a sweep).
+    write_attention_npz(
+        &request.out.join("attention_weights.npz"),
+        &npz_parts,
+        &config.model.scales,
+    )?;
+    outputs::write_metrics_csv(&request.out.join("metrics.csv"), &rows)?;
+    outputs::write_confusion_csv(&request.out.join("confusion.csv"), &rows)?;
+    for (i, (level, scored)) in all_scored.iter().enumerate() {
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            format!("_{}", level.replace(['=', ','], "_"))
+        };
+        outputs::write_predictions_csv(
+            &request.out.join(format!("predictions{suffix}.csv")),
+            level,
+            scored,
+        )?;
+        if i == 0 {
+            outputs::write_misclassified_csv(&request.out.join("misclassified.csv"), scored)?;
+        }
+    }
+    let summary = serde_json::json!({
+        "checkpoint": checkpoint.display().to_string(),
+        "model": { "backbone": config.model.backbone.to_string(), "fusion": config.model.fusion.to_string(), "scales": config.model.scales },
+        "sets": summary_sets,
+        "rows": rows,
+        "skipped": skips.len(),
+    });
+    crate::atomic::write(
+        &request.out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    crate::atomic::write(&request.out.join("skipped.tsv"), skips.to_tsv().as_bytes())?;
+    if !skips.is_empty() || skips.upscaled() > 0 {
+        eprintln!("{}", skips.summary());
+    }
+    Ok(tables)
+}
+
+/// Discovers every set once, with the request's protocol overrides applied.
+fn plan_sets(request: &TestRequest, config: &Config, skips: &SkipLog) -> Result<Vec<SetPlan>> {
+    let mut plans = Vec::new();
+    for mut set in request.sets.iter().cloned() {
+        if let Some(resize) = request.set_resize {
+            set.resize = resize;
+        }
+        if let Some(c) = request.set_crop {
+            set.crop = c;
+        }
+        if !set.dataroot.is_dir() {
+            return Err(usage!(
+                "test set {:?}: {} is not a folder",
+                set.name,
+                set.dataroot.display()
+            ));
+        }
+        let (found, note) = data::discover_test_set(&set.dataroot, request.split.as_deref())
+            .with_context(|| format!("test set {:?} at {}", set.name, set.dataroot.display()))?;
+        if let Some(note) = note {
+            eprintln!("test set {:?}: {note}", set.name);
+        }
+        skips.extend(found.skipped.iter().cloned());
+        let seen = seen_flags(&set, &found.samples)?;
+        let resize = set
+            .resize
+            .then(|| request.resize_to.unwrap_or(config.data.load_size));
+        plans.push(SetPlan {
+            set,
+            resize,
+            seen,
+            samples: Arc::new(found.samples),
+        });
+    }
+    Ok(plans)
+}
+
+/// Test images must not be training or validation images of the checkpoint. The training
+/// data is found again from the embedded config when it is on this machine; when it is not
+/// (an official `.pth`, another machine) that is said, not assumed.
+fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan]) -> Result<()> {
+    let official = checkpoint.extension().is_some_and(|e| e != "safetensors");
+    if official {
+        eprintln!("note: {} carries no training data list: disjointness from its training set is not checked", checkpoint.display());
+        return Ok(());
+    }
+    let (train, val, _) = match crate::train::trainer::discover_train_val(
+        config,
+        &SkipLog::default(),
+    ) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("note: the training data of {} is not available here ({e:#}): disjointness from it is not checked", checkpoint.display());
+            return Ok(());
+        }
+    };
+    let names: Vec<String> = plans
+        .iter()
+        .map(|p| format!("test set {:?}", p.set.name))
+        .collect();
+    let mut named: Vec<(&str, &[data::Sample])> =
+        vec![("training set", &train[..]), ("validation set", &val[..])];
+    named.extend(
+        names
+            .iter()
+            .zip(plans)
+            .map(|(n, p)| (n.as_str(), &p.samples[..])),
+    );
+    data::check_disjoint(&named, 2)?;
+    Ok(())
+}
+
+/// Seen flags per generator: `seen_generators`, else a `synth.json` next to the data
+/// (the synthetic benchmark marks its families), else the set's `seen`.
+fn seen_flags(set: &TestSet, samples: &[data::Sample]) -> Result<BTreeMap<String, bool>> {
+    let generators: std::collections::BTreeSet<&String> =
+        samples.iter().map(|s| &s.generator).collect();
+    let manifest = [
+        set.dataroot.clone(),
+        set.dataroot.parent().map(PathBuf::from).unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|d| d.join("synth.json").is_file())
+    .map(|d| crate::synth::read_manifest(&d))
+    .transpose()?;
+    Ok(generators
+        .into_iter()
+        .map(|g| {
+            let seen = if !set.seen_generators.is_empty() {
+                set.seen_generators.contains(g)
+            } else if let Some(m) = &manifest {
+                m.families.iter().any(|f| &f.name == g && f.seen)
+            } else {
+                set.seen
+            };
+            (g.clone(), seen)
+        })
+        .collect())
+}
+
+fn crop_name(c: CropPolicy) -> &'static str {
+    match c {
+        CropPolicy::Center => "center",
+        CropPolicy::None => "none",
+        CropPolicy::Tile => "tile",
+    }
+}
+
+fn policy_string(plan: &SetPlan) -> String {
+    let resize = plan
+        .resize
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "no".into());
+    format!("resize={resize};crop={}", crop_name(plan.set.crop))
+}
+
+/// The set's protocol plus the perturbation; crops are `crop_size` of the training config.
+fn test_transform(plan: &SetPlan, crop_size: u32, level: &Perturbation) -> data::TestTransform {
+    let crop = plan.set.crop.to_crop(crop_size);
+    data::TestTransform {
+        resize: plan.resize,
+        crop,
+        jpeg_quality: level.jpeg_quality,
+        blur_sigma: level.blur_sigma,
+        pre_resize: level.resize,
+    }
+}
+
+/// `attention_weights.npz`: per image weights [n, k, 3], labels, scores, generator index and
+/// names (`set/generator` when several sets), scales, paths, and the pooled features of the
+/// first images for t-SNE (`feature_index` points into the per-image arrays).
+fn write_attention_npz(
+    path: &Path,
+    parts: &[(String, Arc<Vec<data::Sample>>, Scores)],
+    scales: &[f64],
+) -> Result<()> {
+    let several = parts.len() > 1;
+    let gen_name = |set: &str, g: &str| {
+        if several {
+            format!("{set}/{g}")
+        } else {
+            g.to_string()
+        }
+    };
+    let mut names: Vec<String> = Vec::new();
+    let (mut weights, mut labels, mut scores, mut logits, mut gen_index, mut paths) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut features, mut feature_index, mut feature_dim) = (vec![], vec![], 0);
+    for (set, samples, results) in parts {
+        let offset = labels.len();
+        for r in &results.images {
+            let s = &samples[r.sample];
+            let name = gen_name(set, &s.generator);
+            let idx = match names.iter().position(|n| n == &name) {
+                Some(i) => i,
+                None => {
+                    names.push(name);
+                    names.len() - 1
+                }
+            };
+            weights.extend_from_slice(&r.weights);
+            labels.push(s.label);
+            scores.push(r.score as f32);
+            logits.push(r.logit as f32);
+            gen_index.push(idx as i64);
+            paths.push(s.path.display().to_string());
+        }
+        for (sample, f) in &results.features {
+            if let Ok(pos) = results.images.binary_search_by_key(sample, |r| r.sample) {
+                feature_index.push((offset + pos) as i64);
+                features.extend_from_slice(f);
+                feature_dim = f.len();
+            }
+        }
+    }
+    let n = labels.len();
+    write_npz(
+        path,
+        &[
+            ("weights", NpyArray::f32(&[n, scales.len(), 3], &weights)),
+            ("labels", NpyArray::u8(&labels)),
+            ("scores", NpyArray::f32(&[n], &scores)),
+            ("logits", NpyArray::f32(&[n], &logits)),
+            ("generator_index", NpyArray::i64(&gen_index)),
+            ("generator_names", NpyArray::strings(&names)),
+            ("scales", NpyArray::f64(&[scales.len()], scales)),
+            ("paths", NpyArray::strings(&paths)),
+            (
+                "features",
+                NpyArray::f32(&[feature_index.len(), feature_dim], &features),
+            ),
+            ("feature_index", NpyArray::i64(&feature_index)),
+        ],
+    )
+}
