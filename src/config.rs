@@ -735,11 +735,6 @@ impl DataConfig {
             ..Default::default()
         }
     }
-
-    /// Discovery-order loading for validation and testing.
-    pub fn eval_loader(&self, batch_size: usize) -> crate::data::LoaderOptions {
-        crate::data::LoaderOptions::testing(batch_size, self.workers)
-    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ fn monotonic_ms() -> i64 {
     };
     // SAFETY: clock_gettime writes one timespec and is async-signal-safe.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as i64 * 1000 + t.tv_nsec as i64 / 1_000_000
+    t.tv_sec * 1000 + t.tv_nsec / 1_000_000
 }
 
 /// The handler does only what is async-signal-safe: atomics, `clock_gettime(2)`,

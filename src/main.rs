@@ -1,13 +1,19 @@
 //! `npr`: train and evaluate detectors of AI-generated images (see README.md).
-//! `main` parses, dispatches and maps errors to exit codes (DESIGN.md §2):
-//! 0 success, 2 bad usage / config / paths, 1 anything else.
+//! `main` parses, dispatches and maps every outcome to its exit code (README.md, "Exit
+//! codes"): 0 success, 2 bad usage / config / paths, 128 + signal after a clean stop by
+//! SIGINT/SIGTERM (130/143), 1 anything else.
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use npr::cli::{Cli, Command};
-use npr::commands;
+use npr::commands::{self, Outcome};
 use npr::error::is_usage_error;
+
+/// A command that has no other way to end than done or failed.
+fn done(_: ()) -> Outcome {
+    Outcome::Done
+}
 
 fn main() -> ExitCode {
     // `npr predict … | head` must end quietly when the reader goes away, as Unix tools do,
@@ -19,15 +25,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args),
-        Command::Test(args) => commands::test::run(&args),
-        Command::Predict(args) => commands::predict::run(&args),
         Command::Ablate(args) => commands::ablate::run(&args),
-        Command::Report(args) => commands::not_implemented("report", &args),
-        Command::Synth(args) => commands::synth::run(&args),
-        Command::Bench(args) => commands::bench::run(&args),
+        Command::Test(args) => commands::test::run(&args).map(done),
+        Command::Predict(args) => commands::predict::run(&args).map(done),
+        Command::Report(args) => commands::not_implemented("report", &args).map(done),
+        Command::Synth(args) => commands::synth::run(&args).map(done),
+        Command::Bench(args) => commands::bench::run(&args).map(done),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
             eprintln!("error: {err:#}");
             if is_usage_error(&err) {

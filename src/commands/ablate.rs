@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
+use super::Outcome;
 use crate::ablation::{cells, parse_shard, shard, Cell};
 use crate::cli::AblateArgs;
 use crate::config::Config;
@@ -34,7 +35,7 @@ struct CellResult {
     status: String,
 }
 
-pub fn run(args: &AblateArgs) -> Result<()> {
+pub fn run(args: &AblateArgs) -> Result<Outcome> {
     let base = Config::load(&args.config, &args.overrides)?;
     let mut todo = cells(&args.variants, &args.seeds)?;
     if let Some(spec) = &args.shard {
@@ -129,7 +130,7 @@ pub fn run(args: &AblateArgs) -> Result<()> {
     );
     if crate::interrupt::requested().is_some() {
         eprintln!("ablation: stopped by a signal; the same command continues the sweep");
-        std::process::exit(crate::interrupt::exit_code());
+        return Ok(Outcome::Interrupted);
     }
     if !failed.is_empty() {
         bail!(
@@ -138,7 +139,7 @@ pub fn run(args: &AblateArgs) -> Result<()> {
             out.join("logs").display()
         );
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 fn cell_config(args: &AblateArgs, base: &Config, cell: &Cell) -> Result<(Config, Vec<String>)> {

@@ -6,6 +6,24 @@ pub mod synth;
 pub mod test;
 pub mod train;
 
+/// How a command ended; `main` maps it to the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Stopped cleanly by a signal (state saved): exit 128 + the signal, 130 for SIGINT
+    /// and 143 for SIGTERM, so a job script tells a clean stop from a failure.
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::Interrupted => crate::interrupt::exit_code() as u8,
+        }
+    }
+}
+
 /// The only allowed placeholder (until the command's issue lands): exit 2 with a message.
 pub fn not_implemented(name: &str, _args: &dyn std::fmt::Debug) -> anyhow::Result<()> {
     Err(crate::usage!("`npr {name}` is not implemented yet"))

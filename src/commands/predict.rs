@@ -12,7 +12,7 @@ use crate::checkpoint::load_model;
 use crate::cli::PredictArgs;
 use crate::config::CropPolicy;
 use crate::data::{self, Sample, SkipLog};
-use crate::eval::score::score;
+use crate::eval::score::{loader, score};
 use crate::model::detector::parse_device;
 use crate::usage;
 
@@ -53,16 +53,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .collect(),
     );
     let skips = Arc::new(SkipLog::default());
-    let loading = data::LoaderOptions::testing(1, config.data.workers);
-    let scored = score(
-        &loaded.detector,
-        &samples,
-        transform,
-        loading,
-        0,
-        device,
-        &skips,
-    );
+    let loader = loader(samples.clone(), transform, 1, config.data.workers, &skips)?;
+    let scored = score(&loaded.detector, &loader, 0, device);
     for skip in skips.skips() {
         eprintln!("skipped {}: {}", skip.path.display(), skip.detail);
     }

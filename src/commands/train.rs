@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::Outcome;
 use crate::cli::{Resume, TrainArgs};
 use crate::config::{Config, Monitor};
 use crate::model::detector::parse_device;
@@ -21,7 +22,7 @@ fn test_hook<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
     }
 }
 
-pub fn run(args: &TrainArgs) -> Result<()> {
+pub fn run(args: &TrainArgs) -> Result<Outcome> {
     let mut overrides = args.overrides.clone();
     if let Some(seed) = args.seed {
         overrides.push(format!("train.seed={seed}"));
@@ -70,10 +71,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             outcome.run_dir.display()
         );
     }
-    if outcome.interrupted {
-        // 128 + signal (130 SIGINT, 143 SIGTERM): a job script tells a clean stop from a
-        // failure. The run folder's lock was released when `train` returned.
-        std::process::exit(crate::interrupt::exit_code());
-    }
-    Ok(())
+    // The run folder's lock was released when `train` returned.
+    Ok(if outcome.interrupted {
+        Outcome::Interrupted
+    } else {
+        Outcome::Done
+    })
 }

@@ -259,7 +259,88 @@ impl Drop for BatchIter {
     }
 }
 
-/// Starts loading one epoch of `samples` (see the module docs).
+/// A loader over one sample list and transform. Its decode pool is built once and serves
+/// every epoch, so a training run starts `workers` threads once, not once per epoch.
+pub struct Loader {
+    samples: Arc<Vec<Sample>>,
+    transform: Arc<Transform>,
+    opts: LoaderOptions,
+    skips: Arc<SkipLog>,
+    /// None when no thread could be started: decoding then runs on the producer thread.
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl Loader {
+    /// Checks the options and the transform and starts the decode pool.
+    pub fn new(
+        samples: Arc<Vec<Sample>>,
+        transform: Transform,
+        opts: LoaderOptions,
+        skips: Arc<SkipLog>,
+    ) -> Result<Self, DataError> {
+        opts.validate()?;
+        transform.validate()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.workers)
+            .thread_name(|i| format!("npr-load-{i}"))
+            .build();
+        let pool = match pool {
+            Ok(pool) => Some(Arc::new(pool)),
+            Err(e) => {
+                eprintln!(
+                    "warning: cannot start {} loader thread(s) ({e}); decoding on one thread",
+                    opts.workers
+                );
+                None
+            }
+        };
+        Ok(Loader {
+            samples,
+            transform: Arc::new(transform),
+            opts,
+            skips,
+            pool,
+        })
+    }
+
+    pub fn samples(&self) -> &Arc<Vec<Sample>> {
+        &self.samples
+    }
+
+    /// Starts loading one epoch (see the module docs).
+    pub fn epoch(&self, epoch: usize) -> Result<BatchIter, DataError> {
+        let order = epoch_order(&self.samples, &self.opts, epoch);
+        let draws = order.len();
+        let (tx, rx) = mpsc::sync_channel(self.opts.prefetch.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = Producer {
+            samples: self.samples.clone(),
+            transform: self.transform.clone(),
+            opts: self.opts.clone(),
+            epoch,
+            skips: self.skips.clone(),
+            pool: self.pool.clone(),
+            stop: stop.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("npr-loader".into())
+            .spawn(move || producer.run(order, tx))
+            .map_err(|e| {
+                DataError::invalid(
+                    "data.workers",
+                    format!("cannot start the loader thread: {e}"),
+                )
+            })?;
+        Ok(BatchIter {
+            rx: Some(rx),
+            stop,
+            handle: Some(handle),
+            draws,
+        })
+    }
+}
+
+/// One epoch of `samples` from a loader used once.
 pub fn batches(
     samples: Arc<Vec<Sample>>,
     transform: Transform,
@@ -267,35 +348,7 @@ pub fn batches(
     epoch: usize,
     skips: Arc<SkipLog>,
 ) -> Result<BatchIter, DataError> {
-    opts.validate()?;
-    transform.validate()?;
-    let order = epoch_order(&samples, &opts, epoch);
-    let draws = order.len();
-    let (tx, rx) = mpsc::sync_channel(opts.prefetch.max(1));
-    let stop = Arc::new(AtomicBool::new(false));
-    let producer = Producer {
-        samples,
-        transform: Arc::new(transform),
-        opts,
-        epoch,
-        skips,
-        stop: stop.clone(),
-    };
-    let handle = std::thread::Builder::new()
-        .name("npr-loader".into())
-        .spawn(move || producer.run(order, tx))
-        .map_err(|e| {
-            DataError::invalid(
-                "data.workers",
-                format!("cannot start the loader thread: {e}"),
-            )
-        })?;
-    Ok(BatchIter {
-        rx: Some(rx),
-        stop,
-        handle: Some(handle),
-        draws,
-    })
+    Loader::new(samples, transform, opts, skips)?.epoch(epoch)
 }
 
 struct Producer {
@@ -304,6 +357,7 @@ struct Producer {
     opts: LoaderOptions,
     epoch: usize,
     skips: Arc<SkipLog>,
+    pool: Option<Arc<rayon::ThreadPool>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -311,16 +365,6 @@ type Outcome = Option<Result<(RgbImage, bool), Skip>>;
 
 impl Producer {
     fn run(self, order: Vec<Draw>, out: mpsc::SyncSender<Batch>) {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.opts.workers)
-            .thread_name(|i| format!("npr-load-{i}"))
-            .build();
-        if let Err(e) = &pool {
-            eprintln!(
-                "warning: cannot start {} loader thread(s) ({e}); decoding on one thread",
-                self.opts.workers
-            );
-        }
         let (res_tx, res_rx) = mpsc::channel::<(usize, Outcome)>();
         let window = (2 * self.opts.batch_size).max(4 * self.opts.workers);
         let mut buckets = Buckets::new(self.opts.batch_size, self.opts.bucket_memory);
@@ -341,9 +385,9 @@ impl Producer {
                     stop: self.stop.clone(),
                     tx: res_tx.clone(),
                 };
-                match &pool {
-                    Ok(pool) => pool.spawn(move || job.run()),
-                    Err(_) => job.run(), // no threads available: work inline
+                match &self.pool {
+                    Some(pool) => pool.spawn(move || job.run()),
+                    None => job.run(), // no threads available: work inline
                 }
                 submitted += 1;
             }
@@ -571,6 +615,38 @@ mod tests {
             },
             ..TrainTransform::default()
         })
+    }
+
+    /// One loader (one pool) for several epochs, an epoch dropped half-way among them,
+    /// gives what a fresh loader gives for each epoch.
+    #[test]
+    fn a_loader_serves_every_epoch_like_a_fresh_one() {
+        let tree = Tree::new();
+        let sizes: Vec<(u32, u32)> = (0..9).map(|i| (20 + i, 24)).collect();
+        let samples = dataset(&tree, &sizes);
+        let opts = LoaderOptions {
+            batch_size: 4,
+            workers: 2,
+            seed: 3,
+            ..LoaderOptions::default()
+        };
+        let loader = Loader::new(
+            samples.clone(),
+            augmenting(),
+            opts.clone(),
+            Arc::new(SkipLog::new()),
+        )
+        .unwrap();
+        let first = loader.epoch(0).unwrap().next();
+        assert!(first.is_some());
+        for epoch in 0..3 {
+            let reused: Vec<Batch> = loader.epoch(epoch).unwrap().collect();
+            assert_eq!(
+                reused,
+                collect(&samples, &augmenting(), &opts, epoch),
+                "epoch {epoch}"
+            );
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub use disjoint::{check_disjoint, shared_images, SameBy, Shared};
 pub use error::{DataError, EXPECTED_LAYOUTS};
 pub use jpeg::{encode as encode_jpeg, reencode as jpeg_reencode};
 pub use loader::{
-    batches, draw_seed, epoch_order, load_one, Batch, BatchIter, Draw, LoaderOptions,
+    batches, draw_seed, epoch_order, load_one, Batch, BatchIter, Draw, Loader, LoaderOptions,
 };
 pub use resize::{resize_bilinear, shorter_side_size};
 pub use seed::{derive_seed, rng_for};

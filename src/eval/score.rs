@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use tch::{Device, Kind};
 
-use crate::data::{self, Sample, SkipLog};
+use crate::data::{self, Loader, Sample, SkipLog};
 use crate::eval::metrics::sigmoid;
 use crate::model::input::to_input;
 use crate::model::Detector;
@@ -50,31 +50,37 @@ impl Scores {
     }
 }
 
-/// Scores every readable sample (unreadable ones are skipped into `skips`, never fatal),
-/// keeping the pooled features of the first `max_features` images. An error when no image
-/// at all could be read.
+/// A loader for scoring: `samples` once each, in order, through a test transform.
+pub fn loader(
+    samples: Arc<Vec<Sample>>,
+    transform: data::TestTransform,
+    batch_size: usize,
+    workers: usize,
+    skips: &Arc<SkipLog>,
+) -> Result<Loader> {
+    Ok(Loader::new(
+        samples,
+        data::Transform::Test(transform),
+        data::LoaderOptions::testing(batch_size, workers),
+        skips.clone(),
+    )?)
+}
+
+/// Scores every readable sample of `loader` (unreadable ones go to its skip log, never
+/// fatal), keeping the pooled features of the first `max_features` images. An error when
+/// no image at all could be read.
 pub fn score(
     model: &Detector,
-    samples: &Arc<Vec<Sample>>,
-    transform: data::TestTransform,
-    loading: data::LoaderOptions,
+    loader: &Loader,
     max_features: usize,
     device: Device,
-    skips: &Arc<SkipLog>,
 ) -> Result<Scores> {
     let started = Instant::now();
-    let loader = data::batches(
-        samples.clone(),
-        data::Transform::Test(transform),
-        loading,
-        0,
-        skips.clone(),
-    )?;
-    let mut images = Vec::with_capacity(samples.len());
+    let mut images = Vec::with_capacity(loader.samples().len());
     let mut features = Vec::new();
     let mut feature_dim = 0;
     tch::no_grad(|| -> Result<()> {
-        for batch in loader {
+        for batch in loader.epoch(0)? {
             let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
             let out = model.forward_t(&x, false);
             let logits: Vec<f64> =

@@ -16,7 +16,7 @@ use crate::eval::metrics;
 use crate::eval::npz::{write_npz, NpyArray};
 use crate::eval::outputs::{self, GeneratorRow, Scored};
 use crate::eval::perturb::Perturbation;
-use crate::eval::score::{score, Scores};
+use crate::eval::score::{loader, score, Scores};
 use crate::usage;
 
 /// What to test and how; the sets' own protocol is overridden by the `set_*` fields.
@@ -100,16 +100,15 @@ pub fn run(
             } else {
                 0
             };
-            let results = score(
-                &model.detector,
-                &samples,
+            let loader = loader(
+                samples.clone(),
                 transform,
-                data::LoaderOptions::testing(request.batch_size, request.workers),
-                max_features,
-                device,
+                request.batch_size,
+                request.workers,
                 &level_skips,
-            )
-            .with_context(|| format!("test set {:?}", plan.set.name))?;
+            )?;
+            let results = score(&model.detector, &loader, max_features, device)
+                .with_context(|| format!("test set {:?}", plan.set.name))?;
             features_kept += results.features.len();
             eprintln!(
                 "{} [{}]: {} images at {:.1} images/s",

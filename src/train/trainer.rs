@@ -565,6 +565,20 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         save_checkpoint(&run.file(name), &vs, adam, progress, config, &splits)
     };
 
+    // One decode pool each for the whole run.
+    let train_loader = data::Loader::new(
+        train_samples.clone(),
+        train_tf.clone(),
+        config.data.train_loader(batch_size, seed),
+        skips.clone(),
+    )?;
+    let val_loader = crate::eval::score::loader(
+        val_samples.clone(),
+        config.data.val_transform(),
+        config.test.batch_size,
+        config.data.workers,
+        &skips,
+    )?;
     let result = crate::amp::bf16_autocast(config.train.amp, device, || -> Result<()> {
         for epoch in progress.epoch..config.train.epochs {
             bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.train.epochs));
@@ -576,13 +590,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             );
 
             // Train one epoch (skipping the batches an interrupted run already did).
-            let loader = data::batches(
-                train_samples.clone(),
-                train_tf.clone(),
-                config.data.train_loader(batch_size, seed),
-                epoch,
-                skips.clone(),
-            )?;
+            let loader = train_loader.epoch(epoch)?;
             let (mut interval_loss, mut interval_n, mut interval_images) =
                 (Tensor::zeros([], (Kind::Float, device)), 0usize, 0usize);
             let (mut epoch_loss, mut epoch_batches) = (0.0f64, 0usize);
@@ -668,16 +676,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             }
 
             // Validate, log, checkpoint.
-            let val = crate::amp::without_autocast(|| {
-                validate(
-                    &model,
-                    &val_samples,
-                    &config.data,
-                    config.test.batch_size,
-                    device,
-                    &skips,
-                )
-            })?;
+            let val = crate::amp::without_autocast(|| validate(&model, &val_loader, device))?;
             let verdict = stopper.update(match goal {
                 Goal::Minimize => val.loss,
                 Goal::Maximize => val.acc,
@@ -765,24 +764,8 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 }
 
 /// Loss, accuracy, AP and mean branch weights on the validation set (eval mode, no grad).
-pub fn validate(
-    model: &Detector,
-    samples: &Arc<Vec<Sample>>,
-    data_config: &crate::config::DataConfig,
-    batch_size: usize,
-    device: Device,
-    skips: &Arc<SkipLog>,
-) -> Result<ValStats> {
-    let scores = crate::eval::score::score(
-        model,
-        samples,
-        data_config.val_transform(),
-        data_config.eval_loader(batch_size),
-        0,
-        device,
-        skips,
-    )
-    .context("validation")?;
+pub fn validate(model: &Detector, loader: &data::Loader, device: Device) -> Result<ValStats> {
+    let scores = crate::eval::score::score(model, loader, 0, device).context("validation")?;
     let k = model.config.scales.len();
     let mut loss_sum = 0.0;
     let mut w_sum = [vec![0.0; k], vec![0.0; k]];
