@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `npr bench --loader` (DESIGN §9).
+"""PyTorch reference for `npr bench --loader` (figures in BENCHMARKS.md).
 
 The official NPR training input pipeline: an ImageFolder-like dataset over the same
 files, PIL decoding (`Image.open(p).convert("RGB")`), torchvision `Resize((L, L))`,

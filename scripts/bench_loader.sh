@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loader throughput, npr (Rust) vs the official PyTorch pipeline, on the same files and
-# the same number of threads/worker processes (DESIGN §9).
+# the same number of threads/worker processes (BENCHMARKS.md).
 #
 #   scripts/bench_loader.sh [DATAROOT] [IMAGES]
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-call GPU check for a lent device machine (shared/GPU.md). Prepare here:
+# One-call GPU check for a lent device machine (BENCHMARKS.md, GPU). Prepare here:
 #   cargo build --release && mkdir -p .gpu && cp target/release/npr .gpu/
 #   (and list .gpu in .git/info/exclude), then run on the device with carry [".gpu"]:
 #   scripts/gpu_check.sh

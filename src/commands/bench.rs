@@ -1,4 +1,4 @@
-//! `npr bench`: throughput figures (DESIGN.md §9), measured, never assumed.
+//! `npr bench`: throughput figures (BENCHMARKS.md), measured, never assumed.
 //!
 //! Without `--loader`: for the baseline (single-scale NPR) and the attention model, the
 //! training step (forward + backward + Adam) and inference on device-resident random

@@ -1,4 +1,4 @@
-//! `npr synth`: the synthetic benchmark (DESIGN.md §6).
+//! `npr synth`: the synthetic benchmark (DATASET_DETAILS.md).
 use anyhow::Result;
 
 use crate::cli::SynthArgs;

@@ -1,4 +1,4 @@
-//! Loader throughput (`npr bench --loader`, DESIGN §9): decode + training augmentation +
+//! Loader throughput (`npr bench --loader`, figures in BENCHMARKS.md): decode + training augmentation +
 //! batching exactly as in training, timed from the first job to the last batch. The
 //! PyTorch reference is `scripts/bench_loader.py`; `scripts/bench_loader.sh` runs both.
 

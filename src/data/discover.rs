@@ -1,4 +1,4 @@
-//! Finding labelled images on disk (DESIGN §5), following the CNNDetection convention:
+//! Finding labelled images on disk (ARCHITECTURE.md, Data), following the CNNDetection convention:
 //! a folder that holds label folders (`0_real`/`real`/`nature` → 0, `1_fake`/`fake`/`ai`
 //! → 1, case-insensitive) is one set; otherwise each sub-folder is searched the same way.
 //! That covers

@@ -1,4 +1,4 @@
-//! The prefetching batch loader (DESIGN §9, §11): a producer thread hands decode +
+//! The prefetching batch loader (ARCHITECTURE.md, Data; speed in BENCHMARKS.md): a producer thread hands decode +
 //! transform jobs to a rayon pool of `workers` threads, reassembles the results in epoch
 //! order, groups them into uint8 NHWC batches and sends them through a bounded
 //! `sync_channel` (`prefetch` batches ahead). The device normalises.

@@ -1,8 +1,9 @@
 //! The data layer: find labelled images, decode them exactly as PIL does, transform them
 //! as the official NPR / CNNDetection pipelines do, and load them in deterministic,
-//! prefetched uint8 batches (DESIGN §5, §9, §11).
+//! prefetched uint8 batches (ARCHITECTURE.md, Data).
 //!
 //! - [`discover`](discover()) / [`discover_split`] → [`Discovered`] (samples, summary, skips)
+//! - [`SplitSpec::load`] → [`Splits`] (a run's training and validation sets, checked)
 //! - [`decode_file`] → `image::RgbImage` (PNG via `image`, JPEG via libjpeg-turbo)
 //! - [`TrainTransform`], [`TestTransform`] → [`Transform::apply`]
 //! - [`batches`] → [`BatchIter`] of [`Batch`] (NHWC uint8), skips into a [`SkipLog`]
@@ -21,6 +22,7 @@ mod loader;
 mod resize;
 mod seed;
 mod skip;
+mod splits;
 mod transform;
 
 #[cfg(test)]
@@ -45,6 +47,7 @@ pub use loader::{
 pub use resize::{resize_bilinear, shorter_side_size};
 pub use seed::{derive_seed, rng_for};
 pub use skip::{Rejected, Skip, SkipLog, SkipReason, SkipSummary};
+pub use splits::{SplitSpec, Splits, ValFrom};
 pub use transform::{
     apply_test, apply_train, center_crop, tile_to_cover, Applied, BlurAug, Crop, JpegAug,
     ResizeMode, TestTransform, TrainTransform, Transform,

@@ -1,4 +1,4 @@
-//! Bad input never stops a run and is never silent (DESIGN §5): every file that cannot
+//! Bad input never stops a run and is never silent (ARCHITECTURE.md, Data): every file that cannot
 //! be used becomes a [`Skip`] with a [`SkipReason`], collected in a thread-safe
 //! [`SkipLog`] that prints a summary and writes `skipped.tsv` into the run folder.
 //! Images smaller than the crop are used (resized up) and counted as a warning.

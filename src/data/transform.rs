@@ -38,14 +38,16 @@ pub enum ResizeMode {
 }
 
 /// CNNDetection's blur augmentation: with probability `prob`, σ ~ U[sigma[0], sigma[1]].
+/// The one definition: the config's `data.blur` is this type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct BlurAug {
     pub prob: f64,
     pub sigma: [f64; 2],
 }
 
 impl Default for BlurAug {
+    /// Off; when switched on, CNNDetection's σ ∈ [0, 3].
     fn default() -> Self {
         BlurAug {
             prob: 0.0,
@@ -55,20 +57,50 @@ impl Default for BlurAug {
 }
 
 /// CNNDetection's JPEG augmentation: with probability `prob`, quality ~ U{q[0] ..= q[1]}.
+/// The one definition: the config's `data.jpeg` is this type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct JpegAug {
     pub prob: f64,
     pub quality: [u8; 2],
 }
 
 impl Default for JpegAug {
+    /// Off; when switched on, the study plan's quality 90–100 (CNNDetection used 30–100:
+    /// set `quality: [30, 100]` for its recipe).
     fn default() -> Self {
         JpegAug {
             prob: 0.0,
-            quality: [30, 100],
+            quality: [90, 100],
         }
     }
+}
+
+/// The problems of one augmentation `{key}`: its probability, both ends of its range
+/// (`{key}.{range}`, each end checked by `check`) and `lo ≤ hi`.
+fn augmentation_problems<T: PartialOrd + Copy + std::fmt::Display>(
+    key: &str,
+    prob: f64,
+    range: &str,
+    [lo, hi]: [T; 2],
+    check: fn(&str, T) -> Result<(), DataError>,
+) -> Vec<DataError> {
+    let range_key = format!("{key}.{range}");
+    let mut out: Vec<DataError> = [
+        check_prob(&format!("{key}.prob"), prob),
+        check(&range_key, lo),
+        check(&range_key, hi),
+    ]
+    .into_iter()
+    .filter_map(Result::err)
+    .collect();
+    if lo > hi {
+        out.push(DataError::invalid(
+            &range_key,
+            format!("[{lo}, {hi}] is not a range (lo ≤ hi)"),
+        ));
+    }
+    out
 }
 
 fn yes() -> bool {
@@ -198,39 +230,46 @@ fn check_size(key: &str, n: u32) -> Result<(), DataError> {
 }
 
 impl TrainTransform {
-    /// Checks ranges; errors name the key (`data.crop_size`, `data.blur.sigma`, …).
-    pub fn validate(&self) -> Result<(), DataError> {
-        check_size("data.crop_size", self.crop_size)?;
+    /// Every range problem at once; each names its config key (`data.crop_size`,
+    /// `data.blur.sigma`, …). The config's validation reports these too.
+    pub fn problems(&self) -> Vec<DataError> {
+        let mut out: Vec<DataError> = [check_size("data.crop_size", self.crop_size)]
+            .into_iter()
+            .chain(self.load_size.map(|n| check_size("data.load_size", n)))
+            .filter_map(Result::err)
+            .collect();
         if let Some(load) = self.load_size {
-            check_size("data.load_size", load)?;
             if self.crop_size > load {
-                return Err(DataError::invalid(
+                out.push(DataError::invalid(
                     "data.crop_size",
-                    format!("{} is larger than data.load_size {load}", self.crop_size),
+                    format!(
+                        "{} is larger than data.load_size {load} (crop ≤ load size)",
+                        self.crop_size
+                    ),
                 ));
             }
         }
-        check_prob("data.blur.prob", self.blur.prob)?;
-        let [lo, hi] = self.blur.sigma;
-        check_sigma("data.blur.sigma", lo)?;
-        check_sigma("data.blur.sigma", hi)?;
-        if lo > hi {
-            return Err(DataError::invalid(
-                "data.blur.sigma",
-                format!("[{lo}, {hi}] is not a range"),
-            ));
-        }
-        check_prob("data.jpeg.prob", self.jpeg.prob)?;
-        let [qlo, qhi] = self.jpeg.quality;
-        check_quality("data.jpeg.quality", qlo)?;
-        check_quality("data.jpeg.quality", qhi)?;
-        if qlo > qhi {
-            return Err(DataError::invalid(
-                "data.jpeg.quality",
-                format!("[{qlo}, {qhi}] is not a range"),
-            ));
-        }
-        Ok(())
+        let (blur, jpeg) = (&self.blur, &self.jpeg);
+        out.extend(augmentation_problems(
+            "data.blur",
+            blur.prob,
+            "sigma",
+            blur.sigma,
+            check_sigma,
+        ));
+        out.extend(augmentation_problems(
+            "data.jpeg",
+            jpeg.prob,
+            "quality",
+            jpeg.quality,
+            check_quality,
+        ));
+        out
+    }
+
+    /// The first of [`Self::problems`], if any.
+    pub fn validate(&self) -> Result<(), DataError> {
+        self.problems().into_iter().next().map_or(Ok(()), Err)
     }
 }
 

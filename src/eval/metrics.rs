@@ -1,4 +1,4 @@
-//! Binary detection metrics on per-image scores (DESIGN.md §8).
+//! Binary detection metrics on per-image scores (ARCHITECTURE.md, Metrics).
 //!
 //! Conventions, shared with the rest of `npr`:
 //! - fake is the positive class (label `1`), real is the negative class (label `0`);
@@ -25,7 +25,7 @@
 use serde::Serialize;
 use std::fmt;
 
-/// The decision threshold of DESIGN.md §8: predicted fake iff `score > 0.5`.
+/// The decision threshold (ARCHITECTURE.md, Metrics): predicted fake iff `score > 0.5`.
 pub const DEFAULT_THRESHOLD: f64 = 0.5;
 
 /// What [`fmt_opt`] writes for an undefined value, in CSV and Markdown tables.
@@ -331,7 +331,7 @@ pub fn confusion_matrix(labels: &[u8], preds: &[u8]) -> Result<[[u64; 2]; 2], Me
     Ok(m)
 }
 
-/// Generalisation gap of DESIGN.md §7: mean accuracy on the generators seen in
+/// Generalisation gap (ARCHITECTURE.md, Metrics): mean accuracy on the generators seen in
 /// training minus mean accuracy on unseen ones (positive = the detector overfits its
 /// training generators). Unweighted means, so every generator counts once whatever
 /// its image count. None if either list is empty.

@@ -1,4 +1,4 @@
-//! The files `npr test` writes (DESIGN.md §7). Metrics are computed elsewhere; this module
+//! The files `npr test` writes (ARCHITECTURE.md, Outputs). Metrics are computed elsewhere; this module
 //! only groups, formats and writes.
 //!
 //! ```text

@@ -285,10 +285,8 @@ fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan])
         eprintln!("note: {} carries no training data list: disjointness from its training set is not checked", checkpoint.display());
         return Ok(());
     }
-    let (train, val, _) = match crate::train::trainer::discover_train_val(
-        config,
-        &SkipLog::default(),
-    ) {
+    let spec = config.data.splits(config.train.seed, &[]);
+    let (train, val, _) = match spec.discover(&SkipLog::default()) {
         Ok(found) => found,
         Err(e) => {
             eprintln!("note: the training data of {} is not available here ({e:#}): disjointness from it is not checked", checkpoint.display());

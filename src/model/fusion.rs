@@ -1,4 +1,4 @@
-//! How the k NPR branches become one 3-channel map for the backbone (DESIGN.md §4).
+//! How the k NPR branches become one 3-channel map for the backbone (ARCHITECTURE.md, Model).
 //!
 //! Every mode produces weights w ∈ [b, k, 3] and `fused = Σ_k w[:, k, c] · branch_k[:, c]`,
 //! so the attention, the fixed and the learned weights are compared on equal terms.

@@ -1,4 +1,4 @@
-//! The detector (DESIGN.md §4): multi-scale NPR → scale fusion → ResNet backbone → logit.
+//! The detector (ARCHITECTURE.md, Model): multi-scale NPR → scale fusion → ResNet backbone → logit.
 pub mod backbone;
 pub mod detector;
 pub mod fusion;

@@ -13,7 +13,7 @@ use super::{derived_rng, Kind, Recipe};
 pub(crate) const SCALES: [f64; 4] = [0.125, 0.25, 0.5, 0.75];
 
 /// `NPR_s(x) = x − up_nearest(down_nearest(x, ⌊n·s⌋), n)` with PyTorch's `nearest`
-/// index rule in both directions (DESIGN.md §4).
+/// index rule in both directions (ARCHITECTURE.md, Model).
 pub(crate) fn npr(img: &Planes, s: f64) -> Planes {
     let n = img.n;
     let m = ((n as f64 * s).floor() as usize).max(1);

@@ -1,6 +1,5 @@
 //! `npr synth`: a small synthetic benchmark whose fakes carry up-sampling traces at
-//! known NPR scales (DESIGN.md §6; families, layout and calibration in
-//! DATASET_DETAILS.md).
+//! known NPR scales (families, layout and calibration in DATASET_DETAILS.md).
 //!
 //! - A *real* image is a procedural scene (`content.rs`) rendered at full resolution,
 //!   plus Gaussian sensor noise ([`NOISE_SIGMA`]).
@@ -42,14 +41,14 @@ pub use manifest::{
 
 /// Weight of the fresh full-resolution high-pass detail added to every fake after
 /// up-sampling. Without it the fakes lack the top of the spectrum and are separable
-/// from the spectrum alone (100 % on every family, DESIGN.md §6); 0.7 gave a useful
+/// from the spectrum alone (100 % on every family, DATASET_DETAILS.md, Calibration); 0.7 gave a useful
 /// spread of accuracies in the calibration experiment. The detail fills exactly the
 /// band the low-resolution render lacks, with the scene's own texture statistics, so
 /// at weight 1 the fakes' power spectrum matches the reals' for the texture part.
 pub const DETAIL_WEIGHT: f64 = 0.7;
 
 /// Standard deviation of the Gaussian sensor noise added to reals and fakes alike, in
-/// grey levels of 255 (σ = 4/255, DESIGN.md §6). It masks the faintest traces.
+/// grey levels of 255 (σ = 4/255, DATASET_DETAILS.md, Calibration). It masks the faintest traces.
 pub const NOISE_SIGMA: f64 = 4.0;
 
 /// Names of the families in train and val by default: the two GAN-like ×2 ones.

@@ -1,4 +1,4 @@
-//! The run folder (DESIGN.md §7): everything needed to understand and reuse a run.
+//! The run folder (ARCHITECTURE.md, Outputs): everything needed to understand and reuse a run.
 //!
 //! ```text
 //! RUN/config.yaml        the resolved config
@@ -153,9 +153,11 @@ impl CsvLog {
         })
     }
 
+    /// Appends a row; a short row (a step row) leaves the remaining columns empty.
     pub fn row(&mut self, values: &[String]) -> Result<()> {
-        debug_assert_eq!(values.len(), self.columns);
-        writeln!(self.file, "{}", values.join(","))?;
+        debug_assert!(values.len() <= self.columns);
+        let blanks = self.columns.saturating_sub(values.len());
+        writeln!(self.file, "{}{}", values.join(","), ",".repeat(blanks))?;
         self.file.flush()?;
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! sample index), the model has no other randomness, and a checkpoint holds weights,
 //! BatchNorm statistics, Adam moments, the step, the epoch and the batch within it. So a
 //! run interrupted at any step and resumed reaches the weights of an uninterrupted run.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +19,7 @@ use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
 use super::step::train_step;
 use crate::checkpoint::{self, model_tensors, read_safetensors, write_safetensors_atomic};
 use crate::config::{Config, Monitor};
-use crate::data::{self, Sample, SkipLog};
+use crate::data::{self, SkipLog, Splits};
 use crate::eval::metrics;
 use crate::model::fusion::{ATTENTION_PREFIX, LEARNED_WEIGHTS};
 use crate::model::input::to_input;
@@ -110,109 +110,6 @@ impl Progress {
             bad_epochs: get("bad_epochs")?.parse()?,
         })
     }
-}
-
-/// The training and validation samples of a run, checked to be disjoint from each other and
-/// from the config's test sets, with what meta.json and the checkpoints record about them.
-pub struct Splits {
-    pub train: Vec<Sample>,
-    pub val: Vec<Sample>,
-    pub summary: serde_json::Value,
-    /// [`data::fingerprint`] of each list, stored in every checkpoint.
-    pub train_fingerprint: String,
-    pub val_fingerprint: String,
-}
-
-/// Discovers the splits of `config.data` and checks them against each other and the
-/// config's test sets.
-pub fn load_splits(config: &Config, skips: &SkipLog) -> Result<Splits> {
-    let (train, val, summary) = discover_train_val(config, skips)?;
-    let d = &config.data;
-    eprintln!(
-        "training set ({}):\n{}",
-        d.dataroot.display(),
-        data::Summary::of(&train, 0)
-    );
-    // Disjoint by construction: the config's test sets that exist are checked too.
-    let tests: Vec<(String, Vec<Sample>)> = config
-        .test
-        .sets
-        .iter()
-        .filter(|t| t.dataroot.is_dir())
-        .map(|t| {
-            let (found, _) = data::discover_test_set(&t.dataroot, None)
-                .with_context(|| format!("test set {:?} at {}", t.name, t.dataroot.display()))?;
-            Ok((
-                format!("test set {:?} ({})", t.name, t.dataroot.display()),
-                found.samples,
-            ))
-        })
-        .collect::<Result<_>>()?;
-    let mut named: Vec<(&str, &[Sample])> =
-        vec![("training set", &train[..]), ("validation set", &val[..])];
-    named.extend(tests.iter().map(|(n, s)| (n.as_str(), &s[..])));
-    data::check_disjoint(&named, 2)?;
-    let mut summary = summary;
-    summary["checked_disjoint_from"] =
-        serde_json::json!(named[1..].iter().map(|(n, _)| *n).collect::<Vec<_>>());
-    Ok(Splits {
-        train_fingerprint: data::fingerprint(&train, &d.dataroot),
-        val_fingerprint: data::fingerprint(&val, &d.dataroot),
-        train,
-        val,
-        summary,
-    })
-}
-
-/// The training and validation samples of `config.data`, with their summary for meta.json.
-/// A root without the split folders is an error that shows the `--set` fixing it;
-/// `val_fraction` is the explicit way to carve validation out of the training data.
-pub fn discover_train_val(
-    config: &Config,
-    skips: &SkipLog,
-) -> Result<(Vec<Sample>, Vec<Sample>, serde_json::Value)> {
-    let d = &config.data;
-    let classes = (!d.classes.is_empty()).then_some(d.classes.as_slice());
-    let root = d.dataroot.display();
-    let train_hint = format!(
-        "Point data.dataroot at the folder that holds `{t}/` (and the validation split), or \
-         train on {root} itself and hold out a share of it for validation: \
-         --set data.train_split=. --set data.val_fraction=0.2",
-        t = d.train_split
-    );
-    let found = data::discover_required_split(&d.dataroot, &d.train_split, classes, &train_hint)
-        .with_context(|| {
-            format!(
-                "training set (data.dataroot {root}, data.train_split {:?})",
-                d.train_split
-            )
-        })?;
-    skips.extend(found.skipped.iter().cloned());
-    let (train, val, val_summary) = match (d.val_fraction, &d.val_split) {
-        (Some(f), _) => {
-            let (t, v) = data::split_val(found.samples.clone(), f, config.train.seed);
-            (t, v, serde_json::json!({ "val_fraction": f }))
-        }
-        (None, Some(split)) => {
-            let hint = "Validation never reuses the training images: hold out a share of the \
-                        training set instead with --set data.val_fraction=0.2, or name the \
-                        validation folder with --set data.val_split=NAME";
-            let v = data::discover_required_split(&d.dataroot, split, classes, hint).with_context(
-                || format!("validation set (data.dataroot {root}, data.val_split {split:?})"),
-            )?;
-            skips.extend(v.skipped.iter().cloned());
-            let summary = serde_json::to_value(&v.summary)?;
-            (found.samples.clone(), v.samples, summary)
-        }
-        (None, None) => bail!("data: set val_split or val_fraction"),
-    };
-    let summary = serde_json::json!({
-        "train": serde_json::to_value(&found.summary)?,
-        "val": val_summary,
-        "n_train": train.len(),
-        "n_val": val.len(),
-    });
-    Ok((train, val, summary))
 }
 
 fn fmt_f(x: f64) -> String {
@@ -362,6 +259,88 @@ pub fn run_status(run: &Path, config: &Config) -> Result<RunStatus> {
     })
 }
 
+/// Where a run starts.
+enum Resume {
+    Fresh,
+    /// From `last.safetensors`: its tensors and progress.
+    From(HashMap<String, Tensor>, Progress),
+    /// Nothing to do: `--resume auto` on a finished run.
+    Finished(TrainOutcome),
+}
+
+/// On `--resume`, the state to continue from, after checking that it is the same run: the
+/// same config (only `train.epochs` may grow) and the same training and validation files.
+fn resume_point(run: &RunDir, config: &Config, splits: &Splits, start: Start) -> Result<Resume> {
+    if !run.resuming {
+        return Ok(Resume::Fresh);
+    }
+    let last = run.file(run_dir::LAST);
+    let (tensors, meta) = read_safetensors(&last)?;
+    let saved = meta.get(checkpoint::META_CONFIG).with_context(|| {
+        format!(
+            "--resume: {} has no embedded config, so it cannot be checked against this run; start a new run",
+            last.display()
+        )
+    })?;
+    let mut prev = Config::from_yaml(saved, &[])
+        .with_context(|| format!("the config embedded in {}", last.display()))?;
+    prev.train.epochs = config.train.epochs;
+    if prev != *config {
+        return Err(crate::usage!(
+            "--resume: the config differs from the one {} was trained with (only train.epochs may change on resume); see {}",
+            last.display(),
+            run.file(run_dir::CONFIG).display()
+        ));
+    }
+    for (key, now, what) in [
+        (META_TRAIN_FILES, &splits.train_fingerprint, "training"),
+        (META_VAL_FILES, &splits.val_fingerprint, "validation"),
+    ] {
+        let before = meta.get(key).map(String::as_str).unwrap_or("none recorded");
+        if before != now {
+            return Err(crate::usage!(
+                "--resume: the {what} files differ from those {} was trained on (fingerprint then {before}, now {now}; `count:hash` of the file list); resume on the same data, or start a new run",
+                last.display()
+            ));
+        }
+    }
+    let progress = Progress::from_meta(&meta)?;
+    let patience = config.train.patience();
+    let stopped_early = patience > 0 && progress.bad_epochs >= patience;
+    if progress.finished(config) && start == Start::Auto {
+        // A requeued job whose run is complete: nothing to do, and that is success.
+        eprintln!(
+            "--resume auto: {} is finished ({} epochs); nothing to do",
+            run.path.display(),
+            progress.epoch
+        );
+        return Ok(Resume::Finished(TrainOutcome {
+            run_dir: run.path.clone(),
+            epochs_done: progress.epoch,
+            best_monitored: progress.best,
+            last_val: None,
+            stopped_early,
+            interrupted: false,
+        }));
+    }
+    if progress.epoch >= config.train.epochs {
+        return Err(crate::usage!(
+            "--resume: {} already ran all {} epochs; continue with --set train.epochs=N (N > {})",
+            run.path.display(),
+            progress.epoch,
+            progress.epoch
+        ));
+    }
+    if stopped_early {
+        return Err(crate::usage!(
+            "--resume: {} was stopped early ({} epochs without improvement, patience {patience}); nothing to continue",
+            run.path.display(),
+            progress.bad_epochs
+        ));
+    }
+    Ok(Resume::From(tensors, progress))
+}
+
 /// Trains one model; see the module doc for the guarantees.
 pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let config = &opts.config;
@@ -374,109 +353,26 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 
     // Data next: a dataset that cannot be used leaves no run folder behind.
     let skips = Arc::new(SkipLog::default());
-    let mut splits = load_splits(config, &skips)?;
-    // The lists move into the loader's Arcs; `splits` keeps the fingerprints and summary.
-    let (train_samples, val_samples) = (
-        std::mem::take(&mut splits.train),
-        std::mem::take(&mut splits.val),
-    );
-    if train_samples.is_empty() || val_samples.is_empty() {
-        return Err(crate::usage!(
-            "empty training ({}) or validation ({}) set: check data.dataroot, data.train_split and data.val_split/val_fraction",
-            train_samples.len(),
-            val_samples.len()
-        ));
-    }
-    // A detector needs both classes: a misnamed label folder must not train a one-class model.
-    let count = |v: &[Sample], label: u8| v.iter().filter(|s| s.label == label).count();
-    let (real, fake) = (
-        count(&train_samples, data::REAL),
-        count(&train_samples, data::FAKE),
-    );
-    if real == 0 || fake == 0 {
-        return Err(crate::usage!(
-            "the training set has {real} real and {fake} fake images: both label folders are needed (0_real/1_fake, real/fake or nature/ai); check data.dataroot and data.train_split"
-        ));
-    }
-    if count(&val_samples, data::REAL) == 0 || count(&val_samples, data::FAKE) == 0 {
-        eprintln!(
-            "warning: the validation set holds only one class; AP is n/a and accuracy is one-sided"
-        );
-    }
-    let train_samples = Arc::new(train_samples);
-    let val_samples = Arc::new(val_samples);
-    let train_tf = data::Transform::Train(config.data.train_transform());
+    let mut splits = config
+        .data
+        .splits(seed, &config.test.sets)
+        .load(&skips)
+        .with_context(|| {
+            format!(
+                "the training data (data.dataroot {})",
+                config.data.dataroot.display()
+            )
+        })?;
+    // The lists move into the loaders; `splits` keeps the fingerprints and summary.
+    let train_samples = Arc::new(std::mem::take(&mut splits.train));
+    let val_samples = Arc::new(std::mem::take(&mut splits.val));
 
     // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
     let run = RunDir::prepare(&opts.out, opts.start)?;
-    // On resume, the state to continue from, and a check that the run is the same run.
-    let resume_state = if run.resuming {
-        let last = run.file(run_dir::LAST);
-        let (tensors, meta) = read_safetensors(&last)?;
-        let saved = meta.get(checkpoint::META_CONFIG).with_context(|| {
-            format!(
-                "--resume: {} has no embedded config, so it cannot be checked against this run; start a new run",
-                last.display()
-            )
-        })?;
-        let mut prev = Config::from_yaml(saved, &[])
-            .with_context(|| format!("the config embedded in {}", last.display()))?;
-        prev.train.epochs = config.train.epochs;
-        if prev != *config {
-            return Err(crate::usage!(
-                "--resume: the config differs from the one {} was trained with (only train.epochs may change on resume); see {}",
-                last.display(),
-                run.file(run_dir::CONFIG).display()
-            ));
-        }
-        for (key, now, what) in [
-            (META_TRAIN_FILES, &splits.train_fingerprint, "training"),
-            (META_VAL_FILES, &splits.val_fingerprint, "validation"),
-        ] {
-            let before = meta.get(key).map(String::as_str).unwrap_or("none recorded");
-            if before != now {
-                return Err(crate::usage!(
-                    "--resume: the {what} files differ from those {} was trained on (fingerprint then {before}, now {now}; `count:hash` of the file list); resume on the same data, or start a new run",
-                    last.display()
-                ));
-            }
-        }
-        let progress = Progress::from_meta(&meta)?;
-        let patience = config.train.patience();
-        if progress.finished(config) && opts.start == Start::Auto {
-            // A requeued job whose run is complete: nothing to do, and that is success.
-            eprintln!(
-                "--resume auto: {} is finished ({} epochs); nothing to do",
-                run.path.display(),
-                progress.epoch
-            );
-            return Ok(TrainOutcome {
-                run_dir: run.path.clone(),
-                epochs_done: progress.epoch,
-                best_monitored: progress.best,
-                last_val: None,
-                stopped_early: patience > 0 && progress.bad_epochs >= patience,
-                interrupted: false,
-            });
-        }
-        if progress.epoch >= config.train.epochs {
-            return Err(crate::usage!(
-                "--resume: {} already ran all {} epochs; continue with --set train.epochs=N (N > {})",
-                run.path.display(),
-                progress.epoch,
-                progress.epoch
-            ));
-        }
-        if patience > 0 && progress.bad_epochs >= patience {
-            return Err(crate::usage!(
-                "--resume: {} was stopped early ({} epochs without improvement, patience {patience}); nothing to continue",
-                run.path.display(),
-                progress.bad_epochs
-            ));
-        }
-        Some((tensors, progress))
-    } else {
-        None
+    let resume = match resume_point(&run, config, &splits, opts.start)? {
+        Resume::Finished(outcome) => return Ok(outcome),
+        Resume::From(tensors, progress) => Some((tensors, progress)),
+        Resume::Fresh => None,
     };
     run.write(run_dir::CONFIG, &config.to_yaml())?;
 
@@ -487,7 +383,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         run.path.display()
     );
 
-    // Model and optimizer (the seed fixes the initialisation).
+    // Model and optimizer (train.seed fixes the initialisation).
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(device);
     let mut model = Detector::new(&vs.root(), &config.model);
@@ -515,7 +411,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let mut progress = Progress::default();
 
     // Resume: weights, BN statistics, Adam moments and the position in the schedule.
-    if let Some((tensors, saved)) = resume_state {
+    if let Some((tensors, saved)) = resume {
         let report = checkpoint::load_into(&vs, &tensors)?;
         if !report.missing.is_empty() {
             bail!("{}: {report}", run.file(run_dir::LAST).display());
@@ -538,11 +434,13 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         eprintln!("note: train.amp applies on CUDA only; training in fp32 on {device:?}");
     }
 
-    let header = log_header(&config.model.scales);
     // Rows past the checkpoint (a process killed after logging) are dropped: the steps
     // they describe run again now, and the log must not hold them twice.
-    let mut log = CsvLog::open(&run.file(run_dir::LOG), &header, progress.step)?;
-    let blanks = |n: usize| vec![String::new(); n];
+    let mut log = CsvLog::open(
+        &run.file(run_dir::LOG),
+        &log_header(&config.model.scales),
+        progress.step,
+    )?;
 
     crate::interrupt::install()?;
     crate::amp::set_deterministic(config.train.deterministic, device);
@@ -567,13 +465,13 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 
     // One decode pool each for the whole run.
     let train_loader = data::Loader::new(
-        train_samples.clone(),
-        train_tf.clone(),
+        train_samples,
+        data::Transform::Train(config.data.train_transform()),
         config.data.train_loader(batch_size, seed),
         skips.clone(),
     )?;
     let val_loader = crate::eval::score::loader(
-        val_samples.clone(),
+        val_samples,
         config.data.val_transform(),
         config.test.batch_size,
         config.data.workers,
@@ -588,92 +486,29 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
                 config.train.lr_decay.every_epochs,
                 epoch,
             );
-
-            // Train one epoch (skipping the batches an interrupted run already did).
-            let loader = train_loader.epoch(epoch)?;
-            let (mut interval_loss, mut interval_n, mut interval_images) =
-                (Tensor::zeros([], (Kind::Float, device)), 0usize, 0usize);
-            let (mut epoch_loss, mut epoch_batches) = (0.0f64, 0usize);
-            let mut clock = Instant::now();
-            for (b, batch) in loader.enumerate() {
-                if b < progress.batch_in_epoch {
-                    continue;
-                }
-                let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
-                let y = Tensor::from_slice(&batch.labels)
-                    .to_kind(Kind::Float)
-                    .to_device(device);
-                let loss = train_step(&model, &mut adam, &x, &y);
-                progress.step += 1;
-                progress.batch_in_epoch = b + 1;
-                if opts.sigterm_at_step == Some(progress.step) {
-                    // SAFETY: raising a signal for which a handler is installed.
-                    unsafe { libc::raise(libc::SIGTERM) };
-                }
-                interval_loss += loss;
-                interval_n += 1;
-                interval_images += batch.n;
-                bar.inc(1);
-
-                if progress.step % config.train.log_every as i64 == 0 {
-                    let mean_loss = interval_loss.double_value(&[]) / interval_n as f64;
-                    if !mean_loss.is_finite() {
-                        bail!(
-                            "the training loss became {mean_loss} at step {} (epoch {}); the last good checkpoint is kept in {}. Lower train.optimizer.lr or check the data",
-                            progress.step, epoch + 1, run.path.display()
-                        );
-                    }
-                    let ips = interval_images as f64 / clock.elapsed().as_secs_f64();
-                    epoch_loss += mean_loss * interval_n as f64;
-                    epoch_batches += interval_n;
-                    bar.set_message(format!("loss {mean_loss:.4} {ips:.0} img/s"));
-                    if bar.is_hidden() {
-                        say(
-                            &bar,
-                            format!(
-                                "epoch {} step {} loss {mean_loss:.4} lr {:.3e} {ips:.0} img/s",
-                                epoch + 1,
-                                progress.step,
-                                adam.lr
-                            ),
-                        );
-                    }
-                    let mut row = vec![
-                        "step".into(),
-                        (epoch + 1).to_string(),
-                        progress.step.to_string(),
-                        fmt_f(mean_loss),
-                        format!("{:e}", adam.lr),
-                        format!("{ips:.1}"),
-                    ];
-                    row.extend(blanks(header.len() - row.len()));
-                    log.row(&row)?;
-                    interval_loss = Tensor::zeros([], (Kind::Float, device));
-                    (interval_n, interval_images) = (0, 0);
-                    clock = Instant::now();
-                }
-                if crate::interrupt::requested().is_some() {
-                    // Never overwrite the last good state with diverged weights.
-                    let pending = interval_loss.double_value(&[]);
-                    if !pending.is_finite() {
-                        bail!(
-                            "interrupted after the training loss became {pending}; {} keeps the last good state",
-                            run.file(run_dir::LAST).display()
-                        );
-                    }
+            let mut stepper = Stepper {
+                config,
+                model: &model,
+                adam: &mut adam,
+                log: &mut log,
+                bar: &bar,
+                device,
+                run: &run,
+                sigterm_at_step: opts.sigterm_at_step,
+            };
+            let train_loss = match train_epoch(
+                &mut stepper,
+                epoch,
+                train_loader.epoch(epoch)?,
+                &mut progress,
+            )? {
+                Pass::Done(loss) => loss,
+                Pass::Interrupted => {
                     save(run_dir::LAST, &progress, &adam)?;
                     outcome.interrupted = true;
                     return Ok(());
                 }
-            }
-            if interval_n > 0 {
-                let rest = interval_loss.double_value(&[]);
-                if !rest.is_finite() {
-                    bail!("the training loss became {rest} in epoch {}; the last good checkpoint is kept in {}", epoch + 1, run.path.display());
-                }
-                epoch_loss += rest;
-                epoch_batches += interval_n;
-            }
+            };
 
             // Validate, log, checkpoint.
             let val = crate::amp::without_autocast(|| validate(&model, &val_loader, device))?;
@@ -686,19 +521,20 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             progress.best = stopper.best;
             progress.bad_epochs = stopper.bad_epochs;
             // After a resume on the epoch's last batch no training loss was seen: n/a.
-            let train_loss = if epoch_batches > 0 {
-                fmt_f(epoch_loss / epoch_batches as f64)
-            } else {
-                "n/a".into()
-            };
+            let train_loss = train_loss.map_or_else(|| "n/a".to_string(), fmt_f);
             let ap = val.ap.map(fmt_f).unwrap_or_else(|| "n/a".into());
+            let rounded = |w: &[f64]| {
+                w.iter()
+                    .map(|w| (w * 1000.0).round() / 1000.0)
+                    .collect::<Vec<_>>()
+            };
             say(
                 &bar,
                 format!(
                     "epoch {}/{}: train loss {train_loss}, val loss {:.4}, acc {:.4}, AP {ap}, weights real {:?} fake {:?}{}",
                     epoch + 1, config.train.epochs, val.loss, val.acc,
-                    val.weights_real.iter().map(|w| (w * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
-                    val.weights_fake.iter().map(|w| (w * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+                    rounded(&val.weights_real),
+                    rounded(&val.weights_fake),
                     if verdict == Verdict::Improved { " (best)" } else { "" }
                 ),
             );
@@ -761,6 +597,128 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
         );
     }
     Ok(outcome)
+}
+
+/// What one epoch's optimizer steps work on.
+struct Stepper<'a> {
+    config: &'a Config,
+    model: &'a Detector,
+    adam: &'a mut Adam,
+    log: &'a mut CsvLog,
+    bar: &'a ProgressBar,
+    device: Device,
+    run: &'a RunDir,
+    /// Tests: raise a real SIGTERM after this optimizer step.
+    sigterm_at_step: Option<i64>,
+}
+
+/// How a pass over one epoch's training batches ended.
+enum Pass {
+    /// Every batch done, with the epoch's mean training loss (`None` when a resume landed
+    /// after the last batch).
+    Done(Option<f64>),
+    /// A signal asked to stop; `progress` describes the state after the last step.
+    Interrupted,
+}
+
+/// One epoch of optimizer steps from `progress.batch_in_epoch` on (an interrupted run's
+/// batches are skipped), a step row in the log every `train.log_every` steps, a stop at the
+/// next batch when a signal asks. A diverged loss is an error, so it never reaches a
+/// checkpoint.
+fn train_epoch(
+    s: &mut Stepper,
+    epoch: usize,
+    batches: data::BatchIter,
+    progress: &mut Progress,
+) -> Result<Pass> {
+    let device = s.device;
+    let zero = || Tensor::zeros([], (Kind::Float, device));
+    let (mut interval_loss, mut interval_n, mut interval_images) = (zero(), 0usize, 0usize);
+    let (mut epoch_loss, mut epoch_batches) = (0.0f64, 0usize);
+    let mut clock = Instant::now();
+    for (b, batch) in batches.enumerate() {
+        if b < progress.batch_in_epoch {
+            continue;
+        }
+        let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
+        let y = Tensor::from_slice(&batch.labels)
+            .to_kind(Kind::Float)
+            .to_device(device);
+        let loss = train_step(s.model, s.adam, &x, &y);
+        progress.step += 1;
+        progress.batch_in_epoch = b + 1;
+        if s.sigterm_at_step == Some(progress.step) {
+            // SAFETY: raising a signal for which a handler is installed.
+            unsafe { libc::raise(libc::SIGTERM) };
+        }
+        interval_loss += loss;
+        interval_n += 1;
+        interval_images += batch.n;
+        s.bar.inc(1);
+
+        if progress.step % s.config.train.log_every as i64 == 0 {
+            let mean_loss = interval_loss.double_value(&[]) / interval_n as f64;
+            if !mean_loss.is_finite() {
+                bail!(
+                    "the training loss became {mean_loss} at step {} (epoch {}); the last good checkpoint is kept in {}. Lower train.optimizer.lr or check the data",
+                    progress.step, epoch + 1, s.run.path.display()
+                );
+            }
+            let ips = interval_images as f64 / clock.elapsed().as_secs_f64();
+            epoch_loss += mean_loss * interval_n as f64;
+            epoch_batches += interval_n;
+            s.bar
+                .set_message(format!("loss {mean_loss:.4} {ips:.0} img/s"));
+            if s.bar.is_hidden() {
+                say(
+                    s.bar,
+                    format!(
+                        "epoch {} step {} loss {mean_loss:.4} lr {:.3e} {ips:.0} img/s",
+                        epoch + 1,
+                        progress.step,
+                        s.adam.lr
+                    ),
+                );
+            }
+            s.log.row(&[
+                "step".into(),
+                (epoch + 1).to_string(),
+                progress.step.to_string(),
+                fmt_f(mean_loss),
+                format!("{:e}", s.adam.lr),
+                format!("{ips:.1}"),
+            ])?;
+            interval_loss = zero();
+            (interval_n, interval_images) = (0, 0);
+            clock = Instant::now();
+        }
+        if crate::interrupt::requested().is_some() {
+            // Never overwrite the last good state with diverged weights.
+            let pending = interval_loss.double_value(&[]);
+            if !pending.is_finite() {
+                bail!(
+                    "interrupted after the training loss became {pending}; {} keeps the last good state",
+                    s.run.file(run_dir::LAST).display()
+                );
+            }
+            return Ok(Pass::Interrupted);
+        }
+    }
+    if interval_n > 0 {
+        let rest = interval_loss.double_value(&[]);
+        if !rest.is_finite() {
+            bail!(
+                "the training loss became {rest} in epoch {}; the last good checkpoint is kept in {}",
+                epoch + 1,
+                s.run.path.display()
+            );
+        }
+        epoch_loss += rest;
+        epoch_batches += interval_n;
+    }
+    Ok(Pass::Done(
+        (epoch_batches > 0).then(|| epoch_loss / epoch_batches as f64),
+    ))
 }
 
 /// Loss, accuracy, AP and mean branch weights on the validation set (eval mode, no grad).

@@ -1,5 +1,5 @@
 //! Parity with PyTorch: tests/parity/reference_npr.py builds the same networks
-//! independently (from DESIGN.md §4 and the official NPR code), loads our weights and must
+//! independently (from ARCHITECTURE.md, Model, and the official NPR code), loads our weights and must
 //! reproduce our logits within 1e-4 (max abs); and official `torch.save` checkpoints load
 //! through our reader and give PyTorch's logits.
 use std::collections::BTreeMap;

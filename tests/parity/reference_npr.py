@@ -1,6 +1,6 @@
 """Independent PyTorch reference of the npr networks, for the parity tests.
 
-Written from the architecture in shared/DESIGN.md §4 and the official NPR code
+Written from the architecture in ARCHITECTURE.md (Model) and the official NPR code
 (github.com/chuangchuangtan/NPR-DeepfakeDetection, networks/resnet.py), not generated
 from the Rust code. Two modes:
 

@@ -1,6 +1,7 @@
-//! One YAML file describes one run (DESIGN.md §3).
+//! One YAML file describes one run (ARCHITECTURE.md, Config).
 //!
-//! The flow is one way: YAML text → generic tree → `--set` overrides → typed [`Config`]
+//! The flow is one way (schema and defaults here, `--set` in `overrides.rs`, ranges in
+//! `validate.rs`): YAML text → generic tree → `--set` overrides → typed [`Config`]
 //! (unknown keys and wrong types are errors naming the key path) → [`Config::validate`]
 //! (every out-of-range value at once, each with its key and the allowed range). The rest
 //! of the code takes the validated `Config` by reference.
@@ -9,6 +10,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use crate::data::{BlurAug, JpegAug};
+pub use overrides::apply_override;
+
+mod overrides;
+mod validate;
 
 /// A config problem: bad YAML, unknown key, wrong type or out-of-range value.
 /// Commands map it to exit code 2.
@@ -85,20 +92,6 @@ pub struct ModelConfig {
     pub attention: AttentionConfig,
     /// Multiplies the fused residual; the official NPR uses 2/3.
     pub npr_gain: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BlurAug {
-    pub prob: f64,
-    pub sigma: [f64; 2],
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct JpegAug {
-    pub prob: f64,
-    pub quality: [u8; 2],
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,7 +202,7 @@ pub enum CropPolicy {
     Tile,
 }
 
-/// One test set and its preprocessing protocol (DESIGN.md §5).
+/// One test set and its preprocessing protocol (ARCHITECTURE.md, Data).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestSet {
@@ -283,24 +276,6 @@ impl Default for ModelConfig {
             fusion: Fusion::Attention,
             attention: AttentionConfig::default(),
             npr_gain: crate::model::npr::OFFICIAL_NPR_GAIN,
-        }
-    }
-}
-
-impl Default for BlurAug {
-    fn default() -> Self {
-        BlurAug {
-            prob: 0.0,
-            sigma: [0.0, 3.0],
-        }
-    }
-}
-
-impl Default for JpegAug {
-    fn default() -> Self {
-        JpegAug {
-            prob: 0.0,
-            quality: [90, 100],
         }
     }
 }
@@ -446,249 +421,29 @@ impl Config {
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).expect("a Config always serialises")
     }
-
-    /// Checks every range at once; each problem names its key and the allowed values.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, msg: String| {
-            if !ok {
-                problems.push(msg)
-            }
-        };
-        let m = &self.model;
-        check(
-            !self.name.trim().is_empty(),
-            "name: must not be empty".into(),
-        );
-        check(
-            !m.scales.is_empty(),
-            "model.scales: at least one scale is required".into(),
-        );
-        for (i, s) in m.scales.iter().enumerate() {
-            check(
-                s.is_finite() && *s > 0.0 && *s <= 1.0,
-                format!("model.scales[{i}]: {s} is outside (0, 1] (1.0 is the identity branch)"),
-            );
-        }
-        for (i, s) in m.scales.iter().enumerate() {
-            check(
-                !m.scales[..i].contains(s),
-                format!("model.scales[{i}]: {s} is listed twice"),
-            );
-        }
-        check(
-            m.fusion != Fusion::Single || m.scales.len() == 1,
-            format!(
-                "model.fusion: `single` takes exactly one scale, got {} (use attention, equal or learned)",
-                m.scales.len()
-            ),
-        );
-        check(
-            m.attention.reduction >= 1,
-            "model.attention.reduction: must be ≥ 1".into(),
-        );
-        check(
-            m.attention.bias_init.is_finite(),
-            "model.attention.bias_init: must be finite".into(),
-        );
-        check(
-            m.npr_gain.is_finite() && m.npr_gain > 0.0,
-            format!("model.npr_gain: {} must be > 0", m.npr_gain),
-        );
-
-        let d = &self.data;
-        check(d.load_size >= 1, "data.load_size: must be ≥ 1".into());
-        check(d.crop_size >= 1, "data.crop_size: must be ≥ 1".into());
-        check(
-            d.crop_size <= d.load_size,
-            format!(
-                "data.crop_size: {} is larger than data.load_size {} (crop ≤ load size)",
-                d.crop_size, d.load_size
-            ),
-        );
-        if let Some(f) = d.val_fraction {
-            check(
-                f > 0.0 && f < 1.0,
-                format!("data.val_fraction: {f} is outside (0, 1)"),
-            );
-        }
-        check(
-            d.val_fraction.is_some() || d.val_split.is_some(),
-            "data: set val_split (a folder) or val_fraction (a hold-out share)".into(),
-        );
-        check(
-            d.train_split.trim() != "",
-            "data.train_split: must not be empty".into(),
-        );
-        for (key, p) in [
-            ("data.blur.prob", d.blur.prob),
-            ("data.jpeg.prob", d.jpeg.prob),
-        ] {
-            check(
-                (0.0..=1.0).contains(&p),
-                format!("{key}: {p} is outside [0, 1]"),
-            );
-        }
-        check(
-            d.blur.sigma[0] >= 0.0 && d.blur.sigma[0] <= d.blur.sigma[1],
-            format!(
-                "data.blur.sigma: {:?} must be [lo, hi] with 0 ≤ lo ≤ hi",
-                d.blur.sigma
-            ),
-        );
-        check(
-            d.jpeg.quality[0] >= 1
-                && d.jpeg.quality[0] <= d.jpeg.quality[1]
-                && d.jpeg.quality[1] <= 100,
-            format!(
-                "data.jpeg.quality: {:?} must be [lo, hi] with 1 ≤ lo ≤ hi ≤ 100",
-                d.jpeg.quality
-            ),
-        );
-        check(d.workers >= 1, "data.workers: must be ≥ 1".into());
-
-        let t = &self.train;
-        check(t.epochs >= 1, "train.epochs: must be ≥ 1".into());
-        check(t.batch_size >= 1, "train.batch_size: must be ≥ 1".into());
-        let o = &t.optimizer;
-        check(
-            o.lr.is_finite() && o.lr > 0.0,
-            format!("train.optimizer.lr: {} must be > 0", o.lr),
-        );
-        for (i, b) in o.betas.iter().enumerate() {
-            check(
-                (0.0..1.0).contains(b),
-                format!("train.optimizer.betas[{i}]: {b} is outside [0, 1)"),
-            );
-        }
-        check(
-            o.eps > 0.0,
-            format!("train.optimizer.eps: {} must be > 0", o.eps),
-        );
-        check(
-            o.weight_decay >= 0.0,
-            format!(
-                "train.optimizer.weight_decay: {} must be ≥ 0",
-                o.weight_decay
-            ),
-        );
-        check(
-            o.fusion_lr_mult > 0.0,
-            format!(
-                "train.optimizer.fusion_lr_mult: {} must be > 0",
-                o.fusion_lr_mult
-            ),
-        );
-        check(
-            t.lr_decay.factor > 0.0 && t.lr_decay.factor <= 1.0,
-            format!(
-                "train.lr_decay.factor: {} is outside (0, 1]",
-                t.lr_decay.factor
-            ),
-        );
-        check(
-            t.recipe != Recipe::Official || t.early_stopping.is_none(),
-            "train.early_stopping: the official recipe has no early stopping; remove the key or set train.recipe: proposal".into(),
-        );
-        check(
-            t.lr_decay.every_epochs >= 1,
-            "train.lr_decay.every_epochs: must be ≥ 1".into(),
-        );
-        check(t.log_every >= 1, "train.log_every: must be ≥ 1".into());
-        check(
-            self.test.batch_size >= 1,
-            "test.batch_size: must be ≥ 1".into(),
-        );
-        for (i, s) in self.test.sets.iter().enumerate() {
-            check(
-                !s.name.trim().is_empty(),
-                format!("test.sets[{i}].name: must not be empty"),
-            );
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
-    }
-}
-
-/// Applies `a.b.c=value` to the YAML tree; the value is parsed as YAML (`[0.5]`, `true`, `3`).
-/// A numeric component indexes a list (`test.sets.0.dataroot=...`).
-pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
-    let (key, raw) = item
-        .split_once('=')
-        .ok_or_else(|| ConfigError::BadOverride(item.into()))?;
-    let key = key.trim();
-    if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(ConfigError::BadOverride(item.into()));
-    }
-    let value: Value = if raw.trim().is_empty() {
-        Value::String(String::new())
-    } else {
-        serde_saphyr::from_str(raw).map_err(|e| ConfigError::Parse {
-            path: key.into(),
-            message: format!("cannot parse override value {raw:?}: {e}"),
-        })?
-    };
-    let mut node = tree;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (depth, part) in parts.iter().enumerate() {
-        let last = depth + 1 == parts.len();
-        if node.is_null() {
-            *node = Value::Object(Default::default());
-        }
-        node = match node {
-            Value::Object(map) => {
-                let slot = map.entry(part.to_string()).or_insert(Value::Null);
-                if last {
-                    *slot = value;
-                    return Ok(());
-                }
-                slot
-            }
-            Value::Array(items) => {
-                let i: usize = part.parse().map_err(|_| ConfigError::Parse {
-                    path: parts[..=depth].join("."),
-                    message: "expected a list index".into(),
-                })?;
-                let len = items.len();
-                let slot = items.get_mut(i).ok_or_else(|| ConfigError::Parse {
-                    path: parts[..=depth].join("."),
-                    message: format!("index {i} is out of range (the list has {len} items)"),
-                })?;
-                if last {
-                    *slot = value;
-                    return Ok(());
-                }
-                slot
-            }
-            _ => {
-                return Err(ConfigError::Parse {
-                    path: parts[..depth].join("."),
-                    message: "is a value, not a section: cannot set a key inside it".into(),
-                })
-            }
-        };
-    }
-    unreachable!("the loop returns at the last key component")
 }
 
 impl fmt::Display for Fusion {
+    /// The config spelling (`attention`, `equal`, …).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from));
-        f.write_str(s.as_deref().unwrap_or("?"))
+        f.write_str(match self {
+            Fusion::Attention => "attention",
+            Fusion::Equal => "equal",
+            Fusion::Learned => "learned",
+            Fusion::Single => "single",
+        })
     }
 }
 
 impl fmt::Display for Backbone {
+    /// The config spelling (`npr_resnet50`, `resnet50`, …).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from));
-        f.write_str(s.as_deref().unwrap_or("?"))
+        f.write_str(match self {
+            Backbone::NprResnet50 => "npr_resnet50",
+            Backbone::Resnet50 => "resnet50",
+            Backbone::Resnet34 => "resnet34",
+            Backbone::Resnet18 => "resnet18",
+        })
     }
 }
 
@@ -703,14 +458,8 @@ impl DataConfig {
             resize_mode: crate::data::ResizeMode::Square,
             crop_size: self.crop_size,
             flip: self.flip,
-            blur: crate::data::BlurAug {
-                prob: self.blur.prob,
-                sigma: self.blur.sigma,
-            },
-            jpeg: crate::data::JpegAug {
-                prob: self.jpeg.prob,
-                quality: self.jpeg.quality,
-            },
+            blur: self.blur.clone(),
+            jpeg: self.jpeg.clone(),
         }
     }
 
@@ -721,6 +470,27 @@ impl DataConfig {
             resize: Some(self.load_size),
             crop: crate::data::Crop::Center(self.crop_size),
             ..Default::default()
+        }
+    }
+
+    /// Where the run's training and validation sets are, and the test sets they must not
+    /// share an image with. `validate` guarantees a validation source.
+    pub fn splits(&self, seed: u64, tests: &[TestSet]) -> crate::data::SplitSpec {
+        let val = match (self.val_fraction, &self.val_split) {
+            (Some(f), _) => crate::data::ValFrom::Fraction(f),
+            (None, Some(folder)) => crate::data::ValFrom::Folder(folder.clone()),
+            (None, None) => unreachable!("Config::validate requires val_split or val_fraction"),
+        };
+        crate::data::SplitSpec {
+            root: self.dataroot.clone(),
+            train_split: self.train_split.clone(),
+            val,
+            classes: self.classes.clone(),
+            seed,
+            tests: tests
+                .iter()
+                .map(|t| (t.name.clone(), t.dataroot.clone()))
+                .collect(),
         }
     }
 
@@ -807,13 +577,41 @@ mod tests {
     }
 
     #[test]
+    fn names_print_as_the_config_spells_them() {
+        for f in [
+            Fusion::Attention,
+            Fusion::Equal,
+            Fusion::Learned,
+            Fusion::Single,
+        ] {
+            assert_eq!(serde_json::to_value(f).unwrap(), f.to_string());
+        }
+        for b in [
+            Backbone::NprResnet50,
+            Backbone::Resnet50,
+            Backbone::Resnet34,
+            Backbone::Resnet18,
+        ] {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.to_string());
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
-        let err = Config::from_yaml("model: {scales: [2.0]}\ntrain: {epochs: 0}", &[]).unwrap_err();
+        let err = Config::from_yaml(
+            "model: {scales: [2.0]}\ntrain: {epochs: 0}\ndata: {jpeg: {quality: [95, 90]}, blur: {prob: 2}}",
+            &[],
+        )
+        .unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("model.scales[0]") && text.contains("train.epochs"),
-            "{text}"
-        );
+        for key in [
+            "model.scales[0]",
+            "train.epochs",
+            "data.jpeg.quality",
+            "data.blur.prob",
+        ] {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
     }
 
     #[test]

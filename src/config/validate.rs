@@ -1,0 +1,140 @@
+//! [`Config::validate`]: every out-of-range value at once, each with its key and the
+//! allowed range. Ranges of the data layer's own types (crop, blur, JPEG) are checked by
+//! that layer and reported here with the rest.
+use super::{Config, ConfigError, Fusion, Recipe};
+
+impl Config {
+    /// Checks every range at once; each problem names its key and the allowed values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                problems.push(msg)
+            }
+        };
+        let m = &self.model;
+        check(
+            !self.name.trim().is_empty(),
+            "name: must not be empty".into(),
+        );
+        check(
+            !m.scales.is_empty(),
+            "model.scales: at least one scale is required".into(),
+        );
+        for (i, s) in m.scales.iter().enumerate() {
+            check(
+                s.is_finite() && *s > 0.0 && *s <= 1.0,
+                format!("model.scales[{i}]: {s} is outside (0, 1] (1.0 is the identity branch)"),
+            );
+        }
+        for (i, s) in m.scales.iter().enumerate() {
+            check(
+                !m.scales[..i].contains(s),
+                format!("model.scales[{i}]: {s} is listed twice"),
+            );
+        }
+        check(
+            m.fusion != Fusion::Single || m.scales.len() == 1,
+            format!(
+                "model.fusion: `single` takes exactly one scale, got {} (use attention, equal or learned)",
+                m.scales.len()
+            ),
+        );
+        check(
+            m.attention.reduction >= 1,
+            "model.attention.reduction: must be ≥ 1".into(),
+        );
+        check(
+            m.attention.bias_init.is_finite(),
+            "model.attention.bias_init: must be finite".into(),
+        );
+        check(
+            m.npr_gain.is_finite() && m.npr_gain > 0.0,
+            format!("model.npr_gain: {} must be > 0", m.npr_gain),
+        );
+
+        let d = &self.data;
+        for p in d.train_transform().problems() {
+            check(false, p.to_string());
+        }
+        if let Some(f) = d.val_fraction {
+            check(
+                f > 0.0 && f < 1.0,
+                format!("data.val_fraction: {f} is outside (0, 1)"),
+            );
+        }
+        check(
+            d.val_fraction.is_some() || d.val_split.is_some(),
+            "data: set val_split (a folder) or val_fraction (a hold-out share)".into(),
+        );
+        check(
+            d.train_split.trim() != "",
+            "data.train_split: must not be empty".into(),
+        );
+        check(d.workers >= 1, "data.workers: must be ≥ 1".into());
+
+        let t = &self.train;
+        check(t.epochs >= 1, "train.epochs: must be ≥ 1".into());
+        check(t.batch_size >= 1, "train.batch_size: must be ≥ 1".into());
+        let o = &t.optimizer;
+        check(
+            o.lr.is_finite() && o.lr > 0.0,
+            format!("train.optimizer.lr: {} must be > 0", o.lr),
+        );
+        for (i, b) in o.betas.iter().enumerate() {
+            check(
+                (0.0..1.0).contains(b),
+                format!("train.optimizer.betas[{i}]: {b} is outside [0, 1)"),
+            );
+        }
+        check(
+            o.eps > 0.0,
+            format!("train.optimizer.eps: {} must be > 0", o.eps),
+        );
+        check(
+            o.weight_decay >= 0.0,
+            format!(
+                "train.optimizer.weight_decay: {} must be ≥ 0",
+                o.weight_decay
+            ),
+        );
+        check(
+            o.fusion_lr_mult > 0.0,
+            format!(
+                "train.optimizer.fusion_lr_mult: {} must be > 0",
+                o.fusion_lr_mult
+            ),
+        );
+        check(
+            t.lr_decay.factor > 0.0 && t.lr_decay.factor <= 1.0,
+            format!(
+                "train.lr_decay.factor: {} is outside (0, 1]",
+                t.lr_decay.factor
+            ),
+        );
+        check(
+            t.recipe != Recipe::Official || t.early_stopping.is_none(),
+            "train.early_stopping: the official recipe has no early stopping; remove the key or set train.recipe: proposal".into(),
+        );
+        check(
+            t.lr_decay.every_epochs >= 1,
+            "train.lr_decay.every_epochs: must be ≥ 1".into(),
+        );
+        check(t.log_every >= 1, "train.log_every: must be ≥ 1".into());
+        check(
+            self.test.batch_size >= 1,
+            "test.batch_size: must be ≥ 1".into(),
+        );
+        for (i, s) in self.test.sets.iter().enumerate() {
+            check(
+                !s.name.trim().is_empty(),
+                format!("test.sets[{i}].name: must not be empty"),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
