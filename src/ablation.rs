@@ -1,79 +1,170 @@
-//! The ablation matrix (the seed's study): model variants × seeds, each cell one run.
+//! The ablation (the study plan's): model variants × seeds, each cell one run.
 //!
-//! Variants: `baseline` (official single-scale NPR at 0.5), and the multi-scale model with
-//! `equal` weights, `learned` input-independent weights, or per-image `attention`. A cell is
-//! a set of `--set` overrides on the base config, so it is an ordinary `npr train` run that
-//! a shell loop or a scheduler could also launch by hand.
+//! A study file (`configs/ablation.yaml`) names a base config and each variant as `--set`
+//! overrides of it, so a variant is a few lines and every cell is an ordinary `npr train`
+//! run that a shell loop or a scheduler could also launch by hand. A plain config given to
+//! `npr ablate` gets the four built-in variants: `baseline` (official single-scale NPR at
+//! 0.5), and the multi-scale model with `equal` weights, `learned` input-independent
+//! weights, or per-image `attention`.
 use std::fmt;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::usage;
 
-/// The study's model variants, in table order.
+/// The built-in variants, in table order (a plain config given to `npr ablate`).
 pub const VARIANTS: [&str; 4] = ["baseline", "equal", "learned", "attention"];
 
 /// Scales of the multi-scale variants when the base config has a single scale.
 const DEFAULT_SCALES: &str = "[0.25, 0.5, 0.75, 1.0]";
 
+/// Seeds when neither the study file nor `--seeds` names any.
+pub const DEFAULT_SEEDS: [u64; 3] = [0, 1, 2];
+
+/// One model variant: a name (a folder-name-safe word) and its `--set` overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+/// A study: the base config every cell starts from, its variants and seeds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Study {
+    /// The base config (in a study file: relative to the file).
+    pub base: PathBuf,
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    pub variants: Vec<Variant>,
+}
+
+impl Study {
+    /// A study file (top-level `variants:`), or a plain config with the built-in variants.
+    pub fn load(path: &Path) -> Result<Study> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let tree: serde_json::Value = serde_saphyr::from_str(&text).unwrap_or_default();
+        if tree.get("variants").is_none() {
+            let base = Config::load(path, &[])?;
+            return Ok(Study::builtin(path, &base));
+        }
+        let mut study: Study =
+            serde_path_to_error::deserialize(&tree).map_err(|e| ConfigError::Parse {
+                path: format!("{} ({})", path.display(), e.path()),
+                message: e.into_inner().to_string(),
+            })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        study.base = dir.join(&study.base);
+        study
+            .check()
+            .with_context(|| format!("study file {}", path.display()))?;
+        Ok(study)
+    }
+
+    /// The built-in variants on `base` (the multi-scale ones keep its scales when it has
+    /// several).
+    pub fn builtin(path: &Path, base: &Config) -> Study {
+        let scales = if base.model.scales.len() > 1 {
+            format!("{:?}", base.model.scales)
+        } else {
+            DEFAULT_SCALES.to_string()
+        };
+        let variant = |name: &str, fusion: &str, scales: &str| Variant {
+            name: name.into(),
+            set: vec![
+                format!("model.fusion={fusion}"),
+                format!("model.scales={scales}"),
+            ],
+        };
+        Study {
+            base: path.to_path_buf(),
+            seeds: Vec::new(),
+            variants: std::iter::once(variant("baseline", "single", "[0.5]"))
+                .chain(VARIANTS[1..].iter().map(|v| variant(v, v, &scales)))
+                .collect(),
+        }
+    }
+
+    /// Variant names are unique words that make folder names.
+    fn check(&self) -> Result<()> {
+        if self.variants.is_empty() {
+            return Err(usage!("variants: at least one variant is required"));
+        }
+        for (i, v) in self.variants.iter().enumerate() {
+            let word = !v.name.is_empty()
+                && v.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !word {
+                return Err(usage!(
+                    "variants[{i}].name: {:?} must be letters, digits, `_` or `-` (it names run folders)",
+                    v.name
+                ));
+            }
+            if self.variants[..i].iter().any(|w| w.name == v.name) {
+                return Err(usage!("variants[{i}].name: {:?} appears twice", v.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every cell, variant-major, for the chosen variants (all when empty) and seeds (the
+    /// study's, else [`DEFAULT_SEEDS`], when empty).
+    pub fn cells(&self, variants: &[String], seeds: &[u64]) -> Result<Vec<Cell>> {
+        let names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+        for v in variants {
+            if !names.contains(&v.as_str()) {
+                return Err(usage!(
+                    "--variants: unknown variant {v:?}; expected some of {}",
+                    names.join(", ")
+                ));
+            }
+        }
+        let seeds: Vec<u64> = match (seeds.is_empty(), self.seeds.is_empty()) {
+            (false, _) => seeds.to_vec(),
+            (true, false) => self.seeds.clone(),
+            (true, true) => DEFAULT_SEEDS.to_vec(),
+        };
+        Ok(self
+            .variants
+            .iter()
+            .filter(|v| variants.is_empty() || variants.contains(&v.name))
+            .flat_map(|v| {
+                seeds.iter().map(move |&seed| Cell {
+                    variant: v.clone(),
+                    seed,
+                })
+            })
+            .collect())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
-    pub variant: String,
+    pub variant: Variant,
     pub seed: u64,
 }
 
 impl fmt::Display for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}_seed{}", self.variant, self.seed)
+        write!(f, "{}_seed{}", self.variant.name, self.seed)
     }
 }
 
 impl Cell {
     /// The `--set` overrides that turn the base config into this cell's config.
     pub fn overrides(&self, base: &Config) -> Vec<String> {
-        let scales = if base.model.scales.len() > 1 {
-            format!("{:?}", base.model.scales)
-        } else {
-            DEFAULT_SCALES.to_string()
-        };
-        let (fusion, scales) = match self.variant.as_str() {
-            "baseline" => ("single", "[0.5]".to_string()),
-            other => (other, scales),
-        };
-        vec![
-            format!("name={}_{self}", base.name),
-            format!("model.fusion={fusion}"),
-            format!("model.scales={scales}"),
-            format!("train.seed={}", self.seed),
-        ]
+        let mut sets = self.variant.set.clone();
+        sets.push(format!("name={}_{self}", base.name));
+        sets.push(format!("train.seed={}", self.seed));
+        sets
     }
-}
-
-/// Every cell, variant-major, for the chosen variants and seeds.
-pub fn cells(variants: &[String], seeds: &[u64]) -> Result<Vec<Cell>> {
-    for v in variants {
-        if !VARIANTS.contains(&v.as_str()) {
-            return Err(usage!(
-                "--variants: unknown variant {v:?}; expected some of {}",
-                VARIANTS.join(", ")
-            ));
-        }
-    }
-    if variants.is_empty() || seeds.is_empty() {
-        return Err(usage!(
-            "the ablation needs at least one variant and one seed"
-        ));
-    }
-    Ok(variants
-        .iter()
-        .flat_map(|v| {
-            seeds.iter().map(move |&seed| Cell {
-                variant: v.clone(),
-                seed,
-            })
-        })
-        .collect())
 }
 
 /// Parses `--shard i/n` (0 ≤ i < n).
@@ -122,9 +213,13 @@ mod tests {
         }
     }
 
+    fn builtin() -> Study {
+        Study::builtin(Path::new("base.yaml"), &Config::default())
+    }
+
     #[test]
     fn shards_partition_the_matrix() {
-        let all = cells(&VARIANTS.map(String::from), &[0, 1, 2]).unwrap();
+        let all = builtin().cells(&[], &[]).unwrap();
         assert_eq!(all.len(), 12);
         let mut seen: Vec<String> = (0..5)
             .flat_map(|i| shard(all.clone(), i, 5))
@@ -138,24 +233,66 @@ mod tests {
 
     #[test]
     fn cells_override_fusion_scales_and_seed() {
+        let study = builtin();
         let base = Config::default();
-        let sets = Cell {
-            variant: "baseline".into(),
-            seed: 2,
-        }
-        .overrides(&base);
-        let c = Config::from_yaml("", &sets).unwrap();
+        let cell = |variant: &str, seed| {
+            let cells = study.cells(&[variant.to_string()], &[seed]).unwrap();
+            Config::from_yaml("", &cells[0].overrides(&base)).unwrap()
+        };
+        let c = cell("baseline", 2);
         assert_eq!(
             (c.model.fusion, c.model.scales.clone(), c.train.seed),
             (crate::config::Fusion::Single, vec![0.5], 2)
         );
-        let sets = Cell {
-            variant: "learned".into(),
-            seed: 1,
-        }
-        .overrides(&c);
-        let c = Config::from_yaml("", &sets).unwrap();
+        let c = cell("learned", 1);
         assert_eq!(c.model.scales, vec![0.25, 0.5, 0.75, 1.0]);
-        assert!(cells(&["attn".into()], &[0]).is_err());
+        assert!(study.cells(&["attn".into()], &[0]).is_err());
+    }
+
+    #[test]
+    fn the_shipped_study_file_names_every_variant_and_each_cell_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ablation.yaml");
+        let study = Study::load(&path).unwrap();
+        let names: Vec<&str> = study.variants.iter().map(|v| v.name.as_str()).collect();
+        for want in [
+            "baseline",
+            "equal",
+            "learned",
+            "attention",
+            "attention_no_identity",
+            "attention_abs",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        let base = Config::load(&study.base, &[]).unwrap();
+        for cell in study.cells(&[], &[]).unwrap() {
+            Config::load(&study.base, &cell.overrides(&base))
+                .unwrap_or_else(|e| panic!("{cell}: {e}"));
+        }
+    }
+
+    #[test]
+    fn study_files_with_bad_variants_are_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("npr_study_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            ("base: x.yaml\nvariants: []\n", "at least one variant"),
+            (
+                "base: x.yaml\nvariants: [{name: a b}]\n",
+                "variants[0].name",
+            ),
+            (
+                "base: x.yaml\nvariants: [{name: a}, {name: a}]\n",
+                "appears twice",
+            ),
+            ("base: x.yaml\nvariants: [{name: a, sett: []}]\n", "sett"),
+        ];
+        for (text, want) in cases {
+            let path = dir.join("study.yaml");
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", Study::load(&path).unwrap_err());
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

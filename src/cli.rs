@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §2): one subcommand per job, clap derive style.
+//! The command line (README.md, Everyday use): one subcommand per job, clap derive style.
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -147,21 +147,21 @@ pub struct PredictArgs {
 
 #[derive(Debug, Args)]
 pub struct AblateArgs {
-    /// Base config; each cell overrides name, model.fusion, model.scales and train.seed.
+    /// A study file (configs/ablation.yaml: base config, variants as overrides, seeds), or a
+    /// plain config that gets the built-in variants baseline, equal, learned, attention.
     #[arg(long)]
     pub config: PathBuf,
+    /// Replace the study file's base config (e.g. configs/quick.yaml for a CPU run).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
     /// Override a base-config key for every cell (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Variants (comma-separated): baseline, equal, learned, attention.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "baseline,equal,learned,attention"
-    )]
+    /// Variants to run (comma-separated names from the study; default: all).
+    #[arg(long, value_delimiter = ',')]
     pub variants: Vec<String>,
-    /// Seeds (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    /// Seeds (comma-separated; default: the study file's, else 0,1,2).
+    #[arg(long, value_delimiter = ',')]
     pub seeds: Vec<u64>,
     /// Run only shard i of n (0-based), e.g. `--shard 1/4` for a cluster array job.
     #[arg(long)]
@@ -180,12 +180,24 @@ pub struct AblateArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Run folders (or parents of run folders).
+    /// Tested run folders, or folders holding them (an `npr ablate` output folder).
     #[arg(long, num_args = 1.., required = true)]
     pub runs: Vec<PathBuf>,
-    /// Output folder for tables and figures.
+    /// Output folder for report.md and its tables.
     #[arg(long)]
     pub out: PathBuf,
+    /// The variant every other is compared against.
+    #[arg(long, default_value = "baseline")]
+    pub baseline: String,
+    /// The proposal's model, named in the hypotheses.
+    #[arg(long, default_value = "attention")]
+    pub attention: String,
+    /// Bootstrap resamples per metric, run and set.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

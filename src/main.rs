@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Command::Ablate(args) => commands::ablate::run(&args),
         Command::Test(args) => commands::test::run(&args).map(done),
         Command::Predict(args) => commands::predict::run(&args).map(done),
-        Command::Report(args) => commands::not_implemented("report", &args).map(done),
+        Command::Report(args) => commands::report::run(&args).map(done),
         Command::Synth(args) => commands::synth::run(&args).map(done),
         Command::Bench(args) => commands::bench::run(&args).map(done),
     };

@@ -1,4 +1,4 @@
-//! Significance tests and summaries for comparing detectors (DESIGN.md §8).
+//! Significance tests and summaries for comparing detectors (ARCHITECTURE.md, Metrics).
 //!
 //! - [`mean_std`]: mean ± sample standard deviation over seeds, for the ablation table.
 //! - [`mcnemar`]: do two models differ on the *same images*? Uses only the images
@@ -6,6 +6,9 @@
 //!   accuracies as if they came from independent samples.
 //! - [`paired_t_test`]: do two configurations differ *across seeds*? Pairs run `i` of
 //!   one with run `i` of the other (same seed, same data order), two-sided.
+//! - [`holm`]: Holm's step-down correction over a family of comparisons, so that running
+//!   many tests does not manufacture a "significant" one.
+//! - [`bootstrap_ci`]: a seeded percentile bootstrap interval for any per-image metric.
 //!
 //! Every test is two-sided: we ask whether the models differ, not whether the one we
 //! hoped for wins. p-values come from `statrs` survival functions (`sf`), which keep
@@ -237,6 +240,72 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
     })
 }
 
+/// Holm–Bonferroni adjusted p-values, in the input order (as statsmodels
+/// `multipletests(p, method="holm")[1]`): sorted ascending, the i-th smallest (1-based) is
+/// multiplied by `m − i + 1`, made monotone with a running maximum and capped at 1. A
+/// comparison is significant at level α when its adjusted p < α; this controls the chance
+/// of any false positive in the family at α.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
+/// The `q`-quantile (0 ≤ q ≤ 1) of sorted values with linear interpolation between
+/// neighbours (numpy's default `np.percentile(x, 100 q)`).
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, frac) = (pos.floor() as usize, pos - pos.floor());
+    let hi = (lo + 1).min(sorted.len() - 1);
+    Some(sorted[lo] + frac * (sorted[hi] - sorted[lo]))
+}
+
+/// A seeded percentile bootstrap interval at `level` (0.95: the 2.5 % and 97.5 %
+/// quantiles) of `statistic` over `n` items: `resamples` times, draw `n` indices with
+/// replacement (ChaCha8 seeded by `seed`, so the interval is reproducible) and evaluate
+/// `statistic` on them. Resamples where the statistic is undefined (one class only, for
+/// AP or AUC) are left out; None when fewer than half of them are defined.
+pub fn bootstrap_ci(
+    n: usize,
+    resamples: usize,
+    level: f64,
+    seed: u64,
+    statistic: impl Fn(&[usize]) -> Option<f64>,
+) -> Option<(f64, f64)> {
+    use rand::{Rng, SeedableRng};
+    if n == 0 || resamples == 0 || !(0.0..1.0).contains(&level) {
+        return None;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut idx = vec![0usize; n];
+    let mut values = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        for i in idx.iter_mut() {
+            *i = rng.gen_range(0..n);
+        }
+        values.extend(statistic(&idx).filter(|v| v.is_finite()));
+    }
+    if values.len() * 2 < resamples {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let tail = (1.0 - level) / 2.0;
+    Some((
+        quantile_sorted(&values, tail)?,
+        quantile_sorted(&values, 1.0 - tail)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +490,63 @@ mod tests {
             matches!(nan, StatsError::NonFinite { index: 1, .. }),
             "{nan:?}"
         );
+    }
+
+    #[test]
+    fn holm_matches_statsmodels() {
+        // from statsmodels.stats.multitest import multipletests
+        // multipletests(p, method="holm")[1]   (statsmodels 0.14.5)
+        let cases: [(&[f64], &[f64]); 5] = [
+            (&[0.01, 0.04, 0.03, 0.005], &[0.03, 0.06, 0.06, 0.02]),
+            (&[0.2, 0.5, 0.01], &[0.4, 0.5, 0.03]),
+            (&[0.04], &[0.04]),
+            (
+                &[0.001, 0.001, 0.9, 0.02, 0.3],
+                &[0.005, 0.005, 0.9, 0.06, 0.6],
+            ),
+            (&[], &[]),
+        ];
+        for (p, want) in cases {
+            let got = holm(p);
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!(close(*g, *w, 1e-10), "{p:?}: {got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantiles_match_numpy() {
+        // np.percentile([0.3, 0.1, 0.9, 0.5, 0.7, 0.2, 0.8], q)
+        let mut x = vec![0.3, 0.1, 0.9, 0.5, 0.7, 0.2, 0.8];
+        x.sort_by(f64::total_cmp);
+        for (q, want) in [
+            (2.5, 0.115),
+            (97.5, 0.885),
+            (50.0, 0.5),
+            (0.0, 0.1),
+            (100.0, 0.9),
+        ] {
+            let got = quantile_sorted(&x, q / 100.0).unwrap();
+            assert!(close(got, want, 1e-10), "{q}: {got}");
+        }
+        assert_eq!(quantile_sorted(&[], 0.5), None);
+    }
+
+    #[test]
+    fn the_bootstrap_is_a_function_of_its_seed_and_covers_the_estimate() {
+        let correct: Vec<f64> = (0..200).map(|i| f64::from(i % 4 != 0)).collect();
+        let acc =
+            |idx: &[usize]| Some(idx.iter().map(|&i| correct[i]).sum::<f64>() / idx.len() as f64);
+        let a = bootstrap_ci(200, 500, 0.95, 7, acc).unwrap();
+        assert_eq!(a, bootstrap_ci(200, 500, 0.95, 7, acc).unwrap());
+        assert_ne!(a, bootstrap_ci(200, 500, 0.95, 8, acc).unwrap());
+        // The accuracy is 0.75; its binomial standard error is ≈ 0.031.
+        assert!(
+            a.0 < 0.75 && 0.75 < a.1 && a.1 - a.0 > 0.08 && a.1 - a.0 < 0.16,
+            "{a:?}"
+        );
+        // A statistic that is never defined gives no interval.
+        assert_eq!(bootstrap_ci(200, 50, 0.95, 7, |_| None), None);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 
 use super::Outcome;
-use crate::ablation::{cells, parse_shard, shard, Cell};
+use crate::ablation::{parse_shard, shard, Cell, Study};
 use crate::cli::AblateArgs;
 use crate::config::Config;
 use crate::run_lock::{RunInUse, RunLock};
@@ -30,14 +30,20 @@ const NOT_STARTED: &str = "not started (stopped by a signal)";
 #[derive(Debug, serde::Serialize)]
 struct CellResult {
     cell: String,
+    variant: String,
+    seed: u64,
     device: String,
     run: String,
     status: String,
 }
 
 pub fn run(args: &AblateArgs) -> Result<Outcome> {
-    let base = Config::load(&args.config, &args.overrides)?;
-    let mut todo = cells(&args.variants, &args.seeds)?;
+    let mut study = Study::load(&args.config)?;
+    if let Some(base) = &args.base {
+        study.base = base.clone();
+    }
+    let base = Config::load(&study.base, &args.overrides)?;
+    let mut todo = study.cells(&args.variants, &args.seeds)?;
     if let Some(spec) = &args.shard {
         let (i, n) = parse_shard(spec)?;
         todo = shard(todo, i, n);
@@ -50,7 +56,7 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
         .with_context(|| format!("creating {}", out.display()))?;
     // Every cell's config must be valid before anything runs.
     for cell in &todo {
-        cell_config(args, &base, cell)?;
+        cell_config(args, &study, &base, cell)?;
     }
     let devices = if args.devices.is_empty() {
         vec!["auto".to_string()]
@@ -72,7 +78,7 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for device in &devices {
-            let (queue, results, out, base) = (&queue, &results, &out, &base);
+            let (queue, results, out, base, study) = (&queue, &results, &out, &base, &study);
             scope.spawn(move || loop {
                 if crate::interrupt::requested().is_some() {
                     break; // stopping: no new cell
@@ -80,7 +86,7 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
                 let Some(cell) = queue.lock().expect("queue").pop_front() else {
                     break;
                 };
-                let status = run_cell(args, base, &cell, device, out).unwrap_or_else(|e| {
+                let status = run_cell(args, study, base, &cell, device, out).unwrap_or_else(|e| {
                     match crate::interrupt::requested() {
                         Some(_) => INTERRUPTED.to_string(),
                         None => format!("failed: {e:#}"),
@@ -90,6 +96,8 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
                 let run = out.join(cell.to_string()).display().to_string();
                 results.lock().expect("results").push(CellResult {
                     cell: cell.to_string(),
+                    variant: cell.variant.name.clone(),
+                    seed: cell.seed,
                     device: device.clone(),
                     run,
                     status,
@@ -102,6 +110,8 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     for cell in queue.into_inner().expect("queue") {
         results.push(CellResult {
             cell: cell.to_string(),
+            variant: cell.variant.name.clone(),
+            seed: cell.seed,
             device: String::new(),
             run: out.join(cell.to_string()).display().to_string(),
             status: NOT_STARTED.into(),
@@ -142,10 +152,15 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn cell_config(args: &AblateArgs, base: &Config, cell: &Cell) -> Result<(Config, Vec<String>)> {
+fn cell_config(
+    args: &AblateArgs,
+    study: &Study,
+    base: &Config,
+    cell: &Cell,
+) -> Result<(Config, Vec<String>)> {
     let mut sets = args.overrides.clone();
     sets.extend(cell.overrides(base));
-    let config = Config::load(&args.config, &sets).with_context(|| format!("cell {cell}"))?;
+    let config = Config::load(&study.base, &sets).with_context(|| format!("cell {cell}"))?;
     Ok((config, sets))
 }
 
@@ -153,12 +168,13 @@ fn cell_config(args: &AblateArgs, base: &Config, cell: &Cell) -> Result<(Config,
 /// whose run folder another process holds is "running elsewhere", not failed.
 fn run_cell(
     args: &AblateArgs,
+    study: &Study,
     base: &Config,
     cell: &Cell,
     device: &str,
     out: &Path,
 ) -> Result<String> {
-    let (config, sets) = cell_config(args, base, cell)?;
+    let (config, sets) = cell_config(args, study, base, cell)?;
     let dir = out.join(cell.to_string());
     let log = out.join("logs").join(format!("{cell}.log"));
     let elsewhere = |holder: String| format!("{ELSEWHERE} ({holder})");
@@ -171,7 +187,7 @@ fn run_cell(
         let mut cmd = vec![
             "train".to_string(),
             "--config".into(),
-            args.config.display().to_string(),
+            study.base.display().to_string(),
             "--out".into(),
             dir.display().to_string(),
             "--device".into(),

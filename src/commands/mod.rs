@@ -2,6 +2,7 @@
 pub mod ablate;
 pub mod bench;
 pub mod predict;
+pub mod report;
 pub mod synth;
 pub mod test;
 pub mod train;
@@ -22,9 +23,4 @@ impl Outcome {
             Outcome::Interrupted => crate::interrupt::exit_code() as u8,
         }
     }
-}
-
-/// The only allowed placeholder (until the command's issue lands): exit 2 with a message.
-pub fn not_implemented(name: &str, _args: &dyn std::fmt::Debug) -> anyhow::Result<()> {
-    Err(crate::usage!("`npr {name}` is not implemented yet"))
 }

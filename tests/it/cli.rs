@@ -189,7 +189,7 @@ fn train_then_test_writes_every_output() {
         &[],
     ));
     assert!(stdout.contains("generalization gap"), "{stdout}");
-    // (file, header) of every CSV `npr test` writes (DESIGN.md §7).
+    // (file, header) of every CSV `npr test` writes (ARCHITECTURE.md, Outputs).
     let headers = [
         ("metrics.csv", npr::eval::outputs::METRICS_HEADER),
         (
@@ -388,7 +388,7 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
     );
     usage_error(
         &npr(&["report", "--runs", out, "--out", out], &[]),
-        "not implemented yet",
+        "--runs",
     );
     usage_error(
         &npr(&["ablate", "--config", cfg, "--shard", "2/2"], &[]),

@@ -1,0 +1,510 @@
+//! The study's numbers from tested runs: per-run scores on seen and unseen generators,
+//! the ablation table over seeds, significance against the baseline, bootstrap intervals.
+//! Pure functions of the runs; writing is in `mod.rs`.
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::runs::Run;
+use crate::eval::metrics;
+use crate::stats::{self, McNemar, PairedTTest};
+
+/// The perturbation level of the main table (the unperturbed test images).
+pub const CLEAN: &str = "none";
+
+/// One run's scores on one (perturbation, set): the mean over seen generators, over
+/// unseen ones, and the set's mean row.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Scores {
+    pub acc_seen: Option<f64>,
+    pub acc_unseen: Option<f64>,
+    pub acc_all: Option<f64>,
+    pub ap_seen: Option<f64>,
+    pub ap_unseen: Option<f64>,
+    pub ap_all: Option<f64>,
+    pub auc_seen: Option<f64>,
+    pub auc_unseen: Option<f64>,
+    pub auc_all: Option<f64>,
+    /// acc_seen − acc_unseen.
+    pub gap: Option<f64>,
+}
+
+/// The quantities of [`Scores`] by name, in table order.
+pub const QUANTITIES: [&str; 10] = [
+    "acc_seen",
+    "acc_unseen",
+    "acc_all",
+    "ap_seen",
+    "ap_unseen",
+    "ap_all",
+    "auc_seen",
+    "auc_unseen",
+    "auc_all",
+    "gap",
+];
+
+impl Scores {
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match name {
+            "acc_seen" => self.acc_seen,
+            "acc_unseen" => self.acc_unseen,
+            "acc_all" => self.acc_all,
+            "ap_seen" => self.ap_seen,
+            "ap_unseen" => self.ap_unseen,
+            "ap_all" => self.ap_all,
+            "auc_seen" => self.auc_seen,
+            "auc_unseen" => self.auc_unseen,
+            "auc_all" => self.auc_all,
+            "gap" => self.gap,
+            _ => None,
+        }
+    }
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = xs.collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// A run's [`Scores`] per (perturbation, set).
+pub fn scores(run: &Run) -> BTreeMap<(String, String), Scores> {
+    let keys: BTreeSet<(String, String)> = run
+        .metrics
+        .iter()
+        .map(|m| (m.perturbation.clone(), m.set.clone()))
+        .collect();
+    keys.into_iter()
+        .map(|key| {
+            let rows: Vec<_> = run
+                .metrics
+                .iter()
+                .filter(|m| {
+                    (m.perturbation.as_str(), m.set.as_str()) == (key.0.as_str(), key.1.as_str())
+                })
+                .collect();
+            let over = |seen: bool, f: &dyn Fn(&super::runs::MetricRow) -> Option<f64>| {
+                mean(
+                    rows.iter()
+                        .filter(|m| m.seen == Some(seen))
+                        .filter_map(|m| f(m)),
+                )
+            };
+            let all = |f: &dyn Fn(&super::runs::MetricRow) -> Option<f64>| {
+                rows.iter()
+                    .find(|m| m.generator == "mean")
+                    .and_then(|m| f(m))
+            };
+            let acc = |m: &super::runs::MetricRow| Some(m.acc);
+            let ap = |m: &super::runs::MetricRow| m.ap;
+            let auc = |m: &super::runs::MetricRow| m.auc;
+            let s = Scores {
+                acc_seen: over(true, &acc),
+                acc_unseen: over(false, &acc),
+                acc_all: all(&acc),
+                ap_seen: over(true, &ap),
+                ap_unseen: over(false, &ap),
+                ap_all: all(&ap),
+                auc_seen: over(true, &auc),
+                auc_unseen: over(false, &auc),
+                auc_all: all(&auc),
+                gap: None,
+            };
+            let gap = s.acc_seen.zip(s.acc_unseen).map(|(a, b)| a - b);
+            (key, Scores { gap, ..s })
+        })
+        .collect()
+}
+
+/// One cell of the ablation table: a quantity over the seeds of a variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Aggregate {
+    pub variant: String,
+    pub perturbation: String,
+    pub set: String,
+    pub quantity: String,
+    pub n: usize,
+    pub mean: Option<f64>,
+    /// Sample standard deviation (n − 1); 0 for one seed.
+    pub std: Option<f64>,
+}
+
+/// Variants in first-seen order (the sweep's order when the runs come from one).
+pub fn variants(runs: &[Run]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for r in runs {
+        if !v.contains(&r.variant) {
+            v.push(r.variant.clone());
+        }
+    }
+    v
+}
+
+/// Mean ± std over seeds of every quantity, per variant, perturbation and set.
+pub fn ablation_table(
+    runs: &[Run],
+    per_run: &[BTreeMap<(String, String), Scores>],
+) -> Vec<Aggregate> {
+    let keys: BTreeSet<(String, String)> = per_run.iter().flat_map(|s| s.keys().cloned()).collect();
+    let mut out = Vec::new();
+    for variant in variants(runs) {
+        for key in &keys {
+            for q in QUANTITIES {
+                let xs: Vec<f64> = runs
+                    .iter()
+                    .zip(per_run)
+                    .filter(|(r, _)| r.variant == variant)
+                    .filter_map(|(_, s)| s.get(key)?.get(q))
+                    .collect();
+                let ms = stats::mean_std(&xs);
+                out.push(Aggregate {
+                    variant: variant.clone(),
+                    perturbation: key.0.clone(),
+                    set: key.1.clone(),
+                    quantity: q.to_string(),
+                    n: xs.len(),
+                    mean: ms.map(|m| m.0),
+                    std: ms.map(|m| m.1),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// McNemar of a variant against the baseline on one seed and set (clean images).
+#[derive(Debug, Clone, Serialize)]
+pub struct McNemarRow {
+    pub variant: String,
+    pub seed: u64,
+    pub set: String,
+    /// Images both runs scored (joined by path).
+    pub n: usize,
+    /// Only the baseline right.
+    pub b: u64,
+    /// Only the variant right.
+    pub c: u64,
+    pub statistic: f64,
+    pub method: String,
+    pub p: f64,
+    /// Holm-adjusted over every McNemar row of the report.
+    pub p_holm: f64,
+}
+
+/// Paired t-test over seeds of a variant against the baseline on one quantity and set.
+#[derive(Debug, Clone, Serialize)]
+pub struct TTestRow {
+    pub variant: String,
+    pub set: String,
+    pub quantity: String,
+    pub n: usize,
+    /// variant − baseline.
+    pub mean_diff: Option<f64>,
+    pub t: Option<f64>,
+    pub p: Option<f64>,
+    /// Holm-adjusted over every t-test row of the report that has a p-value.
+    pub p_holm: Option<f64>,
+    /// Why there is no p-value (one seed, identical differences).
+    pub note: String,
+}
+
+/// The quantities compared by paired t-tests.
+pub const TESTED: [&str; 4] = ["acc_seen", "acc_unseen", "acc_all", "gap"];
+
+/// McNemar per seed and set, and paired t-tests over seeds, of every variant against
+/// `baseline`; each family Holm-corrected on its own.
+pub fn significance(
+    runs: &[Run],
+    per_run: &[BTreeMap<(String, String), Scores>],
+    baseline: &str,
+) -> (Vec<McNemarRow>, Vec<TTestRow>) {
+    let mut mc = Vec::new();
+    let mut tt = Vec::new();
+    let sets: BTreeSet<String> = runs
+        .iter()
+        .flat_map(|r| {
+            r.metrics
+                .iter()
+                .filter(|m| m.perturbation == CLEAN)
+                .map(|m| m.set.clone())
+        })
+        .collect();
+    for variant in variants(runs).into_iter().filter(|v| v != baseline) {
+        for set in &sets {
+            // McNemar per seed, on the images both runs scored.
+            for r in runs.iter().filter(|r| r.variant == variant) {
+                let Some(base) = runs
+                    .iter()
+                    .find(|b| b.variant == baseline && b.seed == r.seed)
+                else {
+                    continue;
+                };
+                let correct = |run: &Run| -> BTreeMap<String, bool> {
+                    run.predictions
+                        .iter()
+                        .filter(|p| p.perturbation == CLEAN && &p.set == set)
+                        .map(|p| (p.path.clone(), p.correct()))
+                        .collect()
+                };
+                let (a, b) = (correct(base), correct(r));
+                let pairs: Vec<(bool, bool)> = a
+                    .iter()
+                    .filter_map(|(k, &x)| Some((x, *b.get(k)?)))
+                    .collect();
+                let (xa, xb): (Vec<bool>, Vec<bool>) = pairs.iter().copied().unzip();
+                let m: McNemar = stats::mcnemar(&xa, &xb).expect("paired by construction");
+                mc.push(McNemarRow {
+                    variant: variant.clone(),
+                    seed: r.seed,
+                    set: set.clone(),
+                    n: pairs.len(),
+                    b: m.b,
+                    c: m.c,
+                    statistic: m.statistic,
+                    method: serde_json::to_value(m.method)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    p: m.p_value,
+                    p_holm: f64::NAN,
+                });
+            }
+            // Paired t-tests over the seeds both variants have.
+            let key = (CLEAN.to_string(), set.clone());
+            for q in TESTED {
+                let mut a = Vec::new();
+                let mut b = Vec::new();
+                for (r, s) in runs
+                    .iter()
+                    .zip(per_run)
+                    .filter(|(r, _)| r.variant == variant)
+                {
+                    let base = runs
+                        .iter()
+                        .zip(per_run)
+                        .find(|(x, _)| x.variant == baseline && x.seed == r.seed);
+                    if let (Some(v), Some(bv)) = (
+                        s.get(&key).and_then(|s| s.get(q)),
+                        base.and_then(|(_, bs)| bs.get(&key)?.get(q)),
+                    ) {
+                        a.push(v);
+                        b.push(bv);
+                    }
+                }
+                let test: Result<PairedTTest, _> = stats::paired_t_test(&a, &b);
+                let mean_diff =
+                    stats::mean_std(&a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<_>>())
+                        .map(|m| m.0);
+                tt.push(match test {
+                    Ok(t) => TTestRow {
+                        variant: variant.clone(),
+                        set: set.clone(),
+                        quantity: q.into(),
+                        n: t.n,
+                        mean_diff: Some(t.mean_diff),
+                        t: Some(t.t),
+                        p: Some(t.p_value),
+                        p_holm: None,
+                        note: String::new(),
+                    },
+                    Err(e) => TTestRow {
+                        variant: variant.clone(),
+                        set: set.clone(),
+                        quantity: q.into(),
+                        n: a.len(),
+                        mean_diff,
+                        t: None,
+                        p: None,
+                        p_holm: None,
+                        note: e.to_string(),
+                    },
+                });
+            }
+        }
+    }
+    let adjusted = stats::holm(&mc.iter().map(|m| m.p).collect::<Vec<_>>());
+    for (m, p) in mc.iter_mut().zip(adjusted) {
+        m.p_holm = p;
+    }
+    let with_p: Vec<usize> = (0..tt.len()).filter(|&i| tt[i].p.is_some()).collect();
+    let adjusted = stats::holm(
+        &with_p
+            .iter()
+            .map(|&i| tt[i].p.unwrap_or(1.0))
+            .collect::<Vec<_>>(),
+    );
+    for (&i, p) in with_p.iter().zip(adjusted) {
+        tt[i].p_holm = Some(p);
+    }
+    (mc, tt)
+}
+
+/// A bootstrap interval of one run on one set (clean images).
+#[derive(Debug, Clone, Serialize)]
+pub struct BootstrapRow {
+    pub variant: String,
+    pub seed: u64,
+    pub set: String,
+    pub metric: String,
+    pub estimate: Option<f64>,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+/// Seeded 95 % percentile bootstrap intervals of accuracy, AP and AUC per run and set.
+pub fn bootstrap(runs: &[Run], resamples: usize, seed: u64) -> Vec<BootstrapRow> {
+    let mut out = Vec::new();
+    for r in runs {
+        let sets: BTreeSet<&str> = r
+            .predictions
+            .iter()
+            .filter(|p| p.perturbation == CLEAN)
+            .map(|p| p.set.as_str())
+            .collect();
+        for set in sets {
+            let preds: Vec<_> = r
+                .predictions
+                .iter()
+                .filter(|p| p.perturbation == CLEAN && p.set == set)
+                .collect();
+            let labels: Vec<u8> = preds.iter().map(|p| p.label).collect();
+            let logits: Vec<f64> = preds.iter().map(|p| p.logit).collect();
+            let metric = |name: &str, idx: &[usize]| -> Option<f64> {
+                let l: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
+                let x: Vec<f64> = idx.iter().map(|&i| logits[i]).collect();
+                let m = metrics::from_logits(&l, &x).ok()?;
+                match name {
+                    "acc" => m.acc,
+                    "ap" => m.ap,
+                    _ => m.auc,
+                }
+            };
+            let all: Vec<usize> = (0..preds.len()).collect();
+            for name in ["acc", "ap", "auc"] {
+                let ci = stats::bootstrap_ci(preds.len(), resamples, 0.95, seed, |idx| {
+                    metric(name, idx)
+                });
+                out.push(BootstrapRow {
+                    variant: r.variant.clone(),
+                    seed: r.seed,
+                    set: set.to_string(),
+                    metric: name.into(),
+                    estimate: metric(name, &all),
+                    lo: ci.map(|c| c.0),
+                    hi: ci.map(|c| c.1),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Mean ± std of each branch's weight per generator and label, over the images of every
+/// run of `variant` (from `attention_weights.npz`).
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightRow {
+    pub variant: String,
+    pub generator: String,
+    pub label: u8,
+    pub scale: f64,
+    pub n: usize,
+    pub mean: f64,
+    pub std: f64,
+}
+
+pub fn branch_weights(runs: &[Run], variant: &str) -> Vec<WeightRow> {
+    let mut groups: BTreeMap<(String, u8, usize), (f64, Vec<f64>)> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.variant == variant) {
+        let Some(w) = &r.weights else { continue };
+        for (g, label, per_branch) in &w.images {
+            for (b, &x) in per_branch.iter().enumerate() {
+                let name = w.generators.get(*g).cloned().unwrap_or_default();
+                groups
+                    .entry((name, *label, b))
+                    .or_insert((w.scales[b], Vec::new()))
+                    .1
+                    .push(x);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|((generator, label, _), (scale, xs))| {
+            let (mean, std) = stats::mean_std(&xs)?;
+            Some(WeightRow {
+                variant: variant.into(),
+                generator,
+                label,
+                scale,
+                n: xs.len(),
+                mean,
+                std,
+            })
+        })
+        .collect()
+}
+
+/// Does a branch's weight differ between generators? One-way ANOVA of the per-image
+/// weights of fakes across generators, per branch: (scale, F, p, largest difference of
+/// generator means).
+pub fn weights_differ_between_generators(runs: &[Run], variant: &str) -> Vec<(f64, f64, f64, f64)> {
+    use statrs::distribution::{ContinuousCDF, FisherSnedecor};
+    let Some(first) = runs
+        .iter()
+        .filter(|r| r.variant == variant)
+        .find_map(|r| r.weights.as_ref())
+    else {
+        return Vec::new();
+    };
+    let k = first.scales.len();
+    (0..k)
+        .filter_map(|b| {
+            let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for r in runs.iter().filter(|r| r.variant == variant) {
+                let Some(w) = &r.weights else { continue };
+                for (g, label, per_branch) in &w.images {
+                    if *label == 1 {
+                        groups
+                            .entry(w.generators.get(*g).cloned().unwrap_or_default())
+                            .or_default()
+                            .push(per_branch[b]);
+                    }
+                }
+            }
+            let groups: Vec<Vec<f64>> = groups.into_values().filter(|g| !g.is_empty()).collect();
+            let n: usize = groups.iter().map(Vec::len).sum();
+            let g = groups.len();
+            if g < 2 || n <= g {
+                return None;
+            }
+            let grand = groups.iter().flatten().sum::<f64>() / n as f64;
+            let means: Vec<f64> = groups
+                .iter()
+                .map(|x| x.iter().sum::<f64>() / x.len() as f64)
+                .collect();
+            let between: f64 = groups
+                .iter()
+                .zip(&means)
+                .map(|(x, m)| x.len() as f64 * (m - grand).powi(2))
+                .sum();
+            let within: f64 = groups
+                .iter()
+                .zip(&means)
+                .map(|(x, m)| x.iter().map(|v| (v - m).powi(2)).sum::<f64>())
+                .sum();
+            let (df1, df2) = ((g - 1) as f64, (n - g) as f64);
+            let spread = means.iter().cloned().fold(f64::MIN, f64::max)
+                - means.iter().cloned().fold(f64::MAX, f64::min);
+            let f = if within > 0.0 {
+                (between / df1) / (within / df2)
+            } else {
+                f64::INFINITY
+            };
+            let p = if f.is_finite() {
+                FisherSnedecor::new(df1, df2).map_or(f64::NAN, |d| d.sf(f))
+            } else {
+                0.0
+            };
+            Some((first.scales[b], f, p, spread))
+        })
+        .collect()
+}

@@ -1,0 +1,408 @@
+//! What `npr report` reads: run folders' own files only (config.yaml, meta.json,
+//! train_log.csv, test/metrics.csv, test/predictions.csv, test/summary.json,
+//! test/attention_weights.npz), so a report can be re-made anywhere the folders are.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::Config;
+use crate::eval::npz::read_npz;
+
+/// One row of `test/metrics.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    pub perturbation: String,
+    pub set: String,
+    /// A generator, or `mean` (the set's mean row).
+    pub generator: String,
+    /// `Some(true)` seen in training, `Some(false)` unseen, `None` unknown / mean row.
+    pub seen: Option<bool>,
+    pub policy: String,
+    pub acc: f64,
+    pub ap: Option<f64>,
+    pub auc: Option<f64>,
+}
+
+/// One row of `test/predictions.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub path: String,
+    pub set: String,
+    pub generator: String,
+    pub label: u8,
+    pub logit: f64,
+    pub score: f64,
+    pub pred: u8,
+    pub perturbation: String,
+}
+
+impl Prediction {
+    pub fn correct(&self) -> bool {
+        self.pred == self.label
+    }
+}
+
+/// One epoch row of `train_log.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub train_loss: Option<f64>,
+    pub val_loss: f64,
+    pub val_acc: f64,
+}
+
+/// Per-image branch weights from `attention_weights.npz` (mean over the 3 channels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchWeights {
+    pub scales: Vec<f64>,
+    pub generators: Vec<String>,
+    /// Per image: generator index, label, one weight per branch.
+    pub images: Vec<(usize, u8, Vec<f64>)>,
+}
+
+/// A tested run, as the report sees it.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub dir: PathBuf,
+    pub variant: String,
+    pub seed: u64,
+    pub config: Config,
+    pub revision: String,
+    pub metrics: Vec<MetricRow>,
+    pub predictions: Vec<Prediction>,
+    /// Test throughput per (perturbation, set), from `summary.json`.
+    pub images_per_s: BTreeMap<(String, String), f64>,
+    pub epochs: Vec<EpochRow>,
+    pub weights: Option<BranchWeights>,
+}
+
+impl Run {
+    /// The protocol the run was tested under: every (perturbation, set, policy, generator).
+    pub fn protocol(&self) -> Vec<String> {
+        let mut p: Vec<String> = self
+            .metrics
+            .iter()
+            .map(|m| format!("{}/{}/{}/{}", m.perturbation, m.set, m.policy, m.generator))
+            .collect();
+        p.sort();
+        p
+    }
+}
+
+/// Splits one CSV line (fields may be double-quoted, `""` inside quotes).
+pub fn csv_fields(line: &str) -> Vec<String> {
+    let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            _ => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+/// The rows of a CSV file as maps from column name to value.
+fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let header = csv_fields(
+        lines
+            .next()
+            .with_context(|| format!("{} is empty", path.display()))?,
+    );
+    Ok(lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| header.iter().cloned().zip(csv_fields(l)).collect())
+        .collect())
+}
+
+fn number(row: &BTreeMap<String, String>, key: &str, file: &Path) -> Result<Option<f64>> {
+    match row.get(key).map(String::as_str) {
+        None => bail!("{}: no column {key:?}", file.display()),
+        Some("" | "n/a" | "NaN" | "nan") => Ok(None),
+        Some(v) => {
+            Ok(Some(v.parse().with_context(|| {
+                format!("{}: {key} = {v:?}", file.display())
+            })?))
+        }
+    }
+}
+
+fn text(row: &BTreeMap<String, String>, key: &str, file: &Path) -> Result<String> {
+    row.get(key)
+        .cloned()
+        .with_context(|| format!("{}: no column {key:?}", file.display()))
+}
+
+/// The tested run folders under `roots` (a run folder itself, or folders holding them, two
+/// levels deep at most), in path order. A folder counts when it has `config.yaml` and
+/// `test/metrics.csv`.
+pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn visit(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        if dir.join("config.yaml").is_file() && dir.join("test/metrics.csv").is_file() {
+            out.push(dir.to_path_buf());
+            return;
+        }
+        if depth == 0 {
+            return;
+        }
+        let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|it| {
+                it.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        children.sort();
+        for c in children {
+            visit(&c, depth - 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    for root in roots {
+        if !root.is_dir() {
+            return Err(crate::usage!("--runs {}: no such folder", root.display()));
+        }
+        let before = out.len();
+        visit(root, 2, &mut out);
+        if out.len() == before {
+            return Err(crate::usage!(
+                "--runs {}: no tested run folder found (a run folder has config.yaml and test/metrics.csv; run `npr test --checkpoint RUN` first)",
+                root.display()
+            ));
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// The variant and seed of a run: from the sweep's `ablation.json` beside it, else the
+/// config's name without a trailing `_seed{n}` and `train.seed`.
+fn variant_and_seed(dir: &Path, config: &Config) -> (String, u64) {
+    let cell = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let listed = dir
+        .parent()
+        .map(|p| p.join("ablation.json"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
+        .and_then(|cells| {
+            cells
+                .into_iter()
+                .find(|c| c["cell"] == cell.as_str())
+                .and_then(|c| Some((c["variant"].as_str()?.to_string(), c["seed"].as_u64()?)))
+        });
+    listed.unwrap_or_else(|| {
+        let seed = config.train.seed;
+        let name = config
+            .name
+            .strip_suffix(&format!("_seed{seed}"))
+            .unwrap_or(&config.name);
+        (name.to_string(), seed)
+    })
+}
+
+/// Reads one tested run folder.
+pub fn read_run(dir: &Path) -> Result<Run> {
+    let config_path = dir.join("config.yaml");
+    let config = Config::load(&config_path, &[])?;
+    let (variant, seed) = variant_and_seed(dir, &config);
+    let revision = std::fs::read_to_string(dir.join("meta.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|m| m["git_revision"].as_str().map(String::from))
+        .unwrap_or_else(|| "unknown".into());
+    let test = dir.join("test");
+
+    let file = test.join("metrics.csv");
+    let metrics = read_csv(&file)?
+        .iter()
+        .map(|r| {
+            Ok(MetricRow {
+                perturbation: text(r, "perturbation", &file)?,
+                set: text(r, "set", &file)?,
+                generator: text(r, "generator", &file)?,
+                seen: match text(r, "seen", &file)?.as_str() {
+                    "seen" => Some(true),
+                    "unseen" => Some(false),
+                    _ => None,
+                },
+                policy: text(r, "policy", &file)?,
+                acc: number(r, "acc", &file)?
+                    .with_context(|| format!("{}: empty acc", file.display()))?,
+                ap: number(r, "ap", &file)?,
+                auc: number(r, "auc", &file)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let file = test.join("predictions.csv");
+    let predictions = read_csv(&file)?
+        .iter()
+        .map(|r| {
+            Ok(Prediction {
+                path: text(r, "path", &file)?,
+                set: text(r, "set", &file)?,
+                generator: text(r, "generator", &file)?,
+                label: text(r, "label", &file)?.parse()?,
+                logit: number(r, "logit", &file)?.unwrap_or(f64::NAN),
+                score: number(r, "score", &file)?.unwrap_or(f64::NAN),
+                pred: text(r, "pred", &file)?.parse()?,
+                perturbation: r
+                    .get("perturbation")
+                    .cloned()
+                    .unwrap_or_else(|| "none".into()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let images_per_s = std::fs::read_to_string(test.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|s| s["sets"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| {
+            Some((
+                (
+                    s["perturbation"].as_str()?.to_string(),
+                    s["set"].as_str()?.to_string(),
+                ),
+                s["images_per_s"].as_f64()?,
+            ))
+        })
+        .collect();
+
+    let file = dir.join("train_log.csv");
+    let epochs = match read_csv(&file) {
+        Ok(rows) => rows
+            .iter()
+            .filter(|r| r.get("kind").map(String::as_str) == Some("epoch"))
+            .map(|r| {
+                Ok(EpochRow {
+                    epoch: text(r, "epoch", &file)?.parse()?,
+                    train_loss: number(r, "loss", &file)?,
+                    val_loss: number(r, "val_loss", &file)?.unwrap_or(f64::NAN),
+                    val_acc: number(r, "val_acc", &file)?.unwrap_or(f64::NAN),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Err(_) => Vec::new(),
+    };
+
+    let weights = read_weights(&test.join("attention_weights.npz"))?;
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        variant,
+        seed,
+        config,
+        revision,
+        metrics,
+        predictions,
+        images_per_s,
+        epochs,
+        weights,
+    })
+}
+
+/// Branch weights averaged over the 3 channels; None when the file is absent.
+fn read_weights(path: &Path) -> Result<Option<BranchWeights>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let a = read_npz(path)?;
+    let get = |name: &str| {
+        a.get(name)
+            .with_context(|| format!("{}: no array {name:?}", path.display()))
+    };
+    let w = get("weights")?;
+    let (n, k) = match w.shape() {
+        [n, k, 3] => (*n, *k),
+        other => bail!(
+            "{}: weights have shape {other:?}, expected [n, k, 3]",
+            path.display()
+        ),
+    };
+    let values = w.to_f64()?;
+    let labels = get("labels")?.to_f64()?;
+    let gens = get("generator_index")?.to_f64()?;
+    let images = (0..n)
+        .map(|i| {
+            let per_branch = (0..k)
+                .map(|b| {
+                    values[(i * k + b) * 3..(i * k + b) * 3 + 3]
+                        .iter()
+                        .sum::<f64>()
+                        / 3.0
+                })
+                .collect();
+            (gens[i] as usize, labels[i] as u8, per_branch)
+        })
+        .collect();
+    Ok(Some(BranchWeights {
+        scales: get("scales")?.to_f64()?,
+        generators: get("generator_names")?.to_strings()?,
+        images,
+    }))
+}
+
+/// Runs tested under different protocols cannot be compared: the first difference is named.
+pub fn check_same_protocol(runs: &[Run]) -> Result<()> {
+    let Some(first) = runs.first() else {
+        return Ok(());
+    };
+    let want = first.protocol();
+    for r in &runs[1..] {
+        let got = r.protocol();
+        if got != want {
+            let only = |a: &[String], b: &[String]| a.iter().find(|x| !b.contains(x)).cloned();
+            let what = match (only(&got, &want), only(&want, &got)) {
+                (Some(x), _) => format!(
+                    "{} has {x} (perturbation/set/policy/generator), {} does not",
+                    r.dir.display(),
+                    first.dir.display()
+                ),
+                (None, Some(x)) => format!(
+                    "{} has {x} (perturbation/set/policy/generator), {} does not",
+                    first.dir.display(),
+                    r.dir.display()
+                ),
+                (None, None) => "the same rows in a different multiplicity".into(),
+            };
+            return Err(crate::usage!(
+                "the runs were tested differently and cannot share one report: {what}. Test every run with the same sets, policies and perturbations"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_follow_the_quoting_rules() {
+        let cases: [(&str, &[&str]); 4] = [
+            ("a,b,c", &["a", "b", "c"]),
+            ("\"x,y\",2", &["x,y", "2"]),
+            ("\"say \"\"hi\"\"\",", &["say \"hi\"", ""]),
+            ("", &[""]),
+        ];
+        for (line, want) in cases {
+            assert_eq!(csv_fields(line), want, "{line:?}");
+        }
+    }
+}
