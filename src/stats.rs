@@ -306,6 +306,45 @@ pub fn bootstrap_ci(
     ))
 }
 
+/// One-way ANOVA (as `scipy.stats.f_oneway`): do the group means differ? Returns
+/// `(F, p)`; None with fewer than 2 non-empty groups or no residual degree of freedom.
+/// Identical values within every group give F = ∞, p = 0 when the means differ.
+pub fn one_way_anova(groups: &[Vec<f64>]) -> Option<(f64, f64)> {
+    use statrs::distribution::FisherSnedecor;
+    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let n: usize = groups.iter().map(|g| g.len()).sum();
+    let k = groups.len();
+    if k < 2 || n <= k {
+        return None;
+    }
+    let grand = groups.iter().flat_map(|g| g.iter()).sum::<f64>() / n as f64;
+    let means: Vec<f64> = groups
+        .iter()
+        .map(|g| g.iter().sum::<f64>() / g.len() as f64)
+        .collect();
+    let between: f64 = groups
+        .iter()
+        .zip(&means)
+        .map(|(g, m)| g.len() as f64 * (m - grand).powi(2))
+        .sum();
+    let within: f64 = groups
+        .iter()
+        .zip(&means)
+        .map(|(g, m)| g.iter().map(|v| (v - m).powi(2)).sum::<f64>())
+        .sum();
+    let (df1, df2) = ((k - 1) as f64, (n - k) as f64);
+    if within == 0.0 {
+        return Some(if between == 0.0 {
+            (f64::NAN, f64::NAN)
+        } else {
+            (f64::INFINITY, 0.0)
+        });
+    }
+    let f = (between / df1) / (within / df2);
+    let p = FisherSnedecor::new(df1, df2).map_or(f64::NAN, |d| d.sf(f));
+    Some((f, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,5 +587,34 @@ mod tests {
         );
         // A statistic that is never defined gives no interval.
         assert_eq!(bootstrap_ci(200, 50, 0.95, 7, |_| None), None);
+    }
+
+    #[test]
+    fn one_way_anova_matches_scipy() {
+        // from scipy import stats; r = stats.f_oneway(*groups); r.statistic, r.pvalue
+        let cases: [(Vec<Vec<f64>>, f64, f64); 2] = [
+            (
+                vec![
+                    vec![0.61, 0.62, 0.60, 0.63],
+                    vec![0.58, 0.59, 0.57],
+                    vec![0.65, 0.66, 0.64, 0.67, 0.66],
+                ],
+                41.48360655737705,
+                2.869080107725554e-05,
+            ),
+            (
+                vec![vec![1.0, 2.0, 3.0], vec![1.5, 2.5, 3.5]],
+                0.375,
+                0.5733922538253555,
+            ),
+        ];
+        for (groups, f, p) in cases {
+            let (gf, gp) = one_way_anova(&groups).unwrap();
+            assert!(
+                close(gf, f, 1e-10) && close(gp, p, 1e-10),
+                "{groups:?}: {gf} {gp}"
+            );
+        }
+        assert_eq!(one_way_anova(&[vec![1.0, 2.0]]), None);
     }
 }

@@ -447,7 +447,6 @@ pub fn branch_weights(runs: &[Run], variant: &str) -> Vec<WeightRow> {
 /// weights of fakes across generators, per branch: (scale, F, p, largest difference of
 /// generator means).
 pub fn weights_differ_between_generators(runs: &[Run], variant: &str) -> Vec<(f64, f64, f64, f64)> {
-    use statrs::distribution::{ContinuousCDF, FisherSnedecor};
     let Some(first) = runs
         .iter()
         .filter(|r| r.variant == variant)
@@ -471,39 +470,13 @@ pub fn weights_differ_between_generators(runs: &[Run], variant: &str) -> Vec<(f6
                 }
             }
             let groups: Vec<Vec<f64>> = groups.into_values().filter(|g| !g.is_empty()).collect();
-            let n: usize = groups.iter().map(Vec::len).sum();
-            let g = groups.len();
-            if g < 2 || n <= g {
-                return None;
-            }
-            let grand = groups.iter().flatten().sum::<f64>() / n as f64;
+            let (f, p) = stats::one_way_anova(&groups)?;
             let means: Vec<f64> = groups
                 .iter()
-                .map(|x| x.iter().sum::<f64>() / x.len() as f64)
+                .map(|g| g.iter().sum::<f64>() / g.len() as f64)
                 .collect();
-            let between: f64 = groups
-                .iter()
-                .zip(&means)
-                .map(|(x, m)| x.len() as f64 * (m - grand).powi(2))
-                .sum();
-            let within: f64 = groups
-                .iter()
-                .zip(&means)
-                .map(|(x, m)| x.iter().map(|v| (v - m).powi(2)).sum::<f64>())
-                .sum();
-            let (df1, df2) = ((g - 1) as f64, (n - g) as f64);
             let spread = means.iter().cloned().fold(f64::MIN, f64::max)
                 - means.iter().cloned().fold(f64::MAX, f64::min);
-            let f = if within > 0.0 {
-                (between / df1) / (within / df2)
-            } else {
-                f64::INFINITY
-            };
-            let p = if f.is_finite() {
-                FisherSnedecor::new(df1, df2).map_or(f64::NAN, |d| d.sf(f))
-            } else {
-                0.0
-            };
             Some((first.scales[b], f, p, spread))
         })
         .collect()

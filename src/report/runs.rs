@@ -186,24 +186,33 @@ pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The variant and seed of a run: from the sweep's `ablation.json` beside it, else the
-/// config's name without a trailing `_seed{n}` and `train.seed`.
+/// The variant and seed of a run: from the sweep's `ablation.json` (or a shard's
+/// `ablation_shard*.json`) beside it, else the config's name without a trailing `_seed{n}`
+/// and `train.seed`.
 fn variant_and_seed(dir: &Path, config: &Config) -> (String, u64) {
     let cell = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let listed = dir
+    let summaries: Vec<PathBuf> = dir
         .parent()
-        .map(|p| p.join("ablation.json"))
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
-        .and_then(|cells| {
-            cells
-                .into_iter()
-                .find(|c| c["cell"] == cell.as_str())
-                .and_then(|c| Some((c["variant"].as_str()?.to_string(), c["seed"].as_u64()?)))
-        });
+        .and_then(|p| std::fs::read_dir(p).ok())
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    name.starts_with("ablation") && name.ends_with(".json")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let listed = summaries.iter().find_map(|p| {
+        let text = std::fs::read_to_string(p).ok()?;
+        let cells: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
+        let c = cells.into_iter().find(|c| c["cell"] == cell.as_str())?;
+        Some((c["variant"].as_str()?.to_string(), c["seed"].as_u64()?))
+    });
     listed.unwrap_or_else(|| {
         let seed = config.train.seed;
         let name = config
