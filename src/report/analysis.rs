@@ -12,6 +12,14 @@ use crate::stats::{self, McNemar, PairedTTest};
 /// The perturbation level of the main table (the unperturbed test images).
 pub const CLEAN: &str = "none";
 
+/// Sort key of perturbation levels: clean first, then by kind, each kind in numeric order
+/// (`jpeg=75` before `jpeg=100`).
+pub fn level_order(level: &str) -> (bool, String, i64) {
+    let digits: String = level.chars().filter(|c| c.is_ascii_digit()).collect();
+    let kind: String = level.chars().filter(|c| !c.is_ascii_digit()).collect();
+    (level != CLEAN, kind, digits.parse().unwrap_or(0))
+}
+
 /// One run's scores on one (perturbation, set): the mean over seen generators, over
 /// unseen ones, and the set's mean row.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -12,8 +12,10 @@
 //! OUT/bootstrap.csv                 95 % intervals of acc, AP, AUC per run and set
 //! OUT/branch_weights.csv            mean ± std weight per variant, generator, label, scale
 //! OUT/failure_cases.csv             the most confident mistakes per run and generator
+//! OUT/<figure>.{pdf,png,svg}        see `figures.rs`
 //! ```
 pub mod analysis;
+pub mod figures;
 pub mod runs;
 
 use std::collections::BTreeMap;
@@ -49,10 +51,12 @@ const UNIFORM_SPREAD: f64 = 0.05;
 /// Writes the report; returns the path of `report.md`.
 pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     let dirs = runs::find_runs(&req.runs)?;
-    let runs: Vec<Run> = dirs
+    let mut runs: Vec<Run> = dirs
         .iter()
         .map(|d| runs::read_run(d).with_context(|| format!("run folder {}", d.display())))
         .collect::<Result<_>>()?;
+    // The baseline first in every table and figure, the rest in folder order.
+    runs.sort_by_key(|r| r.variant != req.baseline);
     runs::check_same_protocol(&runs)?;
     std::fs::create_dir_all(&req.out).with_context(|| format!("creating {}", req.out.display()))?;
     let per_run: Vec<_> = runs.iter().map(analysis::scores).collect();
@@ -81,6 +85,9 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     write_csv(&out.join("bootstrap.csv"), &boot)?;
     write_csv(&out.join("branch_weights.csv"), &weights)?;
     write_csv(&out.join("failure_cases.csv"), &failure_cases(&runs, 5))?;
+    eprintln!("report: figures…");
+    let (figures, not_drawn) =
+        figures::draw_all(out, &runs, &table, &req.baseline, &req.attention, req.seed)?;
     let md_table = ablation_markdown(&table);
     crate::atomic::write(&out.join("ablation_table.md"), md_table.as_bytes())?;
 
@@ -115,6 +122,25 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     let tested = ttests.iter().filter(|t| t.p.is_some()).count();
     writeln!(page, "- paired t-tests: {} comparisons, {tested} with a p-value, {} significant after Holm — [significance_ttest.csv](significance_ttest.csv)", ttests.len(), ttests.iter().filter(|t| t.p_holm.is_some_and(|p| p < ALPHA)).count())?;
     writeln!(page, "- bootstrap: 95 % percentile intervals of acc, AP and AUC per run and set, {} resamples, seed {} — [bootstrap.csv](bootstrap.csv)\n", req.bootstrap_resamples, req.seed)?;
+    writeln!(
+        page,
+        "## Figures\n\nEach as PDF (vector, real text), PNG and SVG.\n"
+    )?;
+    for f in &figures {
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        writeln!(
+            page,
+            "- `{name}`: [PDF]({name}.pdf), [PNG]({name}.png)\n\n  ![{name}]({name}.png)\n"
+        )?;
+    }
+    for why in &not_drawn {
+        writeln!(page, "- not drawn — {why}")?;
+    }
+    writeln!(page)?;
     writeln!(page, "## Attention\n\nMean ± std branch weight per generator, label and scale: [branch_weights.csv](branch_weights.csv).\n")?;
     writeln!(page, "## Failure cases\n\nThe 5 most confident mistakes per run and generator: [failure_cases.csv](failure_cases.csv).\n")?;
     writeln!(
@@ -284,33 +310,40 @@ fn hypotheses(
         ));
     }
     // Robustness: perturbed rows, attention against baseline.
-    let levels: Vec<&Aggregate> = table
+    let mut levels: Vec<&Aggregate> = table
         .iter()
         .filter(|a| a.perturbation != CLEAN && a.quantity == "acc_all" && a.variant == att)
         .collect();
+    levels.sort_by_key(|a| (a.set.clone(), analysis::level_order(&a.perturbation)));
     if levels.is_empty() {
-        lines.push("Robustness: not measured (no perturbation sweep in the runs; `npr test --sweep jpeg=75,90,100`)".into());
+        lines.push("Robustness: not measured (no perturbation sweep in the runs; `npr test --checkpoint RUN --sweep jpeg=75,90,100 --out RUN/test_jpeg`)".into());
     } else {
+        let mut holds = true;
         let parts: Vec<String> = levels
             .iter()
             .map(|a| {
-                let b = table.iter().find(|x| {
-                    x.variant == base
-                        && x.perturbation == a.perturbation
-                        && x.set == a.set
-                        && x.quantity == "acc_all"
-                });
+                let b = table
+                    .iter()
+                    .find(|x| {
+                        x.variant == base
+                            && x.perturbation == a.perturbation
+                            && x.set == a.set
+                            && x.quantity == "acc_all"
+                    })
+                    .and_then(|b| b.mean);
+                holds &= matches!((a.mean, b), (Some(x), Some(y)) if x >= y);
                 format!(
-                    "{} on `{}`: {} vs baseline {}",
+                    "{} on `{}`: {} vs {}",
                     a.perturbation,
                     a.set,
                     fmt(a.mean),
-                    fmt(b.and_then(|b| b.mean))
+                    fmt(b)
                 )
             })
             .collect();
         lines.push(format!(
-            "Robustness (`{att}` accuracy vs `{base}` under perturbations): {}",
+            "Robustness (`{att}` at least as accurate as `{base}` at every perturbation level, all generators, mean over seeds): {} — {}",
+            if holds { "**met**" } else { "**not met**" },
             parts.join("; ")
         ));
     }

@@ -59,6 +59,8 @@ pub struct BranchWeights {
     pub generators: Vec<String>,
     /// Per image: generator index, label, one weight per branch.
     pub images: Vec<(usize, u8, Vec<f64>)>,
+    /// Pooled backbone features of the first images (for t-SNE): image index, features.
+    pub features: Vec<(usize, Vec<f32>)>,
 }
 
 /// A tested run, as the report sees it.
@@ -234,7 +236,72 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         .and_then(|m| m["git_revision"].as_str().map(String::from))
         .unwrap_or_else(|| "unknown".into());
     let test = dir.join("test");
+    let (mut metrics, mut predictions, mut images_per_s) =
+        (Vec::new(), Vec::new(), BTreeMap::new());
+    for folder in test_folders(dir)? {
+        let (m, p, ips) = read_test_folder(&folder)?;
+        metrics.extend(m);
+        predictions.extend(p);
+        images_per_s.extend(ips);
+    }
 
+    let file = dir.join("train_log.csv");
+    let epochs = match read_csv(&file) {
+        Ok(rows) => rows
+            .iter()
+            .filter(|r| r.get("kind").map(String::as_str) == Some("epoch"))
+            .map(|r| {
+                Ok(EpochRow {
+                    epoch: text(r, "epoch", &file)?.parse()?,
+                    train_loss: number(r, "loss", &file)?,
+                    val_loss: number(r, "val_loss", &file)?.unwrap_or(f64::NAN),
+                    val_acc: number(r, "val_acc", &file)?.unwrap_or(f64::NAN),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Err(_) => Vec::new(),
+    };
+
+    let weights = read_weights(&test.join("attention_weights.npz"))?;
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        variant,
+        seed,
+        config,
+        revision,
+        metrics,
+        predictions,
+        images_per_s,
+        epochs,
+        weights,
+    })
+}
+
+/// `test/` first, then every `test_*/` holding a metrics.csv (e.g. a robustness sweep
+/// written with `npr test --sweep jpeg=75,90,100 --out RUN/test_jpeg`).
+fn test_folders(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut extra: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("test_"))
+                && p.join("metrics.csv").is_file()
+        })
+        .collect();
+    extra.sort();
+    Ok(std::iter::once(dir.join("test")).chain(extra).collect())
+}
+
+type TestFolder = (
+    Vec<MetricRow>,
+    Vec<Prediction>,
+    BTreeMap<(String, String), f64>,
+);
+
+/// metrics.csv, predictions.csv and the throughput in summary.json of one test folder.
+fn read_test_folder(test: &Path) -> Result<TestFolder> {
     let file = test.join("metrics.csv");
     let metrics = read_csv(&file)?
         .iter()
@@ -294,36 +361,7 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         })
         .collect();
 
-    let file = dir.join("train_log.csv");
-    let epochs = match read_csv(&file) {
-        Ok(rows) => rows
-            .iter()
-            .filter(|r| r.get("kind").map(String::as_str) == Some("epoch"))
-            .map(|r| {
-                Ok(EpochRow {
-                    epoch: text(r, "epoch", &file)?.parse()?,
-                    train_loss: number(r, "loss", &file)?,
-                    val_loss: number(r, "val_loss", &file)?.unwrap_or(f64::NAN),
-                    val_acc: number(r, "val_acc", &file)?.unwrap_or(f64::NAN),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?,
-        Err(_) => Vec::new(),
-    };
-
-    let weights = read_weights(&test.join("attention_weights.npz"))?;
-    Ok(Run {
-        dir: dir.to_path_buf(),
-        variant,
-        seed,
-        config,
-        revision,
-        metrics,
-        predictions,
-        images_per_s,
-        epochs,
-        weights,
-    })
+    Ok((metrics, predictions, images_per_s))
 }
 
 /// Branch weights averaged over the 3 channels; None when the file is absent.
@@ -360,10 +398,30 @@ fn read_weights(path: &Path) -> Result<Option<BranchWeights>> {
             (gens[i] as usize, labels[i] as u8, per_branch)
         })
         .collect();
+    let features = match (a.get("features"), a.get("feature_index")) {
+        (Some(f), Some(idx)) if f.shape().len() == 2 && f.shape()[1] > 0 => {
+            let dim = f.shape()[1];
+            let values = f.to_f64()?;
+            idx.to_f64()?
+                .iter()
+                .enumerate()
+                .map(|(row, &i)| {
+                    let v = values[row * dim..(row + 1) * dim]
+                        .iter()
+                        .map(|&x| x as f32)
+                        .collect();
+                    (i as usize, v)
+                })
+                .filter(|(i, _)| *i < n)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(Some(BranchWeights {
         scales: get("scales")?.to_f64()?,
         generators: get("generator_names")?.to_strings()?,
         images,
+        features,
     }))
 }
 

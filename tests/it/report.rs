@@ -1,6 +1,7 @@
 //! `npr report` end to end: a 2-variant × 2-seed ablation on the tiny synthetic set, then
 //! the report on its folder.
 use crate::cli::{npr, ok, tiny_config, usage_error};
+use crate::common::run_python;
 
 #[test]
 fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
@@ -23,6 +24,27 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
         ],
         &[],
     ));
+    // A JPEG sweep beside each run's clean test, as a robustness study writes it.
+    for cell in [
+        "baseline_seed0",
+        "baseline_seed1",
+        "attention_seed0",
+        "attention_seed1",
+    ] {
+        let run = sweep.join(cell);
+        ok(&npr(
+            &[
+                "test",
+                "--checkpoint",
+                run.to_str().unwrap(),
+                "--sweep",
+                "jpeg=75,100",
+                "--out",
+                run.join("test_jpeg").to_str().unwrap(),
+            ],
+            &[],
+        ));
+    }
     let out = dir.path().join("report");
     let printed = ok(&npr(
         &[
@@ -49,13 +71,46 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
+    // Every figure as PDF with real text (its axis labels extract), PNG that decodes, SVG.
+    let figures: [(&str, &[&str]); 6] = [
+        ("roc_curves", &["false positive rate", "true positive rate"]),
+        ("attention_heatmaps", &["NPR scale", "generator"]),
+        (
+            "generalization_plot",
+            &["variant", "accuracy", "unseen generators"],
+        ),
+        ("tsne_embeddings", &["t-SNE 1", "t-SNE 2"]),
+        ("robustness", &["perturbation", "jpeg=75"]),
+        ("training_curves", &["epoch", "validation loss"]),
+    ];
+    let pdfs: Vec<String> = figures
+        .iter()
+        .map(|(f, _)| out.join(format!("{f}.pdf")).display().to_string())
+        .collect();
+    let text = run_python(
+        "tests/report/pdf_text.py",
+        &pdfs.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let per_file: Vec<&str> = text.split("== ").skip(1).collect();
+    assert_eq!(per_file.len(), figures.len(), "{text}");
+    for ((name, labels), extracted) in figures.iter().zip(per_file) {
+        for label in *labels {
+            assert!(
+                extracted.contains(label),
+                "{name}.pdf lacks {label:?}: {extracted}"
+            );
+        }
+        let png = image::open(out.join(format!("{name}.png"))).unwrap();
+        assert!(png.width() >= 640 && png.height() >= 440, "{name}.png");
+        assert!(out.join(format!("{name}.svg")).is_file());
+    }
     let page = std::fs::read_to_string(out.join("report.md")).unwrap();
     for line in [
         "H2 on `synth`",
         "H3 on `synth`",
         "Efficiency on `synth`",
         "Interpretability (`attention`)",
-        "Robustness",
+        "Robustness (`attention` at least as accurate",
         "Holm",
         "**Synthetic benchmark**",
     ] {
