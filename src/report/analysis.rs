@@ -489,3 +489,67 @@ pub fn weights_differ_between_generators(runs: &[Run], variant: &str) -> Vec<(f6
         })
         .collect()
 }
+
+/// Scale selection against the synthetic benchmark's ground truth: per family, the share of
+/// fakes whose highest-weighted NPR branch (the identity branch excluded) is the family's
+/// true scale, pooled over the variant's seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleSelection {
+    pub variant: String,
+    pub generator: String,
+    pub true_scale: f64,
+    pub fakes: usize,
+    /// None when the true scale is not one of the model's branches.
+    pub share_top_is_true: Option<f64>,
+    /// What picking a branch at random would score: 1 / (number of NPR branches).
+    pub chance: f64,
+}
+
+/// [`ScaleSelection`] rows for `variant`, given each family's true NPR scale.
+pub fn scale_selection(
+    runs: &[Run],
+    variant: &str,
+    true_scale: &BTreeMap<String, f64>,
+) -> Vec<ScaleSelection> {
+    let mut counts: BTreeMap<String, (usize, usize, f64, Option<usize>, usize)> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.variant == variant) {
+        let Some(w) = &r.weights else { continue };
+        let npr: Vec<usize> = (0..w.scales.len()).filter(|&b| w.scales[b] < 1.0).collect();
+        if npr.len() < 2 {
+            continue;
+        }
+        for (g, label, per_branch) in &w.images {
+            let name = w.generators.get(*g).cloned().unwrap_or_default();
+            // Several test sets name generators `set/generator`.
+            let family = name.rsplit('/').next().unwrap_or(&name).to_string();
+            let (Some(&truth), 1) = (true_scale.get(&family), *label) else {
+                continue;
+            };
+            let truth_branch = npr
+                .iter()
+                .copied()
+                .find(|&b| (w.scales[b] - truth).abs() < 1e-9);
+            let top = npr
+                .iter()
+                .copied()
+                .max_by(|&a, &b| per_branch[a].total_cmp(&per_branch[b]))
+                .expect("at least two NPR branches");
+            let e = counts
+                .entry(family)
+                .or_insert((0, 0, truth, truth_branch, npr.len()));
+            e.0 += 1;
+            e.1 += usize::from(Some(top) == truth_branch);
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(generator, (n, hits, truth, branch, k))| ScaleSelection {
+            variant: variant.into(),
+            generator,
+            true_scale: truth,
+            fakes: n,
+            share_top_is_true: branch.map(|_| hits as f64 / n as f64),
+            chance: 1.0 / k as f64,
+        })
+        .collect()
+}

@@ -12,6 +12,9 @@
 //! OUT/bootstrap.csv                 95 % intervals of acc, AP, AUC per run and set
 //! OUT/branch_weights.csv            mean ± std weight per variant, generator, label, scale
 //! OUT/failure_cases.csv             the most confident mistakes per run and generator
+//! OUT/ablation_study.{pdf,png,svg}  the ablation table as a page
+//! OUT/scale_selection.csv           top-weighted branch vs the true scale (synthetic data)
+//! OUT/failure_cases_<variant>_seed<n>.png   contact sheets of the worst mistakes
 //! OUT/<figure>.{pdf,png,svg}        see `figures.rs`
 //! ```
 pub mod analysis;
@@ -73,6 +76,11 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
         req.bootstrap_resamples
     );
     let boot = analysis::bootstrap(&runs, req.bootstrap_resamples, req.seed);
+    let truth = true_scales(&runs);
+    let selection: Vec<_> = analysis::variants(&runs)
+        .iter()
+        .flat_map(|v| analysis::scale_selection(&runs, v, &truth))
+        .collect();
     let weights: Vec<_> = analysis::variants(&runs)
         .iter()
         .flat_map(|v| analysis::branch_weights(&runs, v))
@@ -85,9 +93,30 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     write_csv(&out.join("bootstrap.csv"), &boot)?;
     write_csv(&out.join("branch_weights.csv"), &weights)?;
     write_csv(&out.join("failure_cases.csv"), &failure_cases(&runs, 5))?;
+    write_csv(&out.join("scale_selection.csv"), &selection)?;
     eprintln!("report: figures…");
     let (figures, not_drawn) =
         figures::draw_all(out, &runs, &table, &req.baseline, &req.attention, req.seed)?;
+    let (header, rows) = ablation_rows(&table);
+    figures::table_page(
+        "Ablation study: clean test images, mean ± sample std over seeds (n)",
+        &header,
+        &rows,
+        &out.join("ablation_study"),
+    )?;
+    let mut sheets = Vec::new();
+    for v in analysis::variants(&runs) {
+        if let Some(run) = runs
+            .iter()
+            .filter(|r| r.variant == v)
+            .min_by_key(|r| r.seed)
+        {
+            let path = out.join(format!("failure_cases_{v}_seed{}.png", run.seed));
+            if figures::contact_sheet(run, 5, &path)? {
+                sheets.push(path);
+            }
+        }
+    }
     let md_table = ablation_markdown(&table);
     crate::atomic::write(&out.join("ablation_table.md"), md_table.as_bytes())?;
 
@@ -142,7 +171,31 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     }
     writeln!(page)?;
     writeln!(page, "## Attention\n\nMean ± std branch weight per generator, label and scale: [branch_weights.csv](branch_weights.csv).\n")?;
-    writeln!(page, "## Failure cases\n\nThe 5 most confident mistakes per run and generator: [failure_cases.csv](failure_cases.csv).\n")?;
+    if truth.is_empty() {
+        writeln!(page, "Scale selection: not measured (no `synth.json` beside the test sets: true scales are known only on the synthetic benchmark).\n")?;
+    } else {
+        writeln!(page, "Scale selection on the synthetic benchmark (share of fakes whose highest-weighted NPR branch, identity excluded, is the family's true scale; pooled over seeds) — [scale_selection.csv](scale_selection.csv):\n\n| variant | family | true scale | fakes | share | chance |\n| --- | --- | ---: | ---: | ---: | ---: |")?;
+        for s in &selection {
+            writeln!(
+                page,
+                "| {} | {} | {} | {} | {} | {:.2} |",
+                s.variant,
+                s.generator,
+                s.true_scale,
+                s.fakes,
+                s.share_top_is_true
+                    .map_or("n/a (not a branch)".into(), |x| format!("{x:.3}")),
+                s.chance
+            )?;
+        }
+        writeln!(page)?;
+    }
+    writeln!(page, "## Failure cases\n\nThe 5 most confident mistakes per run and generator: [failure_cases.csv](failure_cases.csv). Contact sheets (each variant's first seed):\n")?;
+    for p in &sheets {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        writeln!(page, "- [{name}]({name})")?;
+    }
+    writeln!(page)?;
     writeln!(
         page,
         "## Runs\n\n| run | variant | seed | revision |\n| --- | --- | ---: | --- |"
@@ -171,6 +224,28 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     let path = out.join("report.md");
     crate::atomic::write(&path, page.as_bytes())?;
     Ok(path)
+}
+
+/// Each synthetic family's true NPR scale, from the `synth.json` of the runs' test sets
+/// (beside a test set, or one folder up) or training data.
+fn true_scales(runs: &[Run]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for r in runs {
+        let roots = r
+            .config
+            .test
+            .sets
+            .iter()
+            .flat_map(|t| [t.dataroot.clone(), t.dataroot.join("..")]);
+        for dir in roots.chain([r.config.data.dataroot.clone()]) {
+            if let Ok(m) = crate::synth::read_manifest(&dir) {
+                for f in m.families {
+                    out.insert(f.name, f.npr_scale);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn fmt(x: Option<f64>) -> String {
@@ -350,9 +425,9 @@ fn hypotheses(
     lines
 }
 
-/// The Markdown ablation table: per variant and clean set, acc/AP/AUC on seen and unseen
-/// generators and the gap, as mean ± std (n).
-fn ablation_markdown(table: &[Aggregate]) -> String {
+/// The ablation table's header and rows: per variant and clean set, acc/AP/AUC on seen
+/// and unseen generators and the gap, as mean ± std (n).
+fn ablation_rows(table: &[Aggregate]) -> (Vec<String>, Vec<Vec<String>>) {
     let cols = [
         "acc_seen",
         "acc_unseen",
@@ -362,11 +437,11 @@ fn ablation_markdown(table: &[Aggregate]) -> String {
         "auc_unseen",
         "gap",
     ];
-    let mut s = format!(
-        "| variant | set | {} |\n| --- | --- |{}\n",
-        cols.join(" | "),
-        " ---: |".repeat(cols.len())
-    );
+    let header: Vec<String> = ["variant", "set"]
+        .iter()
+        .chain(cols.iter())
+        .map(|s| s.to_string())
+        .collect();
     let mut keys: Vec<(String, String)> = Vec::new();
     for a in table.iter().filter(|a| a.perturbation == CLEAN) {
         let k = (a.variant.clone(), a.set.clone());
@@ -374,10 +449,10 @@ fn ablation_markdown(table: &[Aggregate]) -> String {
             keys.push(k);
         }
     }
-    for (v, set) in keys {
-        let cells: Vec<String> = cols
-            .iter()
-            .map(|q| match cell(table, &v, &set, q) {
+    let rows = keys
+        .into_iter()
+        .map(|(v, set)| {
+            let cells = cols.iter().map(|q| match cell(table, &v, &set, q) {
                 Some(Aggregate {
                     mean: Some(m),
                     std: Some(sd),
@@ -385,9 +460,23 @@ fn ablation_markdown(table: &[Aggregate]) -> String {
                     ..
                 }) => format!("{m:.4} ± {sd:.4} ({n})"),
                 _ => "n/a".into(),
-            })
-            .collect();
-        let _ = writeln!(s, "| {v} | {set} | {} |", cells.join(" | "));
+            });
+            [v.clone(), set.clone()].into_iter().chain(cells).collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The ablation table in Markdown.
+fn ablation_markdown(table: &[Aggregate]) -> String {
+    let (header, rows) = ablation_rows(table);
+    let mut s = format!(
+        "| {} |\n| --- | --- |{}\n",
+        header.join(" | "),
+        " ---: |".repeat(header.len() - 2)
+    );
+    for r in rows {
+        let _ = writeln!(s, "| {} |", r.join(" | "));
     }
     s
 }

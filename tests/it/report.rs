@@ -68,11 +68,13 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
         "bootstrap.csv",
         "branch_weights.csv",
         "failure_cases.csv",
+        "scale_selection.csv",
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     // Every figure as PDF with real text (its axis labels extract), PNG that decodes, SVG.
-    let figures: [(&str, &[&str]); 6] = [
+    let figures: [(&str, &[&str]); 7] = [
+        ("ablation_study", &["acc_seen", "gap", "attention"]),
         ("roc_curves", &["false positive rate", "true positive rate"]),
         ("attention_heatmaps", &["NPR scale", "generator"]),
         (
@@ -101,8 +103,14 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
             );
         }
         let png = image::open(out.join(format!("{name}.png"))).unwrap();
-        assert!(png.width() >= 640 && png.height() >= 440, "{name}.png");
+        assert!(png.width() >= 400 && png.height() >= 100, "{name}.png");
         assert!(out.join(format!("{name}.svg")).is_file());
+    }
+    for sheet in [
+        "failure_cases_baseline_seed0.png",
+        "failure_cases_attention_seed0.png",
+    ] {
+        image::open(out.join(sheet)).unwrap_or_else(|e| panic!("{sheet}: {e}"));
     }
     let page = std::fs::read_to_string(out.join("report.md")).unwrap();
     for line in [
@@ -113,6 +121,7 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
         "Robustness (`attention` at least as accurate",
         "Holm",
         "**Synthetic benchmark**",
+        "Scale selection on the synthetic benchmark",
     ] {
         assert!(
             page.contains(line),
