@@ -7,6 +7,7 @@
 //! ```text
 //! OUT/report.md                     the page to open first
 //! OUT/ablation_table.csv, .md       mean ± std over seeds per variant, set, perturbation
+//! OUT/runs.csv                      every run's scores per perturbation and set
 //! OUT/significance_mcnemar.csv      per variant, seed and set, against the baseline
 //! OUT/significance_ttest.csv        per variant, set and quantity, over seeds
 //! OUT/bootstrap.csv                 95 % intervals of acc, AP, AUC per run and set
@@ -88,6 +89,7 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
 
     let out = &req.out;
     write_csv(&out.join("ablation_table.csv"), &table)?;
+    write_csv(&out.join("runs.csv"), &run_rows(&runs, &per_run))?;
     write_csv(&out.join("significance_mcnemar.csv"), &mcnemar)?;
     write_csv(&out.join("significance_ttest.csv"), &ttests)?;
     write_csv(&out.join("bootstrap.csv"), &boot)?;
@@ -479,6 +481,35 @@ fn ablation_markdown(table: &[Aggregate]) -> String {
         let _ = writeln!(s, "| {} |", r.join(" | "));
     }
     s
+}
+
+/// One run's scores on one (perturbation, set): the rows the tables and t-tests are made
+/// from (`runs.csv`, read by analysis/significance_tests.ipynb).
+#[derive(Debug, Clone, Serialize)]
+struct RunRow {
+    run: String,
+    variant: String,
+    seed: u64,
+    perturbation: String,
+    set: String,
+    #[serde(flatten)]
+    scores: analysis::Scores,
+}
+
+fn run_rows(runs: &[Run], per_run: &[BTreeMap<(String, String), analysis::Scores>]) -> Vec<RunRow> {
+    runs.iter()
+        .zip(per_run)
+        .flat_map(|(r, scores)| {
+            scores.iter().map(move |((perturbation, set), s)| RunRow {
+                run: r.dir.display().to_string(),
+                variant: r.variant.clone(),
+                seed: r.seed,
+                perturbation: perturbation.clone(),
+                set: set.clone(),
+                scores: s.clone(),
+            })
+        })
+        .collect()
 }
 
 /// A failure case: a confident mistake.

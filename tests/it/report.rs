@@ -1,7 +1,7 @@
 //! `npr report` end to end: a 2-variant × 2-seed ablation on the tiny synthetic set, then
 //! the report on its folder.
 use crate::cli::{npr, ok, tiny_config, usage_error};
-use crate::common::run_python;
+use crate::common::{python, run_python};
 
 #[test]
 fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
@@ -139,6 +139,26 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
     // One McNemar row per seed, on every test image of the set.
     let mcnemar = std::fs::read_to_string(out.join("significance_mcnemar.csv")).unwrap();
     assert_eq!(mcnemar.lines().count(), 1 + 2, "{mcnemar}");
+
+    // The notebook recomputes McNemar, the t-tests and Holm from the CSVs with scipy.
+    let nb = std::process::Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/report/run_notebook.py"
+        ))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/analysis/significance_tests.ipynb"
+        ))
+        .env("REPORT_DIR", &out)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&nb.stdout);
+    assert!(
+        nb.status.success() && said.contains("agree with the report"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&nb.stderr)
+    );
 
     // Runs tested differently are refused, naming the difference.
     let odd = sweep.join("attention_seed1/test/metrics.csv");
