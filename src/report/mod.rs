@@ -200,16 +200,17 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     writeln!(page)?;
     writeln!(
         page,
-        "## Runs\n\n| run | variant | seed | revision |\n| --- | --- | ---: | --- |"
+        "## Runs\n\n| run | variant | seed | revision | command |\n| --- | --- | ---: | --- | --- |"
     )?;
     for r in &runs {
         writeln!(
             page,
-            "| `{}` | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | `{}` |",
             r.dir.display(),
             r.variant,
             r.seed,
-            r.revision
+            r.revision,
+            r.command.replace('|', "\\|")
         )?;
     }
     writeln!(

@@ -71,6 +71,8 @@ pub struct Run {
     pub seed: u64,
     pub config: Config,
     pub revision: String,
+    /// The `npr train` command line that made the run (meta.json).
+    pub command: String,
     pub metrics: Vec<MetricRow>,
     pub predictions: Vec<Prediction>,
     /// Test throughput per (perturbation, set), from `summary.json`.
@@ -230,11 +232,23 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     let config_path = dir.join("config.yaml");
     let config = Config::load(&config_path, &[])?;
     let (variant, seed) = variant_and_seed(dir, &config);
-    let revision = std::fs::read_to_string(dir.join("meta.json"))
+    let meta: serde_json::Value = std::fs::read_to_string(dir.join("meta.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|m| m["git_revision"].as_str().map(String::from))
-        .unwrap_or_else(|| "unknown".into());
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let revision = meta["git_revision"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    let command = meta["command"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "not recorded".into());
     let test = dir.join("test");
     let (mut metrics, mut predictions, mut images_per_s) =
         (Vec::new(), Vec::new(), BTreeMap::new());
@@ -269,6 +283,7 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         seed,
         config,
         revision,
+        command,
         metrics,
         predictions,
         images_per_s,

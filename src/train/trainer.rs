@@ -230,6 +230,8 @@ fn run_meta(
         "trainable_parameters": crate::model::detector::trainable_parameters(vs),
         "dataset": dataset,
         "started": chrono_like_now(),
+        // The exact command line, so a report can say what produced the run.
+        "command": std::env::args().collect::<Vec<_>>(),
     })
 }
 
