@@ -82,15 +82,20 @@ pub struct Run {
 }
 
 impl Run {
-    /// The protocol the run was tested under: every (perturbation, set, policy, generator).
-    pub fn protocol(&self) -> Vec<String> {
+    /// How the run was tested at one perturbation level: every (set, policy, generator).
+    pub fn protocol(&self, perturbation: &str) -> Vec<String> {
         let mut p: Vec<String> = self
             .metrics
             .iter()
+            .filter(|m| m.perturbation == perturbation)
             .map(|m| format!("{}/{}/{}/{}", m.perturbation, m.set, m.policy, m.generator))
             .collect();
         p.sort();
         p
+    }
+
+    fn perturbations(&self) -> std::collections::BTreeSet<&str> {
+        self.metrics.iter().map(|m| m.perturbation.as_str()).collect()
     }
 }
 
@@ -440,31 +445,36 @@ fn read_weights(path: &Path) -> Result<Option<BranchWeights>> {
     }))
 }
 
-/// Runs tested under different protocols cannot be compared: the first difference is named.
+/// Runs tested under different protocols cannot be compared: every run must have the same
+/// clean test rows (sets, policies, generators), and every perturbation level must have the
+/// same rows in all runs that have it (a run without a sweep simply has no robustness
+/// numbers). The first difference is named.
 pub fn check_same_protocol(runs: &[Run]) -> Result<()> {
-    let Some(first) = runs.first() else {
-        return Ok(());
-    };
-    let want = first.protocol();
-    for r in &runs[1..] {
-        let got = r.protocol();
-        if got != want {
+    let levels: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|r| r.perturbations())
+        .chain(std::iter::once("none"))
+        .collect();
+    for level in levels {
+        let with: Vec<&Run> = runs
+            .iter()
+            .filter(|r| level == "none" || r.perturbations().contains(level))
+            .collect();
+        let Some(first) = with.first() else { continue };
+        let want = first.protocol(level);
+        for r in &with[1..] {
+            let got = r.protocol(level);
+            if got == want {
+                continue;
+            }
             let only = |a: &[String], b: &[String]| a.iter().find(|x| !b.contains(x)).cloned();
             let what = match (only(&got, &want), only(&want, &got)) {
-                (Some(x), _) => format!(
-                    "{} has {x} (perturbation/set/policy/generator), {} does not",
-                    r.dir.display(),
-                    first.dir.display()
-                ),
-                (None, Some(x)) => format!(
-                    "{} has {x} (perturbation/set/policy/generator), {} does not",
-                    first.dir.display(),
-                    r.dir.display()
-                ),
+                (Some(x), _) => format!("{} has {x}, {} does not", r.dir.display(), first.dir.display()),
+                (None, Some(x)) => format!("{} has {x}, {} does not", first.dir.display(), r.dir.display()),
                 (None, None) => "the same rows in a different multiplicity".into(),
             };
             return Err(crate::usage!(
-                "the runs were tested differently and cannot share one report: {what}. Test every run with the same sets, policies and perturbations"
+                "the runs were tested differently and cannot share one report: {what} (perturbation/set/policy/generator). Test every run on the same sets with the same policies"
             ));
         }
     }
