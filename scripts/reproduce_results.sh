@@ -105,7 +105,7 @@ deliver() {
     echo "# Results: synthetic benchmark (\`npr synth\`), not real generators"
     echo
     echo "- made: $(date -u +%Y-%m-%d) by \`scripts/reproduce_results.sh --quick --seeds $seeds\`"
-    echo "- commit: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "- commit: $commit (the tree the binary was built from)"
     echo "- machine: $(nproc) CPU cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //'), no GPU used"
     echo "- preset: configs/ablation.yaml variants on configs/quick.yaml (64-px images, 56-px crops), train.epochs=$epochs, seeds $seeds"
     echo
@@ -118,6 +118,8 @@ deliver() {
 t_all=$SECONDS
 echo "== [0/5] bootstrap"
 scripts/bootstrap.sh
+# The revision the binary was just built from, recorded before anything else can change.
+commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
 stage "synthetic benchmark" synth
 stage "ablation ($seeds × every variant, $epochs epochs)" ablate
 stage "robustness sweeps" sweeps

@@ -272,6 +272,18 @@ mod tests {
     }
 
     #[test]
+    fn the_multiscale_study_file_gives_valid_cell_configs() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ablation_multiscale.yaml");
+        let study = Study::load(&path).unwrap();
+        let base = Config::load(&study.base, &[]).unwrap();
+        assert_eq!(study.cells(&[], &[]).unwrap().len(), 8 * 3);
+        for cell in study.cells(&[], &[0]).unwrap() {
+            Config::load(&study.base, &cell.overrides(&base))
+                .unwrap_or_else(|e| panic!("{cell}: {e}"));
+        }
+    }
+
+    #[test]
     fn study_files_with_bad_variants_are_refused_by_name() {
         let dir = std::env::temp_dir().join(format!("npr_study_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

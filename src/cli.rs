@@ -226,7 +226,11 @@ pub struct SynthArgs {
     /// Worker threads.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Families used in train/val ("seen"), comma-separated (default: nearest_x2,tconv_x2).
+    /// `default` (seen: nearest_x2, tconv_x2, both at NPR scale 0.5) or `multiscale`
+    /// (seen: nearest_x2, nearest_x4: traces at 0.5 and 0.25).
+    #[arg(long, value_enum, default_value = "default")]
+    pub preset: SynthPreset,
+    /// Families used in train/val ("seen"), comma-separated; overrides the preset's.
     #[arg(long, value_delimiter = ',')]
     pub seen: Vec<String>,
     /// Weight of the fresh full-resolution detail added to fakes after up-sampling.
@@ -241,6 +245,13 @@ pub struct SynthArgs {
     /// Replace an existing benchmark in --out.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Which families `npr synth` trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SynthPreset {
+    Default,
+    Multiscale,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,8 @@
 //! `npr synth`: the synthetic benchmark (DATASET_DETAILS.md).
 use anyhow::Result;
 
-use crate::cli::SynthArgs;
-use crate::synth::{generate, SynthError, SynthOptions};
+use crate::cli::{SynthArgs, SynthPreset};
+use crate::synth::{generate, SynthError, SynthOptions, MULTISCALE_SEEN};
 
 pub fn run(args: &SynthArgs) -> Result<()> {
     let mut opts = SynthOptions {
@@ -28,6 +28,9 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     }
     if let Some(v) = args.threads {
         opts.threads = v;
+    }
+    if args.preset == SynthPreset::Multiscale {
+        opts.seen = MULTISCALE_SEEN.iter().map(|s| s.to_string()).collect();
     }
     if !args.seen.is_empty() {
         opts.seen = args.seen.clone();

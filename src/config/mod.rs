@@ -74,12 +74,38 @@ pub enum Squeeze {
     Rms,
 }
 
+/// How the attention turns its scores into branch weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// Independent sigmoid per branch and channel (SENet; the study plan's design).
+    Sigmoid,
+    /// Softmax over the branches per channel, with `temperature`: the scales compete, so
+    /// raising one branch's weight lowers the others'.
+    Softmax,
+}
+
+/// What the branches are scaled by before fusion (and before the attention sees them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BranchNorm {
+    /// As computed (the study plan's design): the identity branch is several times larger
+    /// than the residuals.
+    None,
+    /// Each branch of each image and channel divided by its mean |·|, so every branch
+    /// enters the sum with comparable energy and the weights alone set the mix.
+    Energy,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AttentionConfig {
     pub reduction: usize,
     pub squeeze: Squeeze,
     pub bias_init: f64,
+    pub gate: Gate,
+    /// Softmax temperature (`gate: softmax`): below 1 sharper, above 1 flatter.
+    pub temperature: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +116,8 @@ pub struct ModelConfig {
     pub scales: Vec<f64>,
     pub fusion: Fusion,
     pub attention: AttentionConfig,
+    /// Per-branch normalisation before fusion (multi-branch fusions only).
+    pub branch_norm: BranchNorm,
     /// Multiplies the fused residual; the official NPR uses 2/3.
     pub npr_gain: f64,
 }
@@ -264,6 +292,8 @@ impl Default for AttentionConfig {
             reduction: 2,
             squeeze: Squeeze::Avg,
             bias_init: 0.25,
+            gate: Gate::Sigmoid,
+            temperature: 1.0,
         }
     }
 }
@@ -275,6 +305,7 @@ impl Default for ModelConfig {
             scales: vec![0.25, 0.5, 0.75, 1.0],
             fusion: Fusion::Attention,
             attention: AttentionConfig::default(),
+            branch_norm: BranchNorm::None,
             npr_gain: crate::model::npr::OFFICIAL_NPR_GAIN,
         }
     }
@@ -537,6 +568,7 @@ mod tests {
             "configs/attention_npr.yaml",
             "configs/baseline_npr.yaml",
             "configs/quick.yaml",
+            "configs/multiscale_quick.yaml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
             if path.exists() {

@@ -45,6 +45,13 @@ impl Config {
             "model.attention.reduction: must be ≥ 1".into(),
         );
         check(
+            m.attention.temperature.is_finite() && m.attention.temperature > 0.0,
+            format!(
+                "model.attention.temperature: {} must be > 0",
+                m.attention.temperature
+            ),
+        );
+        check(
             m.attention.bias_init.is_finite(),
             "model.attention.bias_init: must be finite".into(),
         );

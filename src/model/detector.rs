@@ -3,10 +3,10 @@ use anyhow::Result;
 use tch::{nn, Device, Tensor};
 
 use super::backbone::ResNet;
-use super::fusion::ScaleFusion;
+use super::fusion::{energy_normalise, ScaleFusion};
 use super::input::to_channels_last;
 use super::npr::npr_branches;
-use crate::config::ModelConfig;
+use crate::config::{BranchNorm, ModelConfig};
 
 #[derive(Debug)]
 pub struct Detector {
@@ -66,7 +66,10 @@ impl Detector {
 
     /// x: normalised images [b, 3, h, w].
     pub fn forward_t(&self, x: &Tensor, train: bool) -> DetectorOutput {
-        let branches = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
+        let mut branches = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
+        if self.config.branch_norm == BranchNorm::Energy && self.config.scales.len() > 1 {
+            branches = energy_normalise(&branches);
+        }
         let (fused, weights) = self.fusion.fuse(&branches); // [b, 3, h, w], [b, k, 3]
         let mut fused = fused * self.config.npr_gain;
         if self.channels_last {

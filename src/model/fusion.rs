@@ -7,6 +7,16 @@ use tch::{nn, Kind, Tensor};
 use super::scale_attention::ScaleAttention;
 use crate::config::{Fusion, ModelConfig};
 
+/// Each branch of each image and channel divided by its mean |·| (`branch_norm: energy`):
+/// the identity branch is several times larger than the residuals, and would otherwise
+/// dominate any weighted sum whatever the weights say. [b, k, 3, h, w] → same shape.
+pub fn energy_normalise(branches: &Tensor) -> Tensor {
+    let energy = branches
+        .abs()
+        .mean_dim([3i64, 4].as_slice(), true, None::<Kind>);
+    branches / (energy + 1e-6)
+}
+
 /// Variable-store names of the fusion parameters (the official state_dict has none).
 pub const ATTENTION_PREFIX: &str = "scale_attention";
 pub const LEARNED_WEIGHTS: &str = "scale_weights";
@@ -64,5 +74,50 @@ impl ScaleFusion {
         let fused =
             (branches * weights.view([b, k, c, 1, 1])).sum_dim_intlist(1, false, None::<Kind>);
         (fused, weights)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn energy_normalised_branches_have_unit_mean_magnitude() {
+        let x = Tensor::randn([2, 4, 3, 8, 8], (Kind::Float, Device::Cpu));
+        // Branches of very different size, like the identity branch against residuals.
+        let scale = Tensor::from_slice(&[0.1f32, 0.2, 0.15, 3.0]).view([1, 4, 1, 1, 1]);
+        let n = energy_normalise(&(x * scale));
+        assert_eq!(n.size(), vec![2, 4, 3, 8, 8]);
+        let energy = n.abs().mean_dim([3i64, 4].as_slice(), false, None::<Kind>);
+        let err = (energy - 1.0).abs().max().double_value(&[]);
+        assert!(err < 1e-4, "mean |branch| differs from 1 by {err}");
+    }
+
+    #[test]
+    fn every_fusion_gives_one_weight_per_branch_and_channel() {
+        use crate::config::{Fusion, Gate, ModelConfig};
+        let branches = Tensor::randn([2, 4, 3, 6, 6], (Kind::Float, Device::Cpu));
+        for (fusion, gate) in [
+            (Fusion::Attention, Gate::Sigmoid),
+            (Fusion::Attention, Gate::Softmax),
+            (Fusion::Equal, Gate::Sigmoid),
+            (Fusion::Learned, Gate::Sigmoid),
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut config = ModelConfig {
+                fusion,
+                ..ModelConfig::default()
+            };
+            config.attention.gate = gate;
+            let f = ScaleFusion::new(&vs.root(), &config);
+            let (fused, w) = f.fuse(&branches);
+            assert_eq!((fused.size(), w.size()), (vec![2, 3, 6, 6], vec![2, 4, 3]));
+            let (lo, hi) = (w.min().double_value(&[]), w.max().double_value(&[]));
+            assert!(
+                lo > 0.0 && hi < 1.0,
+                "{fusion:?}/{gate:?}: weights in ({lo}, {hi})"
+            );
+        }
     }
 }

@@ -87,6 +87,13 @@ fn save(svg: &str, stem: &Path, opt: &usvg::Options) -> Result<()> {
     crate::atomic::write(&stem.with_extension("png"), &png)
 }
 
+/// A ROC curve: legend, (FPR, TPR) points, AUC.
+type Curve = (String, Vec<(f64, f64)>, f64);
+/// A heat map: variant, generators (rows), scales (columns), mean weights [row][column].
+type HeatMap = (String, Vec<String>, Vec<f64>, Vec<Vec<f64>>);
+/// A t-SNE panel: title, generator names, points (x, y, generator index, label).
+type Embedding = (String, Vec<String>, Vec<(f64, f64, usize, u8)>);
+
 /// A distinct colour per series.
 fn colour(i: usize) -> RGBColor {
     let (r, g, b) = Palette99::pick(i).to_rgba().rgb();
@@ -168,6 +175,19 @@ fn panels(
     Ok(svg)
 }
 
+/// Axis labels for categories drawn at 0, 1, 2, …: the name at an integer tick, nothing
+/// elsewhere.
+fn category_label(names: &[String]) -> impl Fn(&f64) -> String + '_ {
+    move |x: &f64| {
+        let j = x.round();
+        if (x - j).abs() < 1e-6 && j >= 0.0 && (j as usize) < names.len() {
+            names[j as usize].clone()
+        } else {
+            String::new()
+        }
+    }
+}
+
 fn font(size: u32) -> TextStyle<'static> {
     ("sans-serif", size).into_font().into()
 }
@@ -189,7 +209,7 @@ fn roc_curves(runs: &[Run]) -> Result<Option<String>> {
         s.dedup();
         s
     };
-    let mut curves: Vec<Vec<(String, Vec<(f64, f64)>, f64)>> = Vec::new();
+    let mut curves: Vec<Vec<Curve>> = Vec::new();
     for set in &sets {
         let mut per_set = Vec::new();
         for v in &variants {
@@ -268,7 +288,7 @@ fn roc_curves(runs: &[Run]) -> Result<Option<String>> {
 /// Generator × scale mean branch weight on fake images, one panel per multi-branch variant
 /// that saved weights.
 fn attention_heatmaps(runs: &[Run]) -> Result<Option<String>> {
-    let mut maps: Vec<(String, Vec<String>, Vec<f64>, Vec<Vec<f64>>)> = Vec::new();
+    let mut maps: Vec<HeatMap> = Vec::new();
     for v in analysis::variants(runs) {
         let rows = analysis::branch_weights(runs, &v);
         let scales: Vec<f64> = {
@@ -325,27 +345,18 @@ fn attention_heatmaps(runs: &[Run]) -> Result<Option<String>> {
             .x_label_area_size(45)
             .y_label_area_size(110)
             .build_cartesian_2d(-0.5f64..k as f64 - 0.5, -0.5f64..g as f64 - 0.5)?;
-        let scale_label = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < k {
-                let s = scales[i as usize];
+        let scale_names: Vec<String> = scales
+            .iter()
+            .map(|&s| {
                 if s == 1.0 {
                     "identity".into()
                 } else {
                     format!("{s}")
                 }
-            } else {
-                String::new()
-            }
-        };
-        let gen_label = |y: &f64| {
-            let i = y.round();
-            if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < g {
-                gens[i as usize].clone()
-            } else {
-                String::new()
-            }
-        };
+            })
+            .collect();
+        let scale_label = category_label(&scale_names);
+        let gen_label = category_label(gens);
         chart
             .configure_mesh()
             .disable_mesh()
@@ -413,14 +424,7 @@ fn generalization_plot(runs: &[Run], table: &[Aggregate]) -> Result<Option<Strin
             .x_label_area_size(60)
             .y_label_area_size(55)
             .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..1.05f64)?;
-        let name = |x: &f64| {
-            let j = x.round();
-            if (x - j).abs() < 1e-6 && j >= 0.0 && (j as usize) < n {
-                variants[j as usize].clone()
-            } else {
-                String::new()
-            }
-        };
+        let name = category_label(&variants);
         chart
             .configure_mesh()
             .x_labels(n)
@@ -485,7 +489,7 @@ fn tsne_embeddings(
     attention: &str,
     seed: u64,
 ) -> Result<Option<String>> {
-    let mut panels_data: Vec<(String, Vec<String>, Vec<(f64, f64, usize, u8)>)> = Vec::new();
+    let mut panels_data: Vec<Embedding> = Vec::new();
     for v in [baseline, attention] {
         let Some(run) = runs
             .iter()
@@ -627,14 +631,7 @@ fn robustness(runs: &[Run], table: &[Aggregate]) -> Result<Option<String>> {
             .x_label_area_size(50)
             .y_label_area_size(55)
             .build_cartesian_2d(-0.3f64..n as f64 - 0.7, 0f64..1.05f64)?;
-        let name = |x: &f64| {
-            let j = x.round();
-            if (x - j).abs() < 1e-6 && j >= 0.0 && (j as usize) < n {
-                levels[j as usize].clone()
-            } else {
-                String::new()
-            }
-        };
+        let name = category_label(&levels);
         chart
             .configure_mesh()
             .x_labels(n)

@@ -95,7 +95,10 @@ impl Run {
     }
 
     fn perturbations(&self) -> std::collections::BTreeSet<&str> {
-        self.metrics.iter().map(|m| m.perturbation.as_str()).collect()
+        self.metrics
+            .iter()
+            .map(|m| m.perturbation.as_str())
+            .collect()
     }
 }
 
@@ -469,8 +472,16 @@ pub fn check_same_protocol(runs: &[Run]) -> Result<()> {
             }
             let only = |a: &[String], b: &[String]| a.iter().find(|x| !b.contains(x)).cloned();
             let what = match (only(&got, &want), only(&want, &got)) {
-                (Some(x), _) => format!("{} has {x}, {} does not", r.dir.display(), first.dir.display()),
-                (None, Some(x)) => format!("{} has {x}, {} does not", first.dir.display(), r.dir.display()),
+                (Some(x), _) => format!(
+                    "{} has {x}, {} does not",
+                    r.dir.display(),
+                    first.dir.display()
+                ),
+                (None, Some(x)) => format!(
+                    "{} has {x}, {} does not",
+                    first.dir.display(),
+                    r.dir.display()
+                ),
                 (None, None) => "the same rows in a different multiplicity".into(),
             };
             return Err(crate::usage!(

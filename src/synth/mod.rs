@@ -54,6 +54,11 @@ pub const NOISE_SIGMA: f64 = 4.0;
 /// Names of the families in train and val by default: the two GAN-like ×2 ones.
 pub const DEFAULT_SEEN: [&str; 2] = ["nearest_x2", "tconv_x2"];
 
+/// Seen families of the `multiscale` preset: traces at two NPR scales (nearest ×2 → 0.5,
+/// nearest ×4 → 0.25), so training rewards an attention that picks the right one. The
+/// bilinear ×2/×4 families (same scales, another up-sampler) stay unseen.
+pub const MULTISCALE_SEEN: [&str; 2] = ["nearest_x2", "nearest_x4"];
+
 /// Name of the label folders.
 const LABEL_DIRS: [&str; 2] = ["0_real", "1_fake"];
 

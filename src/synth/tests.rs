@@ -71,6 +71,33 @@ fn same_seed_is_byte_identical_whatever_the_thread_count() {
 }
 
 #[test]
+fn the_multiscale_preset_is_deterministic_and_trains_on_two_scales() {
+    let tmp = tempfile::tempdir().unwrap();
+    let multiscale = |dir: &Path| SynthOptions {
+        seen: MULTISCALE_SEEN.iter().map(|s| s.to_string()).collect(),
+        ..tiny(dir, 3, 2)
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let manifest = generate(&multiscale(&a)).unwrap();
+    generate(&multiscale(&b)).unwrap();
+    assert!(
+        files(&a) == files(&b),
+        "same seed, same preset: identical files"
+    );
+    let seen_scales: std::collections::BTreeSet<String> = manifest
+        .families
+        .iter()
+        .filter(|f| f.seen)
+        .map(|f| format!("{}", f.npr_scale))
+        .collect();
+    assert_eq!(seen_scales.into_iter().collect::<Vec<_>>(), ["0.25", "0.5"]);
+    // Every seen family's fakes are in training; the unseen ones only in test.
+    for f in &manifest.families {
+        assert_eq!(f.fakes.train > 0, f.seen, "{}", f.name);
+    }
+}
+
+#[test]
 fn manifest_round_trips_and_matches_the_files() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("synth");
