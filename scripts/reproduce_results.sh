@@ -127,7 +127,7 @@ stage "report" report
 stage "deliver results/ and figures/" deliver
 
 echo
-echo "done in $((SECONDS - t_all)) s after set-up:"
+echo "done in $((SECONDS - t_all)) s, set-up included; the stages after set-up:"
 for i in "${!stage_names[@]}"; do
   printf '  %-45s %5d s\n' "${stage_names[$i]}" "${stage_secs[$i]}"
 done
