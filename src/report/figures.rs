@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
@@ -106,6 +107,7 @@ pub fn draw_all(
     out: &Path,
     runs: &[Run],
     table: &[Aggregate],
+    weights: &[analysis::WeightRow],
     baseline: &str,
     attention: &str,
     seed: u64,
@@ -131,7 +133,7 @@ pub fn draw_all(
     )?;
     emit(
         "attention_heatmaps",
-        attention_heatmaps(runs)?,
+        attention_heatmaps(runs, weights)?,
         "no multi-branch run with attention_weights.npz",
     )?;
     emit(
@@ -186,6 +188,31 @@ fn category_label(names: &[String]) -> impl Fn(&f64) -> String + '_ {
             String::new()
         }
     }
+}
+
+/// The 2-D chart every figure panel draws on.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The legend box of a panel: bordered, on a translucent white background.
+fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+    opacity: f64,
+    size: u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(opacity))
+        .border_style(BLACK)
+        .label_font(font(size))
+        .draw()?;
+    Ok(())
+}
+
+/// A legend key for a line series: a short stroke in its colour.
+fn line_key(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
 }
 
 fn font(size: u32) -> TextStyle<'static> {
@@ -269,17 +296,9 @@ fn roc_curves(runs: &[Run]) -> Result<Option<String>> {
             chart
                 .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
                 .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .legend(line_key(c));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 0.9, 13)?;
         Ok(())
     })
     .map(Some)
@@ -287,10 +306,10 @@ fn roc_curves(runs: &[Run]) -> Result<Option<String>> {
 
 /// Generator × scale mean branch weight on fake images, one panel per multi-branch variant
 /// that saved weights.
-fn attention_heatmaps(runs: &[Run]) -> Result<Option<String>> {
+fn attention_heatmaps(runs: &[Run], weights: &[analysis::WeightRow]) -> Result<Option<String>> {
     let mut maps: Vec<HeatMap> = Vec::new();
     for v in analysis::variants(runs) {
-        let rows = analysis::branch_weights(runs, &v);
+        let rows: Vec<&analysis::WeightRow> = weights.iter().filter(|w| w.variant == v).collect();
         let scales: Vec<f64> = {
             let mut s: Vec<f64> = rows.iter().map(|r| r.scale).collect();
             s.sort_by(f64::total_cmp);
@@ -467,13 +486,7 @@ fn generalization_plot(runs: &[Run], table: &[Aggregate]) -> Result<Option<Strin
                 .label(*label)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft, 0.9, 13)?;
         Ok(())
     })
     .map(Some)
@@ -569,13 +582,7 @@ fn tsne_embeddings(
                 .label(name.clone())
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(font(11))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 0.85, 11)?;
         Ok(())
     })
     .map(Some)
@@ -673,19 +680,11 @@ fn robustness(runs: &[Run], table: &[Aggregate]) -> Result<Option<String>> {
                 chart
                     .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
                     .label(label)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                    });
+                    .legend(line_key(c));
                 chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft, 0.9, 13)?;
         Ok(())
     })
     .map(Some)
@@ -758,22 +757,19 @@ fn training_curves(runs: &[Run]) -> Result<Option<String>> {
             chart
                 .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
                 .label(v.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .legend(line_key(c));
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(if i == 0 {
+        legend(
+            &mut chart,
+            if i == 0 {
                 SeriesLabelPosition::UpperRight
             } else {
                 SeriesLabelPosition::LowerRight
-            })
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()?;
+            },
+            0.9,
+            13,
+        )?;
         Ok(())
     })
     .map(Some)

@@ -98,8 +98,15 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     write_csv(&out.join("failure_cases.csv"), &failure_cases(&runs, 5))?;
     write_csv(&out.join("scale_selection.csv"), &selection)?;
     eprintln!("report: figures…");
-    let (figures, not_drawn) =
-        figures::draw_all(out, &runs, &table, &req.baseline, &req.attention, req.seed)?;
+    let (figures, not_drawn) = figures::draw_all(
+        out,
+        &runs,
+        &table,
+        &weights,
+        &req.baseline,
+        &req.attention,
+        req.seed,
+    )?;
     let (header, rows) = ablation_rows(&table);
     figures::table_page(
         "Ablation study: clean test images, mean ± sample std over seeds (n)",
@@ -139,7 +146,7 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
         req.baseline
     )?;
     writeln!(page, "## Hypotheses\n")?;
-    for line in hypotheses(req, &runs, &per_run, &table, &ttests) {
+    for line in hypotheses(req, &runs, &per_run, &table, &ttests, &weights) {
         writeln!(page, "- {line}")?;
     }
     writeln!(
@@ -233,19 +240,23 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
 /// Each synthetic family's true NPR scale, from the `synth.json` of the runs' test sets
 /// (beside a test set, or one folder up) or training data.
 fn true_scales(runs: &[Run]) -> BTreeMap<String, f64> {
+    // Every run of a sweep names the same folders: read each one once.
+    let dirs: std::collections::BTreeSet<PathBuf> = runs
+        .iter()
+        .flat_map(|r| {
+            r.config
+                .test
+                .sets
+                .iter()
+                .flat_map(|t| [t.dataroot.clone(), t.dataroot.join("..")])
+                .chain([r.config.data.dataroot.clone()])
+        })
+        .collect();
     let mut out = BTreeMap::new();
-    for r in runs {
-        let roots = r
-            .config
-            .test
-            .sets
-            .iter()
-            .flat_map(|t| [t.dataroot.clone(), t.dataroot.join("..")]);
-        for dir in roots.chain([r.config.data.dataroot.clone()]) {
-            if let Ok(m) = crate::synth::read_manifest(&dir) {
-                for f in m.families {
-                    out.insert(f.name, f.npr_scale);
-                }
+    for dir in dirs {
+        if let Ok(m) = crate::synth::read_manifest(&dir) {
+            for f in m.families {
+                out.insert(f.name, f.npr_scale);
             }
         }
     }
@@ -270,6 +281,7 @@ fn hypotheses(
     per_run: &[BTreeMap<(String, String), analysis::Scores>],
     table: &[Aggregate],
     ttests: &[TTestRow],
+    weights: &[analysis::WeightRow],
 ) -> Vec<String> {
     let (base, att) = (req.baseline.as_str(), req.attention.as_str());
     let have = |v: &str| runs.iter().any(|r| r.variant == v);
@@ -360,7 +372,7 @@ fn hypotheses(
         });
     }
     // Interpretability: non-uniform weights that differ between generators.
-    let rows = analysis::branch_weights(runs, att);
+    let rows: Vec<&analysis::WeightRow> = weights.iter().filter(|w| w.variant == att).collect();
     if rows.is_empty() {
         lines.push(format!(
             "Interpretability: cannot be evaluated (`{att}` runs have no attention_weights.npz)"
