@@ -12,14 +12,26 @@
 # skipped, interrupted cells resume from their last step; the report is always re-made.
 #
 # Usage: scripts/reproduce_results.sh [--quick] [--seeds 0,1] [--out runs/reproduce_quick]
-#        scripts/reproduce_results.sh --full ...   (not implemented yet: exits 2)
+#        scripts/reproduce_results.sh --full --data DIR [--device cuda] [--seeds 0,1,2]
+#                                     [--out runs/reproduce_full] [--set KEY=VALUE]... [--dry-run]
+# --full runs the study plan on the real data sets named in configs/test_suites.yaml (paths
+# relative to DIR): every variant of configs/ablation.yaml on configs/attention_npr.yaml
+# (ForenSynths 4-class training, 50 epochs), each cell tested on every suite with its
+# official policy, the JPEG and resolution sweeps, then npr report into OUT/report.
+# --dry-run checks the layout, prints the plan, the images per set and an estimated time,
+# and runs nothing; a wrong tree exits 2 naming what is missing and where it is expected.
+# NPR=path/to/npr uses that binary and skips the bootstrap.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 
 mode=quick
-seeds=0,1
-out=runs/reproduce_quick
+seeds=
+out=
+data=
+device=auto
+dry_run=0
+sets=()
 epochs=${EPOCHS:-3}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,17 +39,44 @@ while [ $# -gt 0 ]; do
     --full) mode=full ;;
     --seeds) seeds=${2:?--seeds needs a list, e.g. 0,1}; shift ;;
     --out) out=${2:?--out needs a folder}; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --data) data=${2:?--data needs the folder that holds the data sets}; shift ;;
+    --device) device=${2:?--device needs cpu, cuda or cuda:N}; shift ;;
+    --set) sets+=(--set "${2:?--set needs KEY=VALUE}"); shift ;;
+    --dry-run) dry_run=1 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "reproduce_results.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-if [ "$mode" = full ]; then
-  echo "reproduce_results.sh: --full (real data sets) is not implemented yet; --quick runs the synthetic study" >&2
-  exit 2
-fi
+npr=${NPR:-target/release/npr}
 
-npr=target/release/npr
+if [ "$mode" = full ]; then
+  [ -n "$data" ] || { echo "reproduce_results.sh: --full needs --data DIR (the folder that holds the data sets of configs/test_suites.yaml)" >&2; exit 2; }
+  [ -d "$data" ] || { echo "reproduce_results.sh: --data $data is not a folder" >&2; exit 2; }
+  seeds=${seeds:-0,1,2}
+  out=${out:-runs/reproduce_full}
+  [ -n "${NPR:-}" ] || scripts/bootstrap.sh
+  full=("$npr" ablate --config configs/ablation.yaml --base configs/attention_npr.yaml
+        --suites configs/test_suites.yaml --data "$data" --seeds "$seeds" --devices "$device"
+        --out "$out" "${sets[@]}")
+  echo "== check the data layout and plan"
+  "${full[@]}" --dry-run || exit $?
+  [ "$dry_run" = 1 ] && exit 0
+  t0=$SECONDS
+  echo "== ablation (resumable: the same command continues it)"
+  "${full[@]}"
+  echo "== robustness sweeps (baseline and attention cells)"
+  for run in "$out"/baseline_seed* "$out"/attention_seed*; do
+    [ -f "$run/test_jpeg/metrics.csv" ] || "$npr" test --checkpoint "$run" --device "$device" --sweep jpeg=75,90,100 --out "$run/test_jpeg"
+    [ -f "$run/test_resize/metrics.csv" ] || "$npr" test --checkpoint "$run" --device "$device" --sweep resize=128,512 --out "$run/test_resize"
+  done
+  echo "== report"
+  "$npr" report --runs "$out" --out "$out/report"
+  echo "done in $((SECONDS - t0)) s; report: $out/report/report.md"
+  exit 0
+fi
+seeds=${seeds:-0,1}
+out=${out:-runs/reproduce_quick}
 stage_names=()
 stage_secs=()
 stage() {  # stage NAME COMMAND...: prints progress, runs, records the time

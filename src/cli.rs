@@ -176,6 +176,18 @@ pub struct AblateArgs {
     /// Skip `npr test` after training (test sets come from the config).
     #[arg(long)]
     pub no_test: bool,
+    /// Train and test on the real data sets of a suites file (configs/test_suites.yaml):
+    /// its training set and test suites replace the base config's, under `--data`.
+    #[arg(long, requires = "data")]
+    pub suites: Option<PathBuf>,
+    /// The folder the suites file's paths are relative to.
+    #[arg(long, requires = "suites")]
+    pub data: Option<PathBuf>,
+    /// Check every data folder, print the plan, the images per set and an estimated time
+    /// from a short benchmark, and run nothing (exit 2 on a wrong layout, naming what is
+    /// missing and where it is expected).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use super::Outcome;
 use crate::ablation::{parse_shard, shard, Cell, Study};
 use crate::cli::AblateArgs;
-use crate::config::Config;
+use crate::config::{Config, Suites};
 use crate::run_lock::{RunInUse, RunLock};
 use crate::train::{run_status, RunStatus};
 
@@ -42,7 +42,16 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     if let Some(base) = &args.base {
         study.base = base.clone();
     }
-    let base = Config::load(&study.base, &args.overrides)?;
+    // A suites file's data come first, so that `--set` can still refine them.
+    let mut overrides = Vec::new();
+    let mut expected = Vec::new();
+    if let (Some(file), Some(data)) = (&args.suites, &args.data) {
+        let suites = Suites::load(file)?;
+        overrides = suites.overrides(data);
+        expected = suites.sets.iter().map(|s| (s.name.clone(), s.generators.clone())).collect();
+    }
+    overrides.extend(args.overrides.iter().cloned());
+    let base = Config::load(&study.base, &overrides)?;
     let mut todo = study.cells(&args.variants, &args.seeds)?;
     if let Some(spec) = &args.shard {
         let (i, n) = parse_shard(spec)?;
@@ -55,8 +64,13 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     std::fs::create_dir_all(out.join("logs"))
         .with_context(|| format!("creating {}", out.display()))?;
     // Every cell's config must be valid before anything runs.
+    let mut configs = Vec::new();
     for cell in &todo {
-        cell_config(args, &study, &base, cell)?;
+        configs.push((cell.to_string(), cell_config(&overrides, &study, &base, cell)?.0));
+    }
+    if args.dry_run {
+        let device = args.devices.first().map_or("auto", String::as_str);
+        return super::dry_run::run(&base, &configs, &expected, &out, device);
     }
     let devices = if args.devices.is_empty() {
         vec!["auto".to_string()]
@@ -78,7 +92,8 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for device in &devices {
-            let (queue, results, out, base, study) = (&queue, &results, &out, &base, &study);
+            let (queue, results, out, base, study, overrides) =
+                (&queue, &results, &out, &base, &study, &overrides);
             scope.spawn(move || loop {
                 if crate::interrupt::requested().is_some() {
                     break; // stopping: no new cell
@@ -86,7 +101,7 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
                 let Some(cell) = queue.lock().expect("queue").pop_front() else {
                     break;
                 };
-                let status = run_cell(args, study, base, &cell, device, out).unwrap_or_else(|e| {
+                let status = run_cell(args, &overrides, study, base, &cell, device, out).unwrap_or_else(|e| {
                     match crate::interrupt::requested() {
                         Some(_) => INTERRUPTED.to_string(),
                         None => format!("failed: {e:#}"),
@@ -152,13 +167,14 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// A cell's config and the `--set` list that makes it from the study's base config.
 fn cell_config(
-    args: &AblateArgs,
+    overrides: &[String],
     study: &Study,
     base: &Config,
     cell: &Cell,
 ) -> Result<(Config, Vec<String>)> {
-    let mut sets = args.overrides.clone();
+    let mut sets = overrides.to_vec();
     sets.extend(cell.overrides(base));
     let config = Config::load(&study.base, &sets).with_context(|| format!("cell {cell}"))?;
     Ok((config, sets))
@@ -168,13 +184,14 @@ fn cell_config(
 /// whose run folder another process holds is "running elsewhere", not failed.
 fn run_cell(
     args: &AblateArgs,
+    overrides: &[String],
     study: &Study,
     base: &Config,
     cell: &Cell,
     device: &str,
     out: &Path,
 ) -> Result<String> {
-    let (config, sets) = cell_config(args, study, base, cell)?;
+    let (config, sets) = cell_config(overrides, study, base, cell)?;
     let dir = out.join(cell.to_string());
     let log = out.join("logs").join(format!("{cell}.log"));
     let elsewhere = |holder: String| format!("{ELSEWHERE} ({holder})");

@@ -9,7 +9,7 @@ use anyhow::Result;
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::cli::BenchArgs;
-use crate::config::{Config, Fusion};
+use crate::config::{Config, Fusion, ModelConfig};
 use crate::model::detector::{parse_device, trainable_parameters};
 use crate::model::Detector;
 use crate::train::adam::Adam;
@@ -37,7 +37,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "model", "parameters", "train img/s", "infer img/s"
     );
     for (name, config) in models() {
-        let r = model_bench(&config, device, args)?;
+        let r = time_model(&config.model, device, &BenchSize::of(args))?;
         println!(
             "{name:<10} {:>12} {:>16.1} {:>16.1}",
             r.parameters, r.train_ips, r.infer_ips
@@ -53,10 +53,31 @@ fn models() -> Vec<(&'static str, Config)> {
     vec![("baseline", baseline), ("attention", attention)]
 }
 
-struct ModelBench {
-    parameters: i64,
-    train_ips: f64,
-    infer_ips: f64,
+/// What is timed: batches of random `crop`² images, `steps` steps after 3 warm-up steps.
+pub struct BenchSize {
+    pub batch: usize,
+    pub crop: u32,
+    pub steps: usize,
+    /// bf16 autocast (CUDA only).
+    pub amp: bool,
+}
+
+impl BenchSize {
+    fn of(args: &BenchArgs) -> Self {
+        BenchSize {
+            batch: args.batch_size,
+            crop: args.crop_size,
+            steps: args.steps,
+            amp: args.amp,
+        }
+    }
+}
+
+pub struct ModelBench {
+    pub parameters: i64,
+    /// Training steps (forward, backward, Adam) and inference, images per second.
+    pub train_ips: f64,
+    pub infer_ips: f64,
 }
 
 fn sync(device: Device) {
@@ -65,10 +86,11 @@ fn sync(device: Device) {
     }
 }
 
-fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<ModelBench> {
+/// Times one model on device-resident random tensors (no loader).
+pub fn time_model(config: &ModelConfig, device: Device, size: &BenchSize) -> Result<ModelBench> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
-    let model = Detector::new(&vs.root(), &config.model);
+    let model = Detector::new(&vs.root(), config);
     let params = vs
         .variables()
         .into_iter()
@@ -76,7 +98,7 @@ fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<Mode
         .map(|(n, t)| (n, t, 0))
         .collect();
     let mut adam = Adam::new(params, 2e-4, (0.9, 0.999), 1e-8, 0.0, vec![1.0]);
-    let (b, s) = (args.batch_size as i64, args.crop_size as i64);
+    let (b, s) = (size.batch as i64, size.crop as i64);
     let x = Tensor::randn([b, 3, s, s], (Kind::Float, device));
     let y = Tensor::randint(2, [b], (Kind::Float, device));
     let timed = |f: &mut dyn FnMut()| {
@@ -85,18 +107,18 @@ fn model_bench(config: &Config, device: Device, args: &BenchArgs) -> Result<Mode
         }
         sync(device);
         let t = Instant::now();
-        for _ in 0..args.steps {
+        for _ in 0..size.steps {
             f();
         }
         sync(device);
-        (args.steps as f64 * b as f64) / t.elapsed().as_secs_f64()
+        (size.steps as f64 * b as f64) / t.elapsed().as_secs_f64()
     };
-    let train_ips = crate::amp::bf16_autocast(args.amp, device, || {
+    let train_ips = crate::amp::bf16_autocast(size.amp, device, || {
         timed(&mut || {
             let _ = train_step(&model, &mut adam, &x, &y);
         })
     });
-    let infer_ips = crate::amp::bf16_autocast(args.amp, device, || {
+    let infer_ips = crate::amp::bf16_autocast(size.amp, device, || {
         tch::no_grad(|| {
             timed(&mut || {
                 let _ = model.forward_t(&x, false).logit.sigmoid();

@@ -13,8 +13,10 @@ use serde_json::Value;
 
 pub use crate::data::{BlurAug, JpegAug};
 pub use overrides::apply_override;
+pub use suites::Suites;
 
 mod overrides;
+pub mod suites;
 mod validate;
 
 /// A config problem: bad YAML, unknown key, wrong type or out-of-range value.
@@ -97,6 +99,18 @@ pub enum BranchNorm {
     Energy,
 }
 
+/// How the weighted branches reach the backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combine {
+    /// `Σ_k w_k · branch_k`: one 3-channel map (the study plan's design); the backbone
+    /// cannot tell which branch a pattern came from.
+    Sum,
+    /// `[w_1 · branch_1, …, w_k · branch_k]`: 3k channels into the first convolution, so
+    /// every scale keeps its own filters and the weights gate whole inputs.
+    Concat,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AttentionConfig {
@@ -118,6 +132,8 @@ pub struct ModelConfig {
     pub attention: AttentionConfig,
     /// Per-branch normalisation before fusion (multi-branch fusions only).
     pub branch_norm: BranchNorm,
+    /// Weighted sum (3 channels) or weighted concatenation (3k channels) into the backbone.
+    pub combine: Combine,
     /// Multiplies the fused residual; the official NPR uses 2/3.
     pub npr_gain: f64,
 }
@@ -298,6 +314,16 @@ impl Default for AttentionConfig {
     }
 }
 
+impl ModelConfig {
+    /// How many 3-channel groups the backbone's first convolution takes.
+    pub fn fusion_outputs(&self) -> i64 {
+        match self.combine {
+            Combine::Sum => 1,
+            Combine::Concat => self.scales.len() as i64,
+        }
+    }
+}
+
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
@@ -306,6 +332,7 @@ impl Default for ModelConfig {
             fusion: Fusion::Attention,
             attention: AttentionConfig::default(),
             branch_norm: BranchNorm::None,
+            combine: Combine::Sum,
             npr_gain: crate::model::npr::OFFICIAL_NPR_GAIN,
         }
     }

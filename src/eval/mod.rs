@@ -4,5 +4,6 @@ pub mod metrics;
 pub mod npz;
 pub mod outputs;
 pub mod perturb;
+pub mod scale_selection;
 pub mod score;
 pub mod suite;

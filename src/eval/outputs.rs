@@ -9,6 +9,7 @@
 //! OUT/roc.csv, OUT/pr.csv    curve points per generator
 //! OUT/misclassified.csv      failure cases per generator, most confident first
 //! OUT/attention_weights.npz  per-image branch weights, labels, scores, generators, features
+//! OUT/scale_selection.csv    top NPR branch vs the true scale, mean weights (synth.json data)
 //! ```
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +18,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::metrics::{self, fmt_opt, BinaryMetrics};
+use super::scale_selection::SelectionRow;
 
 /// One scored image, flattened for the files.
 #[derive(Debug, Clone)]
@@ -181,6 +183,43 @@ pub fn write_predictions_csv(path: &Path, perturbation: &str, items: &[Scored]) 
             s.pred(),
             csv_field(perturbation)
         );
+    }
+    write_file(path, &out)
+}
+
+/// `scale_selection.csv`: per set and generator, the share of fakes whose top NPR branch is
+/// the true scale and the mean weight of every branch for reals and fakes (empty where a
+/// class is absent or the manifest names no scale).
+pub fn write_scale_selection_csv(
+    path: &Path,
+    scales: &[f64],
+    rows: &[(String, Option<bool>, SelectionRow)],
+) -> Result<()> {
+    let mut out = String::from("set,generator,seen,true_scale,reals,fakes,share_top_is_true,chance");
+    for class in ["real", "fake"] {
+        for s in scales {
+            let _ = write!(out, ",weight_{class}_{s}");
+        }
+    }
+    out.push('\n');
+    let opt = |x: Option<f64>| x.filter(|v| v.is_finite()).map(|v| format!("{v:.6}")).unwrap_or_default();
+    for (set, seen, r) in rows {
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{:.6}",
+            csv_field(set),
+            csv_field(&r.generator),
+            seen.map(|b| b.to_string()).unwrap_or_default(),
+            r.true_scale.map(|t| t.to_string()).unwrap_or_default(),
+            r.reals,
+            r.fakes,
+            opt(r.share_top_is_true),
+            r.chance
+        );
+        for w in r.mean_weight_real.iter().chain(&r.mean_weight_fake) {
+            let _ = write!(out, ",{}", opt(Some(*w)));
+        }
+        out.push('\n');
     }
     write_file(path, &out)
 }

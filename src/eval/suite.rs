@@ -16,6 +16,7 @@ use crate::eval::metrics;
 use crate::eval::npz::{write_npz, NpyArray};
 use crate::eval::outputs::{self, GeneratorRow, Scored};
 use crate::eval::perturb::Perturbation;
+use crate::eval::scale_selection::{scale_selection, SelectionRow, WeightedImage};
 use crate::eval::score::{loader, score, Scores};
 use crate::usage;
 
@@ -53,6 +54,8 @@ struct SetPlan {
     resize: Option<u32>,
     /// Generator → seen in training (from the config or a synth.json manifest).
     seen: BTreeMap<String, bool>,
+    /// Generator → the NPR scale of its trace, where a synth.json manifest says.
+    true_scale: BTreeMap<String, f64>,
     /// The set's images, discovered once for every perturbation level.
     samples: Arc<Vec<data::Sample>>,
 }
@@ -81,6 +84,7 @@ pub fn run(
     let mut all_scored: Vec<(String, Vec<Scored>)> = Vec::new();
     let mut npz_parts: Vec<(String, Arc<Vec<data::Sample>>, Scores)> = Vec::new();
     let mut features_kept = 0usize;
+    let mut selection: Vec<(String, Option<bool>, SelectionRow)> = Vec::new();
     for (level_index, level) in request.levels.iter().enumerate() {
         let first_level = level_index == 0;
         let level_name = level.to_string();
@@ -172,6 +176,15 @@ pub fn run(
                 })
                 .collect();
             if first_level {
+                let weights: Vec<Vec<f64>> =
+                    results.images.iter().map(|r| r.branch_weights()).collect();
+                let images = results.images.iter().zip(&weights).map(|(r, w)| WeightedImage {
+                    generator: &samples[r.sample].generator,
+                    label: r.label,
+                    weights: w,
+                });
+                let rows = scale_selection(&config.model.scales, &plan.true_scale, images);
+                selection.extend(rows.into_iter().map(|r| (plan.set.name.clone(), plan.seen.get(&r.generator).copied(), r)));
                 npz_parts.push((plan.set.name.clone(), samples.clone(), results));
             }
             let groups: Vec<(String, String, Vec<u8>, Vec<f64>)> = by_gen
@@ -205,6 +218,24 @@ pub fn run(
         &config.model.scales,
     )?;
     outputs::write_metrics_csv(&request.out.join("metrics.csv"), &rows)?;
+    let has_truth = selection.iter().any(|(_, _, r)| r.share_top_is_true.is_some());
+    if has_truth {
+        outputs::write_scale_selection_csv(
+            &request.out.join("scale_selection.csv"),
+            &config.model.scales,
+            &selection,
+        )?;
+        for (set, _, r) in selection.iter().filter(|(_, _, r)| r.share_top_is_true.is_some()) {
+            eprintln!(
+                "{set}/{}: top NPR branch is the true scale {} for {:.1}% of {} fakes (chance {:.1}%)",
+                r.generator,
+                r.true_scale.unwrap_or(f64::NAN),
+                100.0 * r.share_top_is_true.unwrap_or(f64::NAN),
+                r.fakes,
+                100.0 * r.chance
+            );
+        }
+    }
     outputs::write_confusion_csv(&request.out.join("confusion.csv"), &rows)?;
     for (i, (level, scored)) in all_scored.iter().enumerate() {
         let suffix = if i == 0 {
@@ -226,6 +257,12 @@ pub fn run(
         "model": { "backbone": config.model.backbone.to_string(), "fusion": config.model.fusion.to_string(), "scales": config.model.scales },
         "sets": summary_sets,
         "rows": rows,
+        "scale_selection": selection.iter().map(|(set, seen, r)| serde_json::json!({
+            "set": set, "generator": r.generator, "seen": seen, "true_scale": r.true_scale,
+            "reals": r.reals, "fakes": r.fakes, "share_top_is_true": r.share_top_is_true,
+            "chance": r.chance, "mean_weight_real": finite(&r.mean_weight_real),
+            "mean_weight_fake": finite(&r.mean_weight_fake),
+        })).collect::<Vec<_>>(),
         "skipped": skips.len(),
     });
     crate::atomic::write(
@@ -262,7 +299,13 @@ fn plan_sets(request: &TestRequest, config: &Config, skips: &SkipLog) -> Result<
             eprintln!("test set {:?}: {note}", set.name);
         }
         skips.extend(found.skipped.iter().cloned());
-        let seen = seen_flags(&set, &found.samples)?;
+        let manifest = manifest_near(&set.dataroot)?;
+        let seen = seen_flags(&set, &found.samples, manifest.as_ref());
+        let true_scale = manifest
+            .iter()
+            .flat_map(|m| &m.families)
+            .map(|f| (f.name.clone(), f.npr_scale))
+            .collect();
         let resize = set
             .resize
             .then(|| request.resize_to.unwrap_or(config.data.load_size));
@@ -270,6 +313,7 @@ fn plan_sets(request: &TestRequest, config: &Config, skips: &SkipLog) -> Result<
             set,
             resize,
             seen,
+            true_scale,
             samples: Arc::new(found.samples),
         });
     }
@@ -309,32 +353,46 @@ fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan])
     Ok(())
 }
 
-/// Seen flags per generator: `seen_generators`, else a `synth.json` next to the data
-/// (the synthetic benchmark marks its families), else the set's `seen`.
-fn seen_flags(set: &TestSet, samples: &[data::Sample]) -> Result<BTreeMap<String, bool>> {
-    let generators: std::collections::BTreeSet<&String> =
-        samples.iter().map(|s| &s.generator).collect();
-    let manifest = [
-        set.dataroot.clone(),
-        set.dataroot.parent().map(PathBuf::from).unwrap_or_default(),
+/// The `synth.json` in a test set's folder or the folder above (the synthetic benchmark's
+/// manifest: which families were seen and the NPR scale of each one's trace).
+fn manifest_near(dataroot: &Path) -> Result<Option<crate::synth::Manifest>> {
+    [
+        dataroot.to_path_buf(),
+        dataroot.parent().map(PathBuf::from).unwrap_or_default(),
     ]
     .into_iter()
     .find(|d| d.join("synth.json").is_file())
     .map(|d| crate::synth::read_manifest(&d))
-    .transpose()?;
-    Ok(generators
+    .transpose()
+}
+
+/// Seen flags per generator: `seen_generators`, else the manifest (the synthetic benchmark
+/// marks its families), else the set's `seen`.
+fn seen_flags(
+    set: &TestSet,
+    samples: &[data::Sample],
+    manifest: Option<&crate::synth::Manifest>,
+) -> BTreeMap<String, bool> {
+    let generators: std::collections::BTreeSet<&String> =
+        samples.iter().map(|s| &s.generator).collect();
+    generators
         .into_iter()
         .map(|g| {
             let seen = if !set.seen_generators.is_empty() {
                 set.seen_generators.contains(g)
-            } else if let Some(m) = &manifest {
+            } else if let Some(m) = manifest {
                 m.families.iter().any(|f| &f.name == g && f.seen)
             } else {
                 set.seen
             };
             (g.clone(), seen)
         })
-        .collect())
+        .collect()
+}
+
+/// JSON has no NaN: a mean over no images is written as null.
+fn finite(xs: &[f64]) -> Vec<Option<f64>> {
+    xs.iter().map(|x| x.is_finite().then_some(*x)).collect()
 }
 
 fn crop_name(c: CropPolicy) -> &'static str {

@@ -123,7 +123,8 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    pub fn new(vs: &nn::Path, kind: BackboneKind) -> Self {
+    /// `in_channels`: 3, or 3k when the fusion concatenates k branches.
+    pub fn new(vs: &nn::Path, kind: BackboneKind, in_channels: i64) -> Self {
         // (blocks per stage, bottleneck?)
         let (stages, bottleneck): (&[i64], bool) = match kind {
             BackboneKind::NprResnet50 => (&[3, 4], true),
@@ -152,7 +153,7 @@ impl ResNet {
             layers.push(blocks);
         }
         ResNet {
-            conv1: conv(vs / "conv1", 3, 64, 3, 2, 1),
+            conv1: conv(vs / "conv1", in_channels, 64, 3, 2, 1),
             bn1: bn(vs / "bn1", 64),
             layers,
             fc1: nn::linear(vs / "fc1", inp, 1, Default::default()),
@@ -160,7 +161,7 @@ impl ResNet {
         }
     }
 
-    /// x: [b, 3, h, w] → pooled features [b, feature_dim].
+    /// x: [b, in_channels, h, w] → pooled features [b, feature_dim].
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
         let mut y = x
             .apply(&self.conv1)

@@ -1,4 +1,5 @@
-//! The whole detector: `logit = head(backbone(gain · fuse(NPR_{s₁}(x), …, NPR_{s_k}(x))))`.
+//! The whole detector: `logit = head(backbone(gain · fuse(NPR_{s₁}(x), …, NPR_{s_k}(x))))`,
+//! where `fuse` sums or concatenates the weighted branches (`model.combine`).
 use anyhow::Result;
 use tch::{nn, Device, Tensor};
 
@@ -59,7 +60,7 @@ impl Detector {
         Detector {
             config: config.clone(),
             fusion: ScaleFusion::new(vs, config),
-            backbone: ResNet::new(vs, config.backbone),
+            backbone: ResNet::new(vs, config.backbone, 3 * config.fusion_outputs()),
             channels_last: false,
         }
     }
@@ -70,7 +71,7 @@ impl Detector {
         if self.config.branch_norm == BranchNorm::Energy && self.config.scales.len() > 1 {
             branches = energy_normalise(&branches);
         }
-        let (fused, weights) = self.fusion.fuse(&branches); // [b, 3, h, w], [b, k, 3]
+        let (fused, weights) = self.fusion.fuse(&branches, self.config.combine); // [b, 3 or 3k, h, w], [b, k, 3]
         let mut fused = fused * self.config.npr_gain;
         if self.channels_last {
             fused = to_channels_last(&fused);
@@ -169,6 +170,15 @@ mod tests {
                 assert_eq!(out.weights.size(), vec![2, scales.len() as i64, 3]);
                 assert_eq!(out.features.size()[0], 2);
             }
+            // Weighted concatenation: conv1 takes 3k channels.
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut c = config(backbone, Fusion::Attention, &all);
+            c.combine = crate::config::Combine::Concat;
+            let det = Detector::new(&vs.root(), &c);
+            assert_eq!(vs.variables()["conv1.weight"].size()[1], 12);
+            let x = Tensor::randn([2, 3, 33, 35], (Kind::Float, Device::Cpu));
+            let out = tch::no_grad(|| det.forward_t(&x, false));
+            assert_eq!(out.logit.size(), vec![2]);
         }
     }
 

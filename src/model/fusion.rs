@@ -1,11 +1,12 @@
 //! How the k NPR branches become one 3-channel map for the backbone (ARCHITECTURE.md, Model).
 //!
-//! Every mode produces weights w ∈ [b, k, 3] and `fused = Σ_k w[:, k, c] · branch_k[:, c]`,
+//! Every mode produces weights w ∈ [b, k, 3] and `fused = Σ_k w[:, k, c] · branch_k[:, c]`
+//! (`combine: sum`) or the weighted branches side by side (`combine: concat`, 3k channels),
 //! so the attention, the fixed and the learned weights are compared on equal terms.
 use tch::{nn, Kind, Tensor};
 
 use super::scale_attention::ScaleAttention;
-use crate::config::{Fusion, ModelConfig};
+use crate::config::{Combine, Fusion, ModelConfig};
 
 /// Each branch of each image and channel divided by its mean |·| (`branch_norm: energy`):
 /// the identity branch is several times larger than the residuals, and would otherwise
@@ -55,8 +56,9 @@ impl ScaleFusion {
         }
     }
 
-    /// branches: [b, k, 3, h, w] → (fused [b, 3, h, w], weights [b, k, 3]).
-    pub fn fuse(&self, branches: &Tensor) -> (Tensor, Tensor) {
+    /// branches: [b, k, 3, h, w] → (fused [b, 3, h, w], or [b, 3k, h, w] for
+    /// `Combine::Concat`; weights [b, k, 3]).
+    pub fn fuse(&self, branches: &Tensor, combine: Combine) -> (Tensor, Tensor) {
         let (b, k, c, h, w) = branches.size5().expect("fusion takes [b, k, 3, h, w]");
         let opts = (branches.kind(), branches.device());
         let weights = match self {
@@ -71,8 +73,11 @@ impl ScaleFusion {
             }
         };
         let weights = weights.to_kind(branches.kind());
-        let fused =
-            (branches * weights.view([b, k, c, 1, 1])).sum_dim_intlist(1, false, None::<Kind>);
+        let weighted = branches * weights.view([b, k, c, 1, 1]);
+        let fused = match combine {
+            Combine::Sum => weighted.sum_dim_intlist(1, false, None::<Kind>),
+            Combine::Concat => weighted.view([b, k * c, h, w]),
+        };
         (fused, weights)
     }
 }
@@ -111,8 +116,17 @@ mod tests {
             };
             config.attention.gate = gate;
             let f = ScaleFusion::new(&vs.root(), &config);
-            let (fused, w) = f.fuse(&branches);
+            let (fused, w) = f.fuse(&branches, Combine::Sum);
             assert_eq!((fused.size(), w.size()), (vec![2, 3, 6, 6], vec![2, 4, 3]));
+            let (stacked, w2) = f.fuse(&branches, Combine::Concat);
+            assert_eq!(stacked.size(), vec![2, 12, 6, 6]);
+            // The concatenation holds each weighted branch; summing its groups is the sum.
+            let regrouped = stacked
+                .view([2, 4, 3, 6, 6])
+                .sum_dim_intlist(1, false, None::<Kind>);
+            let err = (regrouped - &fused).abs().max().double_value(&[]);
+            assert!(err < 1e-5, "{fusion:?}: concat groups sum to the sum, error {err}");
+            assert!(w2.equal(&w));
             let (lo, hi) = (w.min().double_value(&[]), w.max().double_value(&[]));
             assert!(
                 lo > 0.0 && hi < 1.0,

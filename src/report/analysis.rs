@@ -1,6 +1,7 @@
 //! The study's numbers from tested runs: per-run scores on seen and unseen generators,
 //! the ablation table over seeds, significance against the baseline, bootstrap intervals.
 //! Pure functions of the runs; writing is in `mod.rs`.
+use crate::eval::scale_selection::WeightedImage;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -505,51 +506,44 @@ pub struct ScaleSelection {
     pub chance: f64,
 }
 
-/// [`ScaleSelection`] rows for `variant`, given each family's true NPR scale.
+/// [`ScaleSelection`] rows for `variant`, given each family's true NPR scale: the measure
+/// `npr test` writes per run (`eval::scale_selection`), here over the images of every seed.
 pub fn scale_selection(
     runs: &[Run],
     variant: &str,
     true_scale: &BTreeMap<String, f64>,
 ) -> Vec<ScaleSelection> {
-    let mut counts: BTreeMap<String, (usize, usize, f64, Option<usize>, usize)> = BTreeMap::new();
-    for r in runs.iter().filter(|r| r.variant == variant) {
-        let Some(w) = &r.weights else { continue };
-        let npr: Vec<usize> = (0..w.scales.len()).filter(|&b| w.scales[b] < 1.0).collect();
-        if npr.len() < 2 {
-            continue;
-        }
-        for (g, label, per_branch) in &w.images {
-            let name = w.generators.get(*g).cloned().unwrap_or_default();
+    let weighted: Vec<_> = runs
+        .iter()
+        .filter(|r| r.variant == variant)
+        .filter_map(|r| r.weights.as_ref())
+        .collect();
+    let Some(scales) = weighted.first().map(|w| &w.scales) else {
+        return Vec::new();
+    };
+    let images = weighted.iter().flat_map(|w| {
+        w.images.iter().map(|(g, label, per_branch)| {
             // Several test sets name generators `set/generator`.
-            let family = name.rsplit('/').next().unwrap_or(&name).to_string();
-            let (Some(&truth), 1) = (true_scale.get(&family), *label) else {
-                continue;
-            };
-            let truth_branch = npr
-                .iter()
-                .copied()
-                .find(|&b| (w.scales[b] - truth).abs() < 1e-9);
-            let top = npr
-                .iter()
-                .copied()
-                .max_by(|&a, &b| per_branch[a].total_cmp(&per_branch[b]))
-                .expect("at least two NPR branches");
-            let e = counts
-                .entry(family)
-                .or_insert((0, 0, truth, truth_branch, npr.len()));
-            e.0 += 1;
-            e.1 += usize::from(Some(top) == truth_branch);
-        }
-    }
-    counts
-        .into_iter()
-        .map(|(generator, (n, hits, truth, branch, k))| ScaleSelection {
-            variant: variant.into(),
-            generator,
-            true_scale: truth,
-            fakes: n,
-            share_top_is_true: branch.map(|_| hits as f64 / n as f64),
-            chance: 1.0 / k as f64,
+            let name = w.generators.get(*g).map_or("", String::as_str);
+            WeightedImage {
+                generator: name.rsplit('/').next().unwrap_or(name),
+                label: *label,
+                weights: per_branch,
+            }
         })
+    });
+    crate::eval::scale_selection::scale_selection(scales, true_scale, images)
+        .into_iter()
+        .filter_map(|r| {
+            Some(ScaleSelection {
+                variant: variant.into(),
+                true_scale: r.true_scale?,
+                generator: r.generator,
+                fakes: r.fakes,
+                share_top_is_true: r.share_top_is_true,
+                chance: r.chance,
+            })
+        })
+        .filter(|r| r.fakes > 0)
         .collect()
 }

@@ -5,4 +5,5 @@ mod cluster;
 mod common;
 mod parity;
 mod report;
+mod reproduce;
 mod trust;

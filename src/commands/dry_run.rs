@@ -1,0 +1,158 @@
+//! `npr ablate --dry-run`: before days of GPU time, check that every data folder the sweep
+//! needs is there and holds labelled images, print the plan with the images per set, and
+//! estimate the time from a short benchmark of each model. Every layout problem is listed
+//! at once, each naming what is missing and where it is expected; then the exit code is 2.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::bench::{time_model, BenchSize};
+use super::Outcome;
+use crate::config::Config;
+use crate::data::{self, Sample, SkipLog};
+use crate::train::{run_status, RunStatus};
+
+/// Steps timed per model for the estimate (after 3 warm-up steps).
+const BENCH_STEPS: usize = 3;
+
+/// "N images (R real, F fake)".
+fn counts(samples: &[Sample]) -> String {
+    let fakes = samples.iter().filter(|s| s.label == 1).count();
+    format!(
+        "{} images ({} real, {fakes} fake)",
+        samples.len(),
+        samples.len() - fakes
+    )
+}
+
+/// Checks the layout; prints the plan and the estimate. `expected`: per test set, the
+/// generator folders it must hold.
+pub fn run(
+    base: &Config,
+    cells: &[(String, Config)],
+    expected: &[(String, Vec<String>)],
+    out: &Path,
+    device: &str,
+) -> Result<Outcome> {
+    let mut problems: Vec<String> = Vec::new();
+    let skips = SkipLog::default();
+
+    println!("data:");
+    let (mut train_n, mut val_n) = (0usize, 0usize);
+    match base.data.splits(base.train.seed, &[]).discover(&skips) {
+        Ok((train, val, _)) => {
+            (train_n, val_n) = (train.len(), val.len());
+            println!("  training    {}  {}", base.data.dataroot.display(), counts(&train));
+            println!("  validation  {}", counts(&val));
+        }
+        Err(e) => problems.push(format!("training data at {}: {e}", base.data.dataroot.display())),
+    }
+    let mut test_n = 0usize;
+    for set in &base.test.sets {
+        let must: &[String] = expected
+            .iter()
+            .find(|(name, _)| name == &set.name)
+            .map_or(&[], |(_, g)| g);
+        let dir = set.dataroot.display();
+        if !set.dataroot.is_dir() {
+            let holding = if must.is_empty() {
+                "one folder per generator".to_string()
+            } else {
+                must.join(", ")
+            };
+            problems.push(format!(
+                "test suite {:?}: {dir} is not a folder (expected there: {holding}, each with 0_real/ and 1_fake/)",
+                set.name
+            ));
+            continue;
+        }
+        match data::discover_test_set(&set.dataroot, None) {
+            Ok((found, _)) => {
+                let mut by_gen: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+                for s in &found.samples {
+                    by_gen.entry(&s.generator).or_default().push(s.clone());
+                }
+                for g in must.iter().filter(|g| !by_gen.contains_key(g.as_str())) {
+                    problems.push(format!(
+                        "test suite {:?}: no images for generator {g:?}: expected {dir}/{g}/0_real and {dir}/{g}/1_fake (or {dir}/{g}/<class>/…)",
+                        set.name
+                    ));
+                }
+                let policy = format!(
+                    "resize={}, crop={:?}",
+                    if set.resize { base.data.load_size.to_string() } else { "no".into() },
+                    set.crop
+                )
+                .to_lowercase();
+                println!("  test {:?}  {dir}  {}  [{policy}]", set.name, counts(&found.samples));
+                for (g, samples) in &by_gen {
+                    let seen = if set.seen_generators.is_empty() {
+                        set.seen
+                    } else {
+                        set.seen_generators.iter().any(|s| s == g)
+                    };
+                    let tag = if seen { "seen" } else { "unseen" };
+                    println!("      {g:<24} {}  {tag}", counts(samples));
+                }
+                test_n += found.samples.len();
+            }
+            Err(e) => problems.push(format!("test suite {:?} at {dir}: {e}", set.name)),
+        }
+    }
+    if base.test.sets.is_empty() {
+        problems.push("no test sets: the base config's test.sets is empty (give --suites, or add sets to the config)".into());
+    }
+
+    println!("plan: {} cell(s) into {}", cells.len(), out.display());
+    for (name, c) in cells {
+        let state = match run_status(&out.join(name), c) {
+            Ok(RunStatus::Finished) => "finished (skipped)",
+            Ok(RunStatus::Partial) => "partial (resumes)",
+            _ => "to run",
+        };
+        println!(
+            "  {name:<40} fusion={} scales={:?} epochs={}  {state}",
+            c.model.fusion, c.model.scales, c.train.epochs
+        );
+    }
+
+    if !problems.is_empty() {
+        eprintln!("data layout: {} problem(s):", problems.len());
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        return Err(crate::usage!(
+            "the data layout is not what the sweep needs ({} problem(s) above); nothing was run",
+            problems.len()
+        ));
+    }
+
+    // The estimate: each distinct model timed once at the training batch and crop.
+    let device = crate::model::detector::parse_device(device)?;
+    let mut timed: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut total = 0.0;
+    for (_, c) in cells {
+        let key = serde_json::to_string(&c.model)?;
+        if !timed.contains_key(&key) {
+            let size = BenchSize {
+                batch: c.train.batch_size,
+                crop: c.data.crop_size,
+                steps: BENCH_STEPS,
+                amp: c.train.amp,
+            };
+            let r = time_model(&c.model, device, &size)?;
+            timed.insert(key.clone(), (r.train_ips, r.infer_ips));
+        }
+        let (train_ips, infer_ips) = timed[&key];
+        let epochs = c.train.epochs as f64;
+        total += epochs * (train_n as f64 / train_ips + val_n as f64 / infer_ips)
+            + test_n as f64 / infer_ips;
+    }
+    println!(
+        "estimated time: {:.1} h on {device:?} for every cell ({} model(s) timed for {BENCH_STEPS} steps on random tensors at the training crop; decoding, early stopping and full-size test images are not counted)",
+        total / 3600.0,
+        timed.len()
+    );
+    Ok(Outcome::Done)
+}
