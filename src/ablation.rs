@@ -276,7 +276,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ablation_multiscale.yaml");
         let study = Study::load(&path).unwrap();
         let base = Config::load(&study.base, &[]).unwrap();
-        assert_eq!(study.cells(&[], &[]).unwrap().len(), 8 * 3);
+        assert_eq!(study.cells(&[], &[]).unwrap().len(), 9 * 3);
         for cell in study.cells(&[], &[0]).unwrap() {
             Config::load(&study.base, &cell.overrides(&base))
                 .unwrap_or_else(|e| panic!("{cell}: {e}"));

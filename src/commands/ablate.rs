@@ -48,7 +48,11 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     if let (Some(file), Some(data)) = (&args.suites, &args.data) {
         let suites = Suites::load(file)?;
         overrides = suites.overrides(data);
-        expected = suites.sets.iter().map(|s| (s.name.clone(), s.generators.clone())).collect();
+        expected = suites
+            .sets
+            .iter()
+            .map(|s| (s.name.clone(), s.generators.clone()))
+            .collect();
     }
     overrides.extend(args.overrides.iter().cloned());
     let base = Config::load(&study.base, &overrides)?;
@@ -66,7 +70,10 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
     // Every cell's config must be valid before anything runs.
     let mut configs = Vec::new();
     for cell in &todo {
-        configs.push((cell.to_string(), cell_config(&overrides, &study, &base, cell)?.0));
+        configs.push((
+            cell.to_string(),
+            cell_config(&overrides, &study, &base, cell)?.0,
+        ));
     }
     if args.dry_run {
         let device = args.devices.first().map_or("auto", String::as_str);
@@ -101,12 +108,11 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
                 let Some(cell) = queue.lock().expect("queue").pop_front() else {
                     break;
                 };
-                let status = run_cell(args, &overrides, study, base, &cell, device, out).unwrap_or_else(|e| {
-                    match crate::interrupt::requested() {
+                let status = run_cell(args, &overrides, study, base, &cell, device, out)
+                    .unwrap_or_else(|e| match crate::interrupt::requested() {
                         Some(_) => INTERRUPTED.to_string(),
                         None => format!("failed: {e:#}"),
-                    }
-                });
+                    });
                 eprintln!("ablation: {cell} on {device}: {status}");
                 let run = out.join(cell.to_string()).display().to_string();
                 results.lock().expect("results").push(CellResult {

@@ -43,10 +43,17 @@ pub fn run(
     match base.data.splits(base.train.seed, &[]).discover(&skips) {
         Ok((train, val, _)) => {
             (train_n, val_n) = (train.len(), val.len());
-            println!("  training    {}  {}", base.data.dataroot.display(), counts(&train));
+            println!(
+                "  training    {}  {}",
+                base.data.dataroot.display(),
+                counts(&train)
+            );
             println!("  validation  {}", counts(&val));
         }
-        Err(e) => problems.push(format!("training data at {}: {e}", base.data.dataroot.display())),
+        Err(e) => problems.push(format!(
+            "training data at {}: {e}",
+            base.data.dataroot.display()
+        )),
     }
     let mut test_n = 0usize;
     for set in &base.test.sets {
@@ -81,11 +88,19 @@ pub fn run(
                 }
                 let policy = format!(
                     "resize={}, crop={:?}",
-                    if set.resize { base.data.load_size.to_string() } else { "no".into() },
+                    if set.resize {
+                        base.data.load_size.to_string()
+                    } else {
+                        "no".into()
+                    },
                     set.crop
                 )
                 .to_lowercase();
-                println!("  test {:?}  {dir}  {}  [{policy}]", set.name, counts(&found.samples));
+                println!(
+                    "  test {:?}  {dir}  {}  [{policy}]",
+                    set.name,
+                    counts(&found.samples)
+                );
                 for (g, samples) in &by_gen {
                     let seen = if set.seen_generators.is_empty() {
                         set.seen

@@ -103,7 +103,10 @@ impl Suites {
         let t = &self.train;
         let json = |v: serde_json::Value| v.to_string();
         vec![
-            format!("data.dataroot={}", json(data.join(&t.dataroot).display().to_string().into())),
+            format!(
+                "data.dataroot={}",
+                json(data.join(&t.dataroot).display().to_string().into())
+            ),
             format!("data.train_split={}", json(t.train_split.clone().into())),
             format!("data.val_split={}", json(t.val_split.clone().into())),
             format!("data.classes={}", json(serde_json::json!(t.classes))),
@@ -125,16 +128,26 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let suites = Suites::load(&root.join("configs/test_suites.yaml")).unwrap();
         let data = Path::new("/data/with space");
-        let config =
-            Config::load(&root.join("configs/attention_npr.yaml"), &suites.overrides(data))
-                .unwrap();
+        let config = Config::load(
+            &root.join("configs/attention_npr.yaml"),
+            &suites.overrides(data),
+        )
+        .unwrap();
         assert_eq!(config.data.dataroot, data.join("ForenSynths_train_val"));
         assert_eq!(config.data.classes, ["car", "cat", "chair", "horse"]);
         assert_eq!(config.test.sets, suites.test_sets(data));
-        let gangen = config.test.sets.iter().find(|s| s.name == "GANGen-Detection").unwrap();
+        let gangen = config
+            .test
+            .sets
+            .iter()
+            .find(|s| s.name == "GANGen-Detection")
+            .unwrap();
         assert!(!gangen.resize, "GANGen-Detection is tested at full size");
         let forensynths = &config.test.sets[0];
-        assert_eq!((forensynths.resize, forensynths.seen_generators.as_slice()), (true, &["progan".to_string()][..]));
+        assert_eq!(
+            (forensynths.resize, forensynths.seen_generators.as_slice()),
+            (true, &["progan".to_string()][..])
+        );
     }
 
     #[test]
@@ -142,8 +155,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (text, needle) in [
             ("train: {dataroot: x}\nsets: []\n", "empty"),
-            ("train: {dataroot: x, clases: [a]}\nsets: [{name: a, dataroot: b}]\n", "clases"),
-            ("train: {dataroot: x}\nsets: [{name: a, dataroot: b, crop: square}]\n", "square"),
+            (
+                "train: {dataroot: x, clases: [a]}\nsets: [{name: a, dataroot: b}]\n",
+                "clases",
+            ),
+            (
+                "train: {dataroot: x}\nsets: [{name: a, dataroot: b, crop: square}]\n",
+                "square",
+            ),
         ] {
             let p = dir.path().join("s.yaml");
             std::fs::write(&p, text).unwrap();

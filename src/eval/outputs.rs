@@ -195,14 +195,19 @@ pub fn write_scale_selection_csv(
     scales: &[f64],
     rows: &[(String, Option<bool>, SelectionRow)],
 ) -> Result<()> {
-    let mut out = String::from("set,generator,seen,true_scale,reals,fakes,share_top_is_true,chance");
+    let mut out =
+        String::from("set,generator,seen,true_scale,reals,fakes,share_top_is_true,chance");
     for class in ["real", "fake"] {
         for s in scales {
             let _ = write!(out, ",weight_{class}_{s}");
         }
     }
     out.push('\n');
-    let opt = |x: Option<f64>| x.filter(|v| v.is_finite()).map(|v| format!("{v:.6}")).unwrap_or_default();
+    let opt = |x: Option<f64>| {
+        x.filter(|v| v.is_finite())
+            .map(|v| format!("{v:.6}"))
+            .unwrap_or_default()
+    };
     for (set, seen, r) in rows {
         let _ = write!(
             out,

@@ -76,7 +76,8 @@ pub fn scale_selection<'a>(
     acc.into_iter()
         .map(|(generator, (reals, fakes, hits, real_sum, fake_sum))| {
             let truth = true_scale.get(generator).copied();
-            let is_branch = truth.is_some_and(|t| npr.iter().any(|&b| (scales[b] - t).abs() < 1e-9));
+            let is_branch =
+                truth.is_some_and(|t| npr.iter().any(|&b| (scales[b] - t).abs() < 1e-9));
             let mean = |sum: Vec<f64>, n: usize| -> Vec<f64> {
                 sum.into_iter().map(|s| s / n as f64).collect()
             };
@@ -101,9 +102,13 @@ mod tests {
     const SCALES: [f64; 4] = [0.25, 0.5, 0.75, 1.0];
 
     fn truth() -> BTreeMap<String, f64> {
-        [("x2".to_string(), 0.5), ("x4".to_string(), 0.25), ("odd".to_string(), 0.125)]
-            .into_iter()
-            .collect()
+        [
+            ("x2".to_string(), 0.5),
+            ("x4".to_string(), 0.25),
+            ("odd".to_string(), 0.125),
+        ]
+        .into_iter()
+        .collect()
     }
 
     #[test]
@@ -137,12 +142,20 @@ mod tests {
         assert!((x2.share_top_is_true.unwrap() - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(x4.share_top_is_true, Some(0.5));
         assert!((x2.chance - 1.0 / 3.0).abs() < 1e-12);
-        let want_fake = [(0.1 + 0.3 + 0.9) / 3.0, (0.8 + 0.4 + 0.4) / 3.0, 0.4 / 3.0, 0.99 / 3.0];
+        let want_fake = [
+            (0.1 + 0.3 + 0.9) / 3.0,
+            (0.8 + 0.4 + 0.4) / 3.0,
+            0.4 / 3.0,
+            0.99 / 3.0,
+        ];
         for (got, want) in x2.mean_weight_fake.iter().zip(want_fake) {
             assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         }
         assert_eq!(x2.mean_weight_real, vec![0.0, 1.0, 0.0, 0.0]);
-        assert!(x4.mean_weight_real.iter().all(|w| w.is_nan()), "no reals: NaN");
+        assert!(
+            x4.mean_weight_real.iter().all(|w| w.is_nan()),
+            "no reals: NaN"
+        );
     }
 
     #[test]

@@ -178,13 +178,23 @@ pub fn run(
             if first_level {
                 let weights: Vec<Vec<f64>> =
                     results.images.iter().map(|r| r.branch_weights()).collect();
-                let images = results.images.iter().zip(&weights).map(|(r, w)| WeightedImage {
-                    generator: &samples[r.sample].generator,
-                    label: r.label,
-                    weights: w,
-                });
+                let images = results
+                    .images
+                    .iter()
+                    .zip(&weights)
+                    .map(|(r, w)| WeightedImage {
+                        generator: &samples[r.sample].generator,
+                        label: r.label,
+                        weights: w,
+                    });
                 let rows = scale_selection(&config.model.scales, &plan.true_scale, images);
-                selection.extend(rows.into_iter().map(|r| (plan.set.name.clone(), plan.seen.get(&r.generator).copied(), r)));
+                selection.extend(rows.into_iter().map(|r| {
+                    (
+                        plan.set.name.clone(),
+                        plan.seen.get(&r.generator).copied(),
+                        r,
+                    )
+                }));
                 npz_parts.push((plan.set.name.clone(), samples.clone(), results));
             }
             let groups: Vec<(String, String, Vec<u8>, Vec<f64>)> = by_gen
@@ -218,14 +228,19 @@ pub fn run(
         &config.model.scales,
     )?;
     outputs::write_metrics_csv(&request.out.join("metrics.csv"), &rows)?;
-    let has_truth = selection.iter().any(|(_, _, r)| r.share_top_is_true.is_some());
+    let has_truth = selection
+        .iter()
+        .any(|(_, _, r)| r.share_top_is_true.is_some());
     if has_truth {
         outputs::write_scale_selection_csv(
             &request.out.join("scale_selection.csv"),
             &config.model.scales,
             &selection,
         )?;
-        for (set, _, r) in selection.iter().filter(|(_, _, r)| r.share_top_is_true.is_some()) {
+        for (set, _, r) in selection
+            .iter()
+            .filter(|(_, _, r)| r.share_top_is_true.is_some())
+        {
             eprintln!(
                 "{set}/{}: top NPR branch is the true scale {} for {:.1}% of {} fakes (chance {:.1}%)",
                 r.generator,

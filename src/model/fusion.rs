@@ -125,7 +125,10 @@ mod tests {
                 .view([2, 4, 3, 6, 6])
                 .sum_dim_intlist(1, false, None::<Kind>);
             let err = (regrouped - &fused).abs().max().double_value(&[]);
-            assert!(err < 1e-5, "{fusion:?}: concat groups sum to the sum, error {err}");
+            assert!(
+                err < 1e-5,
+                "{fusion:?}: concat groups sum to the sum, error {err}"
+            );
             assert!(w2.equal(&w));
             let (lo, hi) = (w.min().double_value(&[]), w.max().double_value(&[]));
             assert!(

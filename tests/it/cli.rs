@@ -300,8 +300,11 @@ print(n)
         .unwrap_or_else(|| panic!("{first} not in predictions.csv"));
     let logit: f64 = row.split(',').nth(4).unwrap().parse().unwrap();
     let predicted = lines[0]["logit"].as_f64().unwrap();
+    // float32 through a ResNet: the batch's size picks oneDNN's kernels, and a batch of
+    // one (predict) and a batch of many (test) differ by ~1e-6 on some CPUs. Any real
+    // divergence in preprocessing or weights moves a logit by far more than 1e-5.
     assert!(
-        (logit - predicted).abs() < 1e-6,
+        (logit - predicted).abs() < 1e-5,
         "test {logit} vs predict {predicted}"
     );
 }

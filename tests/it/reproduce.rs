@@ -54,12 +54,27 @@ fn official_tree(root: &Path) {
 fn dry_run(data: &Path, out: &Path) -> Output {
     Command::new("bash")
         .arg(repo().join("scripts/reproduce_results.sh"))
-        .args(["--full", "--dry-run", "--seeds", "0", "--device", "cpu", "--data"])
+        .args([
+            "--full",
+            "--dry-run",
+            "--seeds",
+            "0",
+            "--device",
+            "cpu",
+            "--data",
+        ])
         .arg(data)
         .arg("--out")
         .arg(out)
         // Small timing steps for the estimate.
-        .args(["--set", "data.load_size=16", "--set", "data.crop_size=16", "--set", "train.batch_size=4"])
+        .args([
+            "--set",
+            "data.load_size=16",
+            "--set",
+            "data.crop_size=16",
+            "--set",
+            "train.batch_size=4",
+        ])
         .env("NPR", npr_bin())
         .current_dir(repo())
         .output()
@@ -87,9 +102,15 @@ fn full_dry_run_prints_the_plan_on_an_official_tree_and_names_what_a_broken_one_
         "attention_seed0",
         "estimated time:",
     ] {
-        assert!(stdout.contains(needle), "{needle:?} missing from:\n{stdout}");
+        assert!(
+            stdout.contains(needle),
+            "{needle:?} missing from:\n{stdout}"
+        );
     }
-    assert!(!dir.path().join("runs/baseline_seed0").exists(), "a dry run trains nothing");
+    assert!(
+        !dir.path().join("runs/baseline_seed0").exists(),
+        "a dry run trains nothing"
+    );
 
     // Break it: no validation split, one GANGen generator gone, one suite absent.
     std::fs::remove_dir_all(data.join("ForenSynths_train_val/val")).unwrap();
@@ -104,9 +125,15 @@ fn full_dry_run_prints_the_plan_on_an_official_tree_and_names_what_a_broken_one_
         "ForenSynths_train_val".to_string(),
         "val".to_string(),
         format!("{}/STGAN/0_real", gangen.display()),
-        format!("{} is not a folder", data.join("UniversalFakeDetect").display()),
+        format!(
+            "{} is not a folder",
+            data.join("UniversalFakeDetect").display()
+        ),
         "glide_100_10".to_string(),
     ] {
-        assert!(stderr.contains(&needle), "{needle:?} missing from:\n{stderr}");
+        assert!(
+            stderr.contains(&needle),
+            "{needle:?} missing from:\n{stderr}"
+        );
     }
 }
