@@ -271,7 +271,8 @@ pub struct BenchArgs {
     /// Measure the image loader (decode + augment) only.
     #[arg(long)]
     pub loader: bool,
-    /// Folder of labelled images (for --loader).
+    /// Folder of labelled images: for --loader, and for the end-to-end figures (files →
+    /// loader → step / inference) of the model benchmark.
     #[arg(long)]
     pub dataroot: Option<PathBuf>,
     /// Loader threads.
@@ -283,7 +284,7 @@ pub struct BenchArgs {
     pub load_size: u32,
     #[arg(long, default_value_t = 224)]
     pub crop_size: u32,
-    /// Number of images to time.
+    /// Images to time (the loader benchmark; per direction end to end).
     #[arg(long, default_value_t = 2000)]
     pub images: usize,
     /// Timed steps for the model benchmarks.
@@ -294,6 +295,12 @@ pub struct BenchArgs {
     pub amp: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    /// Write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Measure this model only, in this process (how `npr bench` runs each model).
+    #[arg(long, hide = true)]
+    pub model: Option<String>,
 }
 
 #[cfg(test)]

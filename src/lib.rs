@@ -11,6 +11,7 @@ pub mod error;
 pub mod eval;
 pub mod interrupt;
 pub mod model;
+pub mod peak_memory;
 pub mod report;
 pub mod run_lock;
 pub mod stats;

@@ -1,6 +1,7 @@
 //! One module per subcommand: glue between the CLI and the library, nothing more.
 pub mod ablate;
 pub mod bench;
+pub mod bench_pipeline;
 pub mod dry_run;
 pub mod predict;
 pub mod report;
