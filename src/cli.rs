@@ -120,9 +120,10 @@ pub struct TestArgs {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Loader threads.
-    #[arg(long, default_value_t = 4)]
-    pub workers: usize,
+    /// Loader threads (default: one per usable core; on CPU at most that many, unless
+    /// NPR_LOADER_THREADS says otherwise).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Keep pooled features of at most this many images (for t-SNE).
     #[arg(long, default_value_t = 2000)]
     pub max_features: usize,

@@ -16,4 +16,5 @@ pub mod report;
 pub mod run_lock;
 pub mod stats;
 pub mod synth;
+pub mod threads;
 pub mod train;

@@ -23,6 +23,14 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    // Commands that run a model start libgomp with a short spin (src/threads.rs); the
+    // others do not pay for the restart.
+    if matches!(
+        cli.command,
+        Command::Train(_) | Command::Test(_) | Command::Ablate(_) | Command::Bench(_)
+    ) {
+        npr::threads::start_with_short_spin();
+    }
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args),
         Command::Ablate(args) => commands::ablate::run(&args),

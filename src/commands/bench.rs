@@ -40,6 +40,8 @@ pub struct ModelFigures {
     /// GPU memory NVML attributes to the process after the timed work (CUDA).
     pub gpu_mib: Option<f64>,
     pub torch_threads: i32,
+    /// Decode threads of the end-to-end figures (`--workers` within the thread budget).
+    pub loader_threads: usize,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -181,8 +183,11 @@ fn print_table(figures: &[ModelFigures]) {
 /// One model, in this process: the step benchmark, the pipeline, the memory readings.
 fn measure(name: &str, device: Device, args: &BenchArgs) -> Result<ModelFigures> {
     let Some((_, config)) = models().into_iter().find(|(n, _)| *n == name) else {
-        return Err(crate::usage!("--model {name}: expected baseline or attention"));
+        return Err(crate::usage!(
+            "--model {name}: expected baseline or attention"
+        ));
     };
+    let threads = crate::threads::apply(device, args.workers)?;
     let before = crate::peak_memory::host_mib();
     let step = time_model(&config.model, device, &BenchSize::of(args))?;
     let pipeline = match &args.dataroot {
@@ -192,7 +197,7 @@ fn measure(name: &str, device: Device, args: &BenchArgs) -> Result<ModelFigures>
             root,
             &PipelineSize {
                 images: args.images,
-                workers: args.workers,
+                workers: threads.loader,
                 batch: args.batch_size,
                 load: args.load_size,
                 crop: args.crop_size,
@@ -218,6 +223,7 @@ fn measure(name: &str, device: Device, args: &BenchArgs) -> Result<ModelFigures>
             None
         },
         torch_threads: tch::get_num_threads(),
+        loader_threads: threads.loader,
     })
 }
 

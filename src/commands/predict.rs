@@ -20,6 +20,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let device = parse_device(&args.device.device)?;
     let loaded = load_model(&args.checkpoint, device)?;
     let config = &loaded.config;
+    let threads = crate::threads::apply(device, config.data.workers)?;
     let (resize, crop) = match config.test.sets.first() {
         Some(set) => (set.resize.then_some(config.data.load_size), set.crop),
         None => (Some(config.data.load_size), CropPolicy::None),
@@ -53,7 +54,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .collect(),
     );
     let skips = Arc::new(SkipLog::default());
-    let loader = loader(samples.clone(), transform, 1, config.data.workers, &skips)?;
+    let loader = loader(samples.clone(), transform, 1, threads.loader, &skips)?;
     let scored = score(&loaded.detector, &loader, 0, device);
     for skip in skips.skips() {
         eprintln!("skipped {}: {}", skip.path.display(), skip.detail);

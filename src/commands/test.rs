@@ -22,6 +22,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
             args.blur_sigma,
         )?],
     };
+    // Decode threads: --workers, or one per usable core (capped at the cores on CPU).
+    let threads = crate::threads::apply(
+        device,
+        args.workers.unwrap_or_else(crate::threads::usable_cores),
+    )?;
     let checkpoint = crate::checkpoint::resolve(&args.checkpoint)?;
     let loaded = load_model(&checkpoint, device)?;
     let out = args
@@ -42,7 +47,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         split: args.split.clone(),
         levels,
         batch_size: args.batch_size,
-        workers: args.workers,
+        workers: threads.loader,
         max_features: args.max_features,
         out: out.clone(),
     };

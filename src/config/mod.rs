@@ -552,11 +552,17 @@ impl DataConfig {
         }
     }
 
-    /// Shuffled, seeded loading for training.
-    pub fn train_loader(&self, batch_size: usize, seed: u64) -> crate::data::LoaderOptions {
+    /// Shuffled, seeded loading for training, on `workers` decode threads (`data.workers`
+    /// as the thread budget allows it, `crate::threads`).
+    pub fn train_loader(
+        &self,
+        batch_size: usize,
+        seed: u64,
+        workers: usize,
+    ) -> crate::data::LoaderOptions {
         crate::data::LoaderOptions {
             batch_size,
-            workers: self.workers,
+            workers,
             seed,
             shuffle: true,
             balance: self.balance,

@@ -215,6 +215,7 @@ fn run_meta(
     config: &Config,
     device: Device,
     vs: &nn::VarStore,
+    threads: crate::threads::ThreadBudget,
     dataset: serde_json::Value,
 ) -> serde_json::Value {
     serde_json::json!({
@@ -227,6 +228,10 @@ fn run_meta(
         "device": format!("{device:?}"),
         "cuda_devices": tch::Cuda::device_count(),
         "cpu_threads": tch::get_num_threads(),
+        "loader_threads": threads.loader,
+        // How libgomp waits (src/threads.rs): null where it runs with its own defaults.
+        "openmp_spin": std::env::var(crate::threads::SPIN_ENV).ok(),
+        "omp_wait_policy": std::env::var(crate::threads::WAIT_POLICY_ENV).ok(),
         "trainable_parameters": crate::model::detector::trainable_parameters(vs),
         "dataset": dataset,
         "started": chrono_like_now(),
@@ -348,6 +353,9 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let config = &opts.config;
     let device = opts.device;
     let seed = config.train.seed;
+    // Threads: libtorch's team and the decode pool sized together (README.md, "Threads on
+    // CPU"); a bad NPR_THREADS stops here, before anything is written.
+    let threads = crate::threads::apply(device, config.data.workers)?;
 
     // One writer per run folder, for the whole run: a second process stops here, before any
     // work. A folder created only for the lock is removed again if the run fails to start.
@@ -429,7 +437,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
             progress.step
         );
     } else {
-        let meta = run_meta(config, device, &vs, splits.summary.clone());
+        let meta = run_meta(config, device, &vs, threads, splits.summary.clone());
         run.write(run_dir::META, &serde_json::to_string_pretty(&meta)?)?;
     }
     if config.train.amp && !device.is_cuda() {
@@ -469,14 +477,14 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let train_loader = data::Loader::new(
         train_samples,
         data::Transform::Train(config.data.train_transform()),
-        config.data.train_loader(batch_size, seed),
+        config.data.train_loader(batch_size, seed, threads.loader),
         skips.clone(),
     )?;
     let val_loader = crate::eval::score::loader(
         val_samples,
         config.data.val_transform(),
         config.test.batch_size,
-        config.data.workers,
+        threads.loader,
         &skips,
     )?;
     let result = crate::amp::bf16_autocast(config.train.amp, device, || -> Result<()> {

@@ -1,5 +1,6 @@
 //! One integration-test binary, so that libtorch links once (ripgrep's tests/tests.rs).
 mod adam;
+mod bench;
 mod cli;
 mod cluster;
 mod common;
