@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(&args).map(done),
         Command::Predict(args) => commands::predict::run(&args).map(done),
         Command::Report(args) => commands::report::run(&args).map(done),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Synth(args) => commands::synth::run(&args).map(done),
         Command::Bench(args) => commands::bench::run(&args).map(done),
     };
