@@ -14,7 +14,7 @@ use crate::cli::PredictArgs;
 use crate::data::{self, Sample, SkipLog};
 use crate::eval::metrics::sigmoid;
 use crate::eval::score::{loader, predict_transform, score_with_maps, BatchScores, MapsHook};
-use crate::explain::{Explanation, ImageMaps, unique_stems};
+use crate::explain::{unique_stems, Explanation, ImageMaps};
 use crate::model::detector::parse_device;
 use crate::usage;
 
@@ -67,7 +67,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             };
             explained
                 .write(dir, &stems[sample], &samples[sample].path)
-                .with_context(|| format!("writing the maps of {}", samples[sample].path.display()))?;
+                .with_context(|| {
+                    format!("writing the maps of {}", samples[sample].path.display())
+                })?;
         }
         Ok(())
     };
@@ -114,7 +116,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         );
     }
     if let Some(dir) = &args.maps {
-        eprintln!("maps of {} image(s) in {}", scored.images.len(), dir.display());
+        eprintln!(
+            "maps of {} image(s) in {}",
+            scored.images.len(),
+            dir.display()
+        );
     }
     Ok(())
 }

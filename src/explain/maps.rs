@@ -8,7 +8,7 @@
 //! one image share one stretch ([`super::stretch`]). The fused map mixes the identity
 //! branch with residuals (possibly energy-normalised) times `npr_gain`, so it is in other
 //! units: it gets its own symmetric stretch by the same rule.
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -57,16 +57,18 @@ impl ImageMaps {
             scales.len()
         );
         Ok(Self::from_planes(
-            &branches,
-            &fused,
-            scales,
-            h as usize,
-            w as usize,
+            &branches, &fused, scales, h as usize, w as usize,
         ))
     }
 
     /// From CPU planes: `branches` is k×3×h×w normalised values, `fused` (3·g)×h×w.
-    pub fn from_planes(branches: &[f32], fused: &[f32], scales: &[f64], h: usize, w: usize) -> Self {
+    pub fn from_planes(
+        branches: &[f32],
+        fused: &[f32],
+        scales: &[f64],
+        h: usize,
+        w: usize,
+    ) -> Self {
         let plane = h * w;
         let branch = |b: usize| &branches[b * 3 * plane..(b + 1) * 3 * plane];
         // Residuals in grey levels of the 8-bit image.
@@ -189,7 +191,7 @@ pub struct MapsJson {
     /// limit is in the backbone's input units. Both are the `percentile`-th percentile of |v|.
     pub stretch: Stretch,
     /// Map key (`npr0.25`, …, `identity`, `fused`) → file name.
-    pub maps: HashMap<String, String>,
+    pub maps: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -209,7 +211,7 @@ impl Explanation {
     }
 
     /// The JSON summary; `files` maps each map key to what the caller names it.
-    pub fn summary(&self, path: &str, files: HashMap<String, String>) -> MapsJson {
+    pub fn summary(&self, path: &str, files: BTreeMap<String, String>) -> MapsJson {
         MapsJson {
             path: path.to_string(),
             score: self.score,
@@ -229,7 +231,7 @@ impl Explanation {
 
     /// Writes `STEM_<map>.png` for every map and `STEM.json` into `dir` (atomically).
     pub fn write(&self, dir: &Path, stem: &str, source: &Path) -> Result<()> {
-        let mut files = HashMap::new();
+        let mut files = BTreeMap::new();
         let keys = self
             .maps
             .scales
@@ -240,7 +242,8 @@ impl Explanation {
             crate::atomic::write(&dir.join(&name), &png_bytes(img)?)?;
             files.insert(key, name);
         }
-        let json = serde_json::to_string_pretty(&self.summary(&source.display().to_string(), files))?;
+        let json =
+            serde_json::to_string_pretty(&self.summary(&source.display().to_string(), files))?;
         crate::atomic::write(&dir.join(format!("{stem}.json")), json.as_bytes())
     }
 }
@@ -263,12 +266,24 @@ pub fn unique_stems(paths: &[PathBuf]) -> Vec<String> {
     let second: Vec<String> = paths
         .iter()
         .zip(&plain)
-        .map(|(p, s)| if count(&plain, s) > 1 { with_parent(p) } else { s.clone() })
+        .map(|(p, s)| {
+            if count(&plain, s) > 1 {
+                with_parent(p)
+            } else {
+                s.clone()
+            }
+        })
         .collect();
     second
         .iter()
         .enumerate()
-        .map(|(i, s)| if count(&second, s) > 1 { format!("{s}_{i}") } else { s.clone() })
+        .map(|(i, s)| {
+            if count(&second, s) > 1 {
+                format!("{s}_{i}")
+            } else {
+                s.clone()
+            }
+        })
         .collect()
 }
 
@@ -282,8 +297,14 @@ mod tests {
         // (paths, stems)
         let cases: [(Vec<PathBuf>, Vec<&str>); 3] = [
             (p(&["a/x.png", "a/y.jpg"]), vec!["x", "y"]),
-            (p(&["0_real/000.png", "1_fake/000.png", "1_fake/001.png"]), vec!["0_real_000", "1_fake_000", "001"]),
-            (p(&["a/x.png", "b/a/x.png", "c/a/x.jpg"]), vec!["a_x_0", "a_x_1", "a_x_2"]),
+            (
+                p(&["0_real/000.png", "1_fake/000.png", "1_fake/001.png"]),
+                vec!["0_real_000", "1_fake_000", "001"],
+            ),
+            (
+                p(&["a/x.png", "b/a/x.png", "c/a/x.jpg"]),
+                vec!["a_x_0", "a_x_1", "a_x_2"],
+            ),
         ];
         for (paths, want) in cases {
             assert_eq!(unique_stems(&paths), want, "{paths:?}");
@@ -308,15 +329,31 @@ mod tests {
         let maps = ImageMaps::from_planes(&branches, &fused, &[0.5, 0.25, 1.0], h, w);
         // The limit is the largest |residual| in grey levels (0.1 · std_c · 255, c = red).
         let want = 0.1 * IMAGENET_STD[0] as f32 * 255.0;
-        assert!((maps.residual_limit - want).abs() < 1e-4, "{}", maps.residual_limit);
+        assert!(
+            (maps.residual_limit - want).abs() < 1e-4,
+            "{}",
+            maps.residual_limit
+        );
         // The zero residual is mid-grey under the shared stretch, not stretched to full contrast.
         assert!(maps.branches[1].as_raw().iter().all(|&v| v == 128));
         let red: Vec<u8> = maps.branches[0].pixels().map(|p| p[0]).collect();
         assert_eq!(red, [255, 0, 255, 0]);
-        assert!(maps.branches[2].as_raw().iter().all(|&v| v == 128), "{:?}", maps.branches[2]);
+        assert!(
+            maps.branches[2].as_raw().iter().all(|&v| v == 128),
+            "{:?}",
+            maps.branches[2]
+        );
         assert!(maps.fused.as_raw().iter().all(|&v| v == 255));
         assert_eq!(maps.fused_limit, 0.5);
         let names: Vec<String> = maps.named("x").into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["x_npr0.5.png", "x_npr0.25.png", "x_identity.png", "x_fused.png"]);
+        assert_eq!(
+            names,
+            [
+                "x_npr0.5.png",
+                "x_npr0.25.png",
+                "x_identity.png",
+                "x_fused.png"
+            ]
+        );
     }
 }

@@ -74,11 +74,12 @@ impl Detector {
     /// `npr predict --maps` and `npr serve`): the raw NPR branches and the fused map.
     pub fn forward_with_maps(&self, x: &Tensor, train: bool) -> (DetectorOutput, InputMaps) {
         let raw = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
-        let branches = if self.config.branch_norm == BranchNorm::Energy && self.config.scales.len() > 1 {
-            energy_normalise(&raw)
-        } else {
-            raw.shallow_clone()
-        };
+        let branches =
+            if self.config.branch_norm == BranchNorm::Energy && self.config.scales.len() > 1 {
+                energy_normalise(&raw)
+            } else {
+                raw.shallow_clone()
+            };
         let (fused, weights) = self.fusion.fuse(&branches, self.config.combine); // [b, 3 or 3k, h, w], [b, k, 3]
         let fused = fused * self.config.npr_gain;
         let input = if self.channels_last {
@@ -93,7 +94,13 @@ impl Detector {
             weights,
             features,
         };
-        (output, InputMaps { branches: raw, fused })
+        (
+            output,
+            InputMaps {
+                branches: raw,
+                fused,
+            },
+        )
     }
 }
 

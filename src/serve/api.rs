@@ -7,7 +7,7 @@
 //! is bounded three ways: a few bodies are read and decoded at a time (the rest wait),
 //! decoded images waiting for the model may hold at most the loader's bucket memory, and
 //! the model's queue is bounded; past the last two a request gets 503 at once.
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -54,9 +54,18 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX_HTML) }))
-        .route("/app.js", get(|| async { asset("text/javascript; charset=utf-8", assets::APP_JS) }))
-        .route("/style.css", get(|| async { asset("text/css; charset=utf-8", assets::STYLE_CSS) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", assets::INDEX_HTML) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", assets::APP_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { asset("text/css; charset=utf-8", assets::STYLE_CSS) }),
+        )
         .route("/api/health", get(health))
         .route("/api/predict", post(predict))
         .route("/api/folder", get(folder))
@@ -72,9 +81,14 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     // The page loads nothing from elsewhere; maps arrive as data: URLs.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; img-src 'self' data: blob:; style-src 'self'"),
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'",
+        ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
@@ -85,7 +99,8 @@ pub fn error(status: StatusCode, message: String) -> Response {
 
 fn busy(message: &str) -> Response {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message.to_string());
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
 
@@ -202,8 +217,14 @@ async fn folder(State(s): State<AppState>) -> Response {
             "not_listed": more,
         }))
         .into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("listing the folder: {e:#}")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("listing the folder: {e}")),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("listing the folder: {e:#}"),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("listing the folder: {e}"),
+        ),
     }
 }
 
@@ -244,7 +265,10 @@ async fn blocking(
 ) -> Result<RgbImage, Rejected> {
     let run = move || {
         catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-            Err(Rejected::new(SkipReason::Corrupt, "the decoder panicked on this file"))
+            Err(Rejected::new(
+                SkipReason::Corrupt,
+                "the decoder panicked on this file",
+            ))
         })
     };
     tokio::task::spawn_blocking(run)
@@ -253,30 +277,52 @@ async fn blocking(
 }
 
 /// Queues a decoded image for the model and turns its answer into JSON.
-async fn answer(s: &AppState, decoded: Result<RgbImage, Rejected>, maps: bool, name: String) -> Response {
+async fn answer(
+    s: &AppState,
+    decoded: Result<RgbImage, Rejected>,
+    maps: bool,
+    name: String,
+) -> Response {
     let image = match decoded {
         Ok(img) => img,
         Err(r) => {
             return error(
                 status_of(r.reason),
-                format!("{name}: not accepted as an image ({}): {}", r.reason.name(), r.detail),
+                format!(
+                    "{name}: not accepted as an image ({}): {}",
+                    r.reason.name(),
+                    r.detail
+                ),
             )
         }
     };
     let kib = u32::try_from(image.as_raw().len() / 1024 + 1).unwrap_or(u32::MAX);
-    let permit: OwnedSemaphorePermit = match s.queued_kib.clone().try_acquire_many_owned(kib.min(s.queued_kib_total)) {
+    let permit: OwnedSemaphorePermit = match s
+        .queued_kib
+        .clone()
+        .try_acquire_many_owned(kib.min(s.queued_kib_total))
+    {
         Ok(p) => p,
         Err(_) => return busy("the model is busy (too many images waiting); retry shortly"),
     };
     let (tx, rx) = oneshot::channel();
-    match s.worker.submit(Job { image, maps, reply: tx }) {
+    match s.worker.submit(Job {
+        image,
+        maps,
+        reply: tx,
+    }) {
         Ok(()) => {}
         Err(Refused::Busy) => return busy("the model is busy (queue full); retry shortly"),
         Err(Refused::Stopped) => return busy("the model has stopped (shutting down)"),
     }
     let scored = match rx.await {
         Ok(Ok(scored)) => scored,
-        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{name}: scoring failed: {e}")),
+        Ok(Err(e)) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{name}: scoring failed: {e}"),
+            )
+        }
         Err(_) => return busy("the model has stopped (shutting down)"),
     };
     drop(permit);
@@ -309,7 +355,7 @@ fn render(scored: Scored, scales: &[f64], name: &str) -> anyhow::Result<serde_js
     Ok(serde_json::to_value(explained.summary(name, urls))?)
 }
 
-fn data_urls(e: &Explanation) -> anyhow::Result<HashMap<String, String>> {
+fn data_urls(e: &Explanation) -> anyhow::Result<BTreeMap<String, String>> {
     let keys = e
         .maps
         .scales

@@ -66,10 +66,16 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<
         return Err(crate::usage!("--batch-size and --queue must be at least 1"));
     }
     crate::interrupt::install()?;
-    let worker = Worker::spawn(&options.checkpoint, options.device, options.batch_size, options.queue)?;
+    let worker = Worker::spawn(
+        &options.checkpoint,
+        options.device,
+        options.batch_size,
+        options.queue,
+    )?;
     let transform = Arc::new(predict_transform(&worker.config));
     let limits = DecodeLimits::default();
-    let budget_kib = u32::try_from(LoaderOptions::default().bucket_memory / 1024).unwrap_or(u32::MAX);
+    let budget_kib =
+        u32::try_from(LoaderOptions::default().bucket_memory / 1024).unwrap_or(u32::MAX);
     let state = AppState {
         worker,
         transform,

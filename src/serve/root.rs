@@ -25,9 +25,9 @@ pub enum PathRefused {
 impl std::fmt::Display for PathRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PathRefused::NotBelowRoot(why) | PathRefused::Escapes(why) | PathRefused::NotFound(why) => {
-                f.write_str(why)
-            }
+            PathRefused::NotBelowRoot(why)
+            | PathRefused::Escapes(why)
+            | PathRefused::NotFound(why) => f.write_str(why),
         }
     }
 }
@@ -50,7 +50,10 @@ pub struct FolderRoot {
 impl FolderRoot {
     pub fn new(dir: &Path) -> Result<Self> {
         let root = dir.canonicalize().map_err(|e| {
-            crate::usage!("--root {}: cannot be opened ({e}); expected an existing folder", dir.display())
+            crate::usage!(
+                "--root {}: cannot be opened ({e}); expected an existing folder",
+                dir.display()
+            )
         })?;
         if !root.is_dir() {
             return Err(crate::usage!("--root {}: not a folder", dir.display()));
@@ -87,7 +90,9 @@ impl FolderRoot {
         let mut listed = Vec::new();
         let mut more = 0;
         for file in files {
-            let Ok(rel) = file.strip_prefix(&self.root) else { continue };
+            let Ok(rel) = file.strip_prefix(&self.root) else {
+                continue;
+            };
             let rel = rel.to_string_lossy().replace('\\', "/");
             if self.resolve(&rel).is_err() {
                 continue;
@@ -130,13 +135,17 @@ pub fn check_relative(rel: &str) -> Result<(), PathRefused> {
 fn label_of(rel: &str) -> Option<&'static str> {
     let mut parts: Vec<&str> = rel.split('/').collect();
     parts.pop(); // the file name
-    parts.iter().rev().find_map(|p| label_of_folder(p)).map(|l| {
-        if l == crate::data::FAKE {
-            "fake"
-        } else {
-            "real"
-        }
-    })
+    parts
+        .iter()
+        .rev()
+        .find_map(|p| label_of_folder(p))
+        .map(|l| {
+            if l == crate::data::FAKE {
+                "fake"
+            } else {
+                "real"
+            }
+        })
 }
 
 #[cfg(test)]
@@ -190,10 +199,22 @@ mod tests {
         std::os::unix::fs::symlink(root.join("1_fake/in.png"), root.join("inner.png")).unwrap();
         let r = FolderRoot::new(&root).unwrap();
         assert!(r.resolve("1_fake/in.png").is_ok());
-        assert!(r.resolve("inner.png").is_ok(), "a link that stays inside is fine");
-        assert!(matches!(r.resolve("link.png"), Err(PathRefused::Escapes(_))));
-        assert!(matches!(r.resolve("linkdir/secret.png"), Err(PathRefused::Escapes(_))));
-        assert!(matches!(r.resolve("missing.png"), Err(PathRefused::NotFound(_))));
+        assert!(
+            r.resolve("inner.png").is_ok(),
+            "a link that stays inside is fine"
+        );
+        assert!(matches!(
+            r.resolve("link.png"),
+            Err(PathRefused::Escapes(_))
+        ));
+        assert!(matches!(
+            r.resolve("linkdir/secret.png"),
+            Err(PathRefused::Escapes(_))
+        ));
+        assert!(matches!(
+            r.resolve("missing.png"),
+            Err(PathRefused::NotFound(_))
+        ));
         assert!(matches!(r.resolve("1_fake"), Err(PathRefused::NotFound(_))));
         let (listed, more) = r.list(100).unwrap();
         let paths: Vec<&str> = listed.iter().map(|l| l.path.as_str()).collect();

@@ -70,7 +70,12 @@ pub struct Worker {
 impl Worker {
     /// Loads the checkpoint on a new thread and starts scoring. Loading errors come back
     /// here (a missing or wrong checkpoint is a usage error, as for `npr predict`).
-    pub fn spawn(checkpoint: &Path, device: Device, batch_size: usize, queue: usize) -> Result<Self> {
+    pub fn spawn(
+        checkpoint: &Path,
+        device: Device,
+        batch_size: usize,
+        queue: usize,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<Job>(queue.max(1));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Config>>();
         let checkpoint = checkpoint.to_path_buf();
@@ -85,7 +90,13 @@ impl Worker {
                     }
                 };
                 let _ = ready_tx.send(Ok(loaded.config.clone()));
-                run(&loaded.detector, &loaded.config.model.scales, device, batch_size.max(1), &rx);
+                run(
+                    &loaded.detector,
+                    &loaded.config.model.scales,
+                    device,
+                    batch_size.max(1),
+                    &rx,
+                );
             })
             .context("starting the model thread")?;
         let config = ready_rx
@@ -151,10 +162,7 @@ fn run(
 fn same_size_groups(jobs: Vec<Job>) -> Vec<Vec<Job>> {
     let mut groups: BTreeMap<(u32, u32), Vec<Job>> = BTreeMap::new();
     for job in jobs {
-        groups
-            .entry(job.image.dimensions())
-            .or_default()
-            .push(job);
+        groups.entry(job.image.dimensions()).or_default().push(job);
     }
     groups.into_values().collect()
 }
@@ -168,7 +176,10 @@ fn score_group(
     want_maps: &[bool],
 ) -> Result<Vec<Scored>> {
     let (w, h) = images[0].dimensions();
-    let data: Vec<u8> = images.iter().flat_map(|im| im.as_raw().iter().copied()).collect();
+    let data: Vec<u8> = images
+        .iter()
+        .flat_map(|im| im.as_raw().iter().copied())
+        .collect();
     tch::no_grad(|| {
         let scored = score_batch(model, &data, images.len(), h as usize, w as usize, device)?;
         scored
