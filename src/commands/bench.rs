@@ -181,9 +181,7 @@ fn print_table(figures: &[ModelFigures]) {
 /// One model, in this process: the step benchmark, the pipeline, the memory readings.
 fn measure(name: &str, device: Device, args: &BenchArgs) -> Result<ModelFigures> {
     let Some((_, config)) = models().into_iter().find(|(n, _)| *n == name) else {
-        return Err(crate::usage!(
-            "--model {name}: expected baseline or attention"
-        ));
+        return Err(crate::usage!("--model {name}: expected baseline or attention"));
     };
     let before = crate::peak_memory::host_mib();
     let step = time_model(&config.model, device, &BenchSize::of(args))?;

@@ -44,8 +44,8 @@ pub fn time_pipeline(
     root: &Path,
     size: &PipelineSize,
 ) -> Result<PipelineBench> {
-    let found =
-        data::discover(root, None).with_context(|| format!("--dataroot {}", root.display()))?;
+    let found = data::discover(root, None)
+        .with_context(|| format!("--dataroot {}", root.display()))?;
     let samples: Arc<Vec<data::Sample>> = Arc::new(
         found
             .samples
