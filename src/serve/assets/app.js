@@ -32,9 +32,11 @@ function weightBars(result) {
   const box = el("div", { class: "weights" }, el("div", { class: "muted" }, "weight per scale"));
   result.scales.forEach((s, i) => {
     const w = result.weights[i];
+    const bar = el("div", { class: "fill" });
+    bar.style.width = `${(100 * w).toFixed(1)}%`; // CSSOM: allowed by the page's CSP, unlike style=""
     box.append(el("div", { class: "row weight" },
       el("span", {}, scaleLabel(s)),
-      el("div", { class: "track" }, el("div", { class: "fill", style: `width:${(100 * w).toFixed(1)}%` })),
+      el("div", { class: "track" }, bar),
       el("span", { class: "value" }, w.toFixed(3))));
   });
   return box;
