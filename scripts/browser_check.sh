@@ -70,4 +70,5 @@ kill -INT "$server_pid"
 set +e; wait "$server_pid"; code=$?; set -e
 server_pid=""
 [ "$code" -eq 130 ] || { echo "browser check FAILED: npr serve exited $code after SIGINT, expected 130"; exit 1; }
-echo "browser check: passed (npr serve stopped with exit 130 on SIGINT)"
+echo "browser check: npr serve stopped with exit 130 on SIGINT"
+echo "browser_check: 1 passed, 0 failed"

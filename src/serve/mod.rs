@@ -65,7 +65,7 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<
     if options.batch_size == 0 || options.queue == 0 {
         return Err(crate::usage!("--batch-size and --queue must be at least 1"));
     }
-    crate::interrupt::install()?;
+    crate::interrupt::install_for_server()?;
     let worker = Worker::spawn(
         &options.checkpoint,
         options.device,
