@@ -248,43 +248,47 @@ impl Explanation {
     }
 }
 
-/// A distinct file stem per path: the file stem, or `parent_stem` where two files share a
-/// stem (`0_real/000.png` and `1_fake/000.png`), or `stem_i` (i = the position) where
-/// that still collides.
+/// A distinct file stem per path: the file stem, prefixed by as many parent folders as
+/// it takes to tell it from the others (`0_real/000.png` and `1_fake/000.png` become
+/// `0_real_000` and `1_fake_000`), or suffixed by its position where even the whole path
+/// does not.
 pub fn unique_stems(paths: &[PathBuf]) -> Vec<String> {
-    let stem = |p: &PathBuf| {
-        p.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".to_string())
-    };
-    let with_parent = |p: &PathBuf| match p.parent().and_then(|d| d.file_name()) {
-        Some(d) => format!("{}_{}", d.to_string_lossy(), stem(p)),
-        None => stem(p),
-    };
-    let count = |names: &[String], n: &String| names.iter().filter(|m| *m == n).count();
-    let plain: Vec<String> = paths.iter().map(stem).collect();
-    let second: Vec<String> = paths
+    let parts: Vec<Vec<String>> = paths
         .iter()
-        .zip(&plain)
-        .map(|(p, s)| {
-            if count(&plain, s) > 1 {
-                with_parent(p)
-            } else {
-                s.clone()
-            }
+        .map(|p| {
+            let stem = p.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+            let parents = p
+                .parent()
+                .into_iter()
+                .flat_map(|d| d.components().rev())
+                .filter_map(|c| match c {
+                    std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                    _ => None,
+                });
+            std::iter::once(stem).chain(parents).collect()
         })
         .collect();
-    second
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if count(&second, s) > 1 {
-                format!("{s}_{i}")
-            } else {
-                s.clone()
-            }
-        })
-        .collect()
+    let name = |i: usize, depth: usize| {
+        let mut used: Vec<&str> = parts[i][..=depth].iter().map(String::as_str).collect();
+        used.reverse();
+        used.join("_")
+    };
+    let mut depth = vec![0usize; paths.len()];
+    loop {
+        let names: Vec<String> = (0..paths.len()).map(|i| name(i, depth[i])).collect();
+        let dup = |i: usize| names.iter().filter(|n| **n == names[i]).count() > 1;
+        let grow: Vec<usize> = (0..paths.len())
+            .filter(|&i| dup(i) && depth[i] + 1 < parts[i].len())
+            .collect();
+        if grow.is_empty() {
+            return (0..paths.len())
+                .map(|i| if dup(i) { format!("{}_{i}", names[i]) } else { names[i].clone() })
+                .collect();
+        }
+        for i in grow {
+            depth[i] += 1;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -295,16 +299,15 @@ mod tests {
     fn stems_are_distinct() {
         let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
         // (paths, stems)
-        let cases: [(Vec<PathBuf>, Vec<&str>); 3] = [
+        let cases: [(Vec<PathBuf>, Vec<&str>); 5] = [
             (p(&["a/x.png", "a/y.jpg"]), vec!["x", "y"]),
             (
                 p(&["0_real/000.png", "1_fake/000.png", "1_fake/001.png"]),
                 vec!["0_real_000", "1_fake_000", "001"],
             ),
-            (
-                p(&["a/x.png", "b/a/x.png", "c/a/x.jpg"]),
-                vec!["a_x_0", "a_x_1", "a_x_2"],
-            ),
+            (p(&["a/x.png", "b/a/x.png", "c/a/x.jpg"]), vec!["a_x", "b_a_x", "c_a_x"]),
+            (p(&["t/n2/1_fake/0.png", "t/n4/1_fake/0.png"]), vec!["n2_1_fake_0", "n4_1_fake_0"]),
+            (p(&["x.png", "x.jpg"]), vec!["x_0", "x_1"]),
         ];
         for (paths, want) in cases {
             assert_eq!(unique_stems(&paths), want, "{paths:?}");
