@@ -256,7 +256,9 @@ pub fn unique_stems(paths: &[PathBuf]) -> Vec<String> {
     let parts: Vec<Vec<String>> = paths
         .iter()
         .map(|p| {
-            let stem = p.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+            let stem = p
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy().into_owned());
             let parents = p
                 .parent()
                 .into_iter()
@@ -282,7 +284,13 @@ pub fn unique_stems(paths: &[PathBuf]) -> Vec<String> {
             .collect();
         if grow.is_empty() {
             return (0..paths.len())
-                .map(|i| if dup(i) { format!("{}_{i}", names[i]) } else { names[i].clone() })
+                .map(|i| {
+                    if dup(i) {
+                        format!("{}_{i}", names[i])
+                    } else {
+                        names[i].clone()
+                    }
+                })
                 .collect();
         }
         for i in grow {
@@ -305,8 +313,14 @@ mod tests {
                 p(&["0_real/000.png", "1_fake/000.png", "1_fake/001.png"]),
                 vec!["0_real_000", "1_fake_000", "001"],
             ),
-            (p(&["a/x.png", "b/a/x.png", "c/a/x.jpg"]), vec!["a_x", "b_a_x", "c_a_x"]),
-            (p(&["t/n2/1_fake/0.png", "t/n4/1_fake/0.png"]), vec!["n2_1_fake_0", "n4_1_fake_0"]),
+            (
+                p(&["a/x.png", "b/a/x.png", "c/a/x.jpg"]),
+                vec!["a_x", "b_a_x", "c_a_x"],
+            ),
+            (
+                p(&["t/n2/1_fake/0.png", "t/n4/1_fake/0.png"]),
+                vec!["n2_1_fake_0", "n4_1_fake_0"],
+            ),
             (p(&["x.png", "x.jpg"]), vec!["x_0", "x_1"]),
         ];
         for (paths, want) in cases {

@@ -34,13 +34,6 @@ pub struct ServeOptions {
     pub device: tch::Device,
 }
 
-/// How the server ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// SIGINT/SIGTERM: in-flight requests were answered first.
-    BySignal,
-}
-
 /// Parses `--addr`: `HOST:PORT` with an IP address, or `localhost:PORT`.
 pub fn parse_addr(addr: &str) -> Result<SocketAddr> {
     let normalised = match addr.strip_prefix("localhost:") {
@@ -52,9 +45,10 @@ pub fn parse_addr(addr: &str) -> Result<SocketAddr> {
     })
 }
 
-/// Loads the model, binds, serves until SIGINT/SIGTERM (then answers what is in flight
-/// and returns). `on_ready` gets the bound address (port 0 picks a free port).
-pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<Stopped> {
+/// Loads the model, binds, serves until SIGINT/SIGTERM, answers what is in flight and
+/// returns: the only way it ends without an error. `on_ready` gets the bound address
+/// (port 0 picks a free port).
+pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let addr = parse_addr(&options.addr)?;
     let root = options
         .root
@@ -101,7 +95,7 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<
             .with_graceful_shutdown(stop_requested())
             .await
             .context("serving")?;
-        Ok(Stopped::BySignal)
+        Ok(())
     })
 }
 
