@@ -20,6 +20,8 @@ pub enum Command {
     Test(TestArgs),
     /// Score single images or folders: fake probability and per-scale weights.
     Predict(PredictArgs),
+    /// A local web page and JSON API: an image's score, per-scale weights and residual maps.
+    Serve(ServeArgs),
     /// Run the ablation matrix (fusion modes × seeds).
     Ablate(AblateArgs),
     /// Tables, significance tests and figures from finished runs.
@@ -142,6 +144,34 @@ pub struct PredictArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write, per image, PNGs of the NPR residual at every scale (one contrast
+    /// stretch shared by the scales), the image as the model saw it, the fused map the
+    /// backbone sees, and a JSON with score, logit and branch weights, into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub maps: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A run folder, a checkpoint (.safetensors) or an official NPR checkpoint (.pth).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Address to listen on. Localhost by default; any other address exposes the page
+    /// and the API to the network (a warning is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Folder mode: list and score the images below this folder (nothing outside it can
+    /// be read: no `..`, no absolute paths, no symlinks leading out).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Images scored together by the model worker (same-size images only).
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Requests waiting for the model before new ones get 503 (bounded memory).
+    #[arg(long, default_value_t = 64)]
+    pub queue: usize,
     #[command(flatten)]
     pub device: DeviceArg,
 }

@@ -5,7 +5,7 @@
 //! 143 after SIGTERM), the shell's convention, so a job script can tell an interruption from
 //! a failure. A second signal (more than a second after the first) exits at once without
 //! saving. `npr ablate` forwards the signal to the cell it is running and starts no new cell.
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 
 use anyhow::Result;
 
@@ -13,6 +13,9 @@ use anyhow::Result;
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// When it arrived (monotonic milliseconds).
 static FIRST_AT_MS: AtomicI64 = AtomicI64::new(0);
+
+/// `npr serve` has nothing to save: its first message says what it does instead.
+static SERVING: AtomicBool = AtomicBool::new(false);
 
 /// A repeat within this window is the same request delivered twice (a scheduler signals
 /// every process of a job while `npr ablate` also forwards it to its cell), not an abort.
@@ -40,7 +43,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
     } else if now - FIRST_AT_MS.load(Ordering::SeqCst) < REPEAT_WINDOW_MS {
         return;
     }
-    let msg: &[u8] = if first {
+    let msg: &[u8] = if first && SERVING.load(Ordering::SeqCst) {
+        b"\ninterrupt: answering the requests in flight, then stopping (signal again to abort)\n"
+    } else if first {
         b"\ninterrupt: finishing the current step and saving (signal again to abort)\n"
     } else {
         b"\nsecond interrupt: exiting without saving\n"
@@ -75,6 +80,12 @@ pub fn install() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// [`install`] for `npr serve`, whose stop answers the requests in flight and saves nothing.
+pub fn install_for_server() -> Result<()> {
+    SERVING.store(true, Ordering::SeqCst);
+    install()
 }
 
 /// The stop signal received so far, if any.

@@ -27,7 +27,12 @@ fn main() -> ExitCode {
     // others do not pay for the restart.
     if matches!(
         cli.command,
-        Command::Train(_) | Command::Test(_) | Command::Ablate(_) | Command::Bench(_)
+        Command::Train(_)
+            | Command::Test(_)
+            | Command::Ablate(_)
+            | Command::Bench(_)
+            | Command::Predict(_)
+            | Command::Serve(_)
     ) {
         npr::threads::start_with_short_spin();
     }
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(&args).map(done),
         Command::Predict(args) => commands::predict::run(&args).map(done),
         Command::Report(args) => commands::report::run(&args).map(done),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Synth(args) => commands::synth::run(&args).map(done),
         Command::Bench(args) => commands::bench::run(&args).map(done),
     };

@@ -5,6 +5,7 @@ pub mod bench_pipeline;
 pub mod dry_run;
 pub mod predict;
 pub mod report;
+pub mod serve;
 pub mod synth;
 pub mod test;
 pub mod train;

@@ -3,16 +3,18 @@
 //!
 //! Preprocessing follows the checkpoint's first test set (ForenSynths protocol by default:
 //! resize to the load size, no crop), one image per batch so that sizes may differ. Images
-//! are found by the dataset walker and scored by the same scorer as `npr test`.
+//! are found by the dataset walker and scored by the same scorer as `npr test`. `--maps
+//! DIR` also writes what the backbone's input is made of (src/explain/).
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::checkpoint::load_model;
 use crate::cli::PredictArgs;
-use crate::config::CropPolicy;
 use crate::data::{self, Sample, SkipLog};
-use crate::eval::score::{loader, score};
+use crate::eval::metrics::sigmoid;
+use crate::eval::score::{loader, predict_transform, score_with_maps, BatchScores, MapsHook};
+use crate::explain::{unique_stems, Explanation, ImageMaps};
 use crate::model::detector::parse_device;
 use crate::usage;
 
@@ -21,15 +23,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let loaded = load_model(&args.checkpoint, device)?;
     let config = &loaded.config;
     let threads = crate::threads::apply(device, config.data.workers)?;
-    let (resize, crop) = match config.test.sets.first() {
-        Some(set) => (set.resize.then_some(config.data.load_size), set.crop),
-        None => (Some(config.data.load_size), CropPolicy::None),
-    };
-    let transform = data::TestTransform {
-        resize,
-        crop: crop.to_crop(config.data.crop_size),
-        ..Default::default()
-    };
+    let transform = predict_transform(config);
+    if let Some(dir) = &args.maps {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| usage!("--maps {}: cannot create the folder ({e})", dir.display()))?;
+        crate::atomic::check_writable(dir)?;
+    }
     let (files, unlisted) = data::images_under(&args.paths)?;
     for skip in &unlisted {
         eprintln!("skipped {}: {}", skip.path.display(), skip.detail);
@@ -55,12 +54,32 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     );
     let skips = Arc::new(SkipLog::default());
     let loader = loader(samples.clone(), transform, 1, threads.loader, &skips)?;
-    let scored = score(&loaded.detector, &loader, 0, device);
+    let scales = &config.model.scales;
+    let stems = unique_stems(&files);
+    let mut write_maps = |batch: &data::Batch, scored: &BatchScores| -> Result<()> {
+        let Some(dir) = &args.maps else { return Ok(()) };
+        for (i, &sample) in batch.indices.iter().enumerate() {
+            let (logit, weights) = &scored.images[i];
+            let explained = Explanation {
+                logit: *logit,
+                score: sigmoid(*logit),
+                weights: weights.clone(),
+                maps: ImageMaps::from_tensors(&scored.maps, i, scales)?,
+            };
+            explained
+                .write(dir, &stems[sample], &samples[sample].path)
+                .with_context(|| {
+                    format!("writing the maps of {}", samples[sample].path.display())
+                })?;
+        }
+        Ok(())
+    };
+    let hook: Option<MapsHook<'_>> = args.maps.is_some().then_some(&mut write_maps as _);
+    let scored = score_with_maps(&loaded.detector, &loader, 0, device, hook);
     for skip in skips.skips() {
         eprintln!("skipped {}: {}", skip.path.display(), skip.detail);
     }
     let scored = scored?;
-    let scales = &config.model.scales;
     if !args.json {
         let heads: String = scales
             .iter()
@@ -95,6 +114,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         eprintln!(
             "{} entries could not be listed or are not images (see above)",
             unlisted.len()
+        );
+    }
+    if let Some(dir) = &args.maps {
+        eprintln!(
+            "maps of {} image(s) in {}",
+            scored.images.len(),
+            dir.display()
         );
     }
     Ok(())

@@ -59,6 +59,13 @@ impl DecodeLimits {
         }
     }
 
+    /// The largest file worth reading: no image within the pixel limit needs more than ~8
+    /// bytes per pixel on disk (16-bit RGBA PNG, uncompressed), plus 16 MiB of metadata. A
+    /// bigger file (or upload) is rejected before it is read into memory.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_pixels.saturating_mul(8).saturating_add(16 << 20)
+    }
+
     pub(crate) fn check(&self, width: u64, height: u64) -> Result<(), Rejected> {
         if width == 0 || height == 0 {
             return Err(Rejected::new(
@@ -121,9 +128,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
 
 /// Reads and decodes one file. Every failure is a [`Rejected`] with its reason.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, Rejected> {
-    // No image within the pixel limit needs more than ~8 bytes per pixel on disk (16-bit
-    // RGBA PNG, uncompressed): a bigger file is rejected before it is read into memory.
-    let cap = limits.max_pixels.saturating_mul(8).saturating_add(16 << 20);
+    let cap = limits.max_file_bytes();
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.len() > cap {
             return Err(Rejected::new(

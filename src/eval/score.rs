@@ -7,8 +7,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use tch::{Device, Kind};
 
+use crate::config::{Config, CropPolicy};
 use crate::data::{self, Loader, Sample, SkipLog};
 use crate::eval::metrics::sigmoid;
+use crate::model::detector::{DetectorOutput, InputMaps};
 use crate::model::input::to_input;
 use crate::model::Detector;
 
@@ -75,26 +77,36 @@ pub fn score(
     max_features: usize,
     device: Device,
 ) -> Result<Scores> {
+    score_with_maps(model, loader, max_features, device, None)
+}
+
+/// A hook that sees every scored batch with its input maps; the batch's `indices` say
+/// which samples they are.
+pub type MapsHook<'a> = &'a mut dyn FnMut(&data::Batch, &BatchScores) -> Result<()>;
+
+/// [`score`], also handing every batch's NPR branches and fused map to `on_maps`
+/// (`npr predict --maps`), so the maps come from the very pass that gave the scores.
+pub fn score_with_maps(
+    model: &Detector,
+    loader: &Loader,
+    max_features: usize,
+    device: Device,
+    mut on_maps: Option<MapsHook<'_>>,
+) -> Result<Scores> {
     let started = Instant::now();
     let mut images = Vec::with_capacity(loader.samples().len());
     let mut features = Vec::new();
     let mut feature_dim = 0;
     tch::no_grad(|| -> Result<()> {
         for batch in loader.epoch(0)? {
-            let x = to_input(&batch.data, batch.n, batch.h, batch.w, device);
-            let out = model.forward_t(&x, false);
-            let logits: Vec<f64> =
-                Vec::try_from(out.logit.to_kind(Kind::Double).to_device(Device::Cpu))?;
-            let weights: Vec<f32> = Vec::try_from(
-                out.weights
-                    .to_kind(Kind::Float)
-                    .to_device(Device::Cpu)
-                    .flatten(0, -1),
-            )?;
-            let per_image = weights.len() / batch.n;
+            let scored = score_batch(model, &batch.data, batch.n, batch.h, batch.w, device)?;
+            if let Some(hook) = on_maps.as_mut() {
+                hook(&batch, &scored)?;
+            }
             let take = max_features.saturating_sub(features.len()).min(batch.n);
             if take > 0 {
-                let f = out
+                let f = scored
+                    .output
                     .features
                     .narrow(0, 0, take as i64)
                     .to_kind(Kind::Float)
@@ -105,13 +117,15 @@ pub fn score(
                     features.push((batch.indices[i], chunk.to_vec()));
                 }
             }
-            for (i, &sample) in batch.indices.iter().enumerate() {
+            for (i, (&sample, (logit, weights))) in
+                batch.indices.iter().zip(scored.images).enumerate()
+            {
                 images.push(ImageScore {
                     sample,
                     label: batch.labels[i],
-                    logit: logits[i],
-                    score: sigmoid(logits[i]),
-                    weights: weights[i * per_image..(i + 1) * per_image].to_vec(),
+                    logit,
+                    score: sigmoid(logit),
+                    weights,
                 });
             }
         }
@@ -129,4 +143,61 @@ pub fn score(
         feature_dim,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// One batch through the model: every image's (logit, k×3 weights), and the tensors they
+/// came from.
+pub struct BatchScores {
+    pub images: Vec<(f64, Vec<f32>)>,
+    pub output: DetectorOutput,
+    pub maps: InputMaps,
+}
+
+/// Scores `n` images of `h × w` (NHWC RGB bytes) in eval mode. Call inside `no_grad`.
+/// The per-batch step of [`score`] and of `npr serve`'s model worker.
+pub fn score_batch(
+    model: &Detector,
+    data: &[u8],
+    n: usize,
+    h: usize,
+    w: usize,
+    device: Device,
+) -> Result<BatchScores> {
+    let x = to_input(data, n, h, w, device);
+    let (output, maps) = model.forward_with_maps(&x, false);
+    let logits: Vec<f64> =
+        Vec::try_from(output.logit.to_kind(Kind::Double).to_device(Device::Cpu))?;
+    let weights: Vec<f32> = Vec::try_from(
+        output
+            .weights
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .flatten(0, -1),
+    )?;
+    let per_image = weights.len() / n.max(1);
+    let images = logits
+        .into_iter()
+        .zip(weights.chunks(per_image.max(1)))
+        .map(|(l, w)| (l, w.to_vec()))
+        .collect();
+    Ok(BatchScores {
+        images,
+        output,
+        maps,
+    })
+}
+
+/// The preprocessing `npr predict` and `npr serve` apply: the checkpoint's first test
+/// set's protocol (resize to the load size or not, its crop), or the ForenSynths protocol
+/// (resize to the load size, no crop) when the config names no test set.
+pub fn predict_transform(config: &Config) -> data::TestTransform {
+    let (resize, crop) = match config.test.sets.first() {
+        Some(set) => (set.resize.then_some(config.data.load_size), set.crop),
+        None => (Some(config.data.load_size), CropPolicy::None),
+    };
+    data::TestTransform {
+        resize,
+        crop: crop.to_crop(config.data.crop_size),
+        ..Default::default()
+    }
 }

@@ -67,23 +67,52 @@ impl Detector {
 
     /// x: normalised images [b, 3, h, w].
     pub fn forward_t(&self, x: &Tensor, train: bool) -> DetectorOutput {
-        let mut branches = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
-        if self.config.branch_norm == BranchNorm::Energy && self.config.scales.len() > 1 {
-            branches = energy_normalise(&branches);
-        }
+        self.forward_with_maps(x, train).0
+    }
+
+    /// The forward pass that also returns what the backbone's input is made of (for
+    /// `npr predict --maps` and `npr serve`): the raw NPR branches and the fused map.
+    pub fn forward_with_maps(&self, x: &Tensor, train: bool) -> (DetectorOutput, InputMaps) {
+        let raw = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
+        let branches =
+            if self.config.branch_norm == BranchNorm::Energy && self.config.scales.len() > 1 {
+                energy_normalise(&raw)
+            } else {
+                raw.shallow_clone()
+            };
         let (fused, weights) = self.fusion.fuse(&branches, self.config.combine); // [b, 3 or 3k, h, w], [b, k, 3]
-        let mut fused = fused * self.config.npr_gain;
-        if self.channels_last {
-            fused = to_channels_last(&fused);
-        }
-        let features = self.backbone.forward_features(&fused, train);
+        let fused = fused * self.config.npr_gain;
+        let input = if self.channels_last {
+            to_channels_last(&fused)
+        } else {
+            fused.shallow_clone()
+        };
+        let features = self.backbone.forward_features(&input, train);
         let logit = self.backbone.forward_head(&features);
-        DetectorOutput {
+        let output = DetectorOutput {
             logit,
             weights,
             features,
-        }
+        };
+        (
+            output,
+            InputMaps {
+                branches: raw,
+                fused,
+            },
+        )
     }
+}
+
+/// What the backbone's input is made of, for looking inside a decision.
+#[derive(Debug)]
+pub struct InputMaps {
+    /// [b, k, 3, h, w] — `NPR_s(x)` of every scale before any branch normalisation (the
+    /// identity branch is the normalised image itself).
+    pub branches: Tensor,
+    /// [b, 3, h, w] (or [b, 3k, h, w] for `combine: concat`) — exactly what the backbone
+    /// sees: the weighted branches fused, times `npr_gain`.
+    pub fused: Tensor,
 }
 
 /// Number of trainable parameters in a variable store.

@@ -7,4 +7,5 @@ mod common;
 mod parity;
 mod report;
 mod reproduce;
+mod serve;
 mod trust;

@@ -1,0 +1,204 @@
+//! The one model of `npr serve`, on one thread. tch modules are not meant to be shared
+//! between threads, and one copy of the weights is all the memory a server should take:
+//! requests reach the thread through a bounded queue, and it scores whatever is waiting
+//! in small batches of equal-size images with the scorer of `npr test` and `npr predict`
+//! ([`crate::eval::score::score_batch`]). A full queue is refused at once (503), never
+//! grown.
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+
+use anyhow::{Context, Result};
+use image::RgbImage;
+use tch::Device;
+use tokio::sync::oneshot;
+
+use crate::checkpoint::load_model;
+use crate::config::Config;
+use crate::eval::metrics::sigmoid;
+use crate::eval::score::score_batch;
+use crate::explain::{Explanation, ImageMaps};
+
+/// One image for the model, already decoded and transformed.
+pub struct Job {
+    pub image: RgbImage,
+    /// Also return the residual maps.
+    pub maps: bool,
+    pub reply: oneshot::Sender<Result<Scored, String>>,
+}
+
+/// The model's answer for one image.
+pub struct Scored {
+    pub logit: f64,
+    pub score: f64,
+    /// k×3 branch weights, row-major (branch, colour channel).
+    pub weights: Vec<f32>,
+    pub maps: Option<ImageMaps>,
+}
+
+impl Scored {
+    /// With maps: the same [`Explanation`] `npr predict --maps` writes.
+    pub fn explanation(self) -> Option<Explanation> {
+        let maps = self.maps?;
+        Some(Explanation {
+            logit: self.logit,
+            score: self.score,
+            weights: self.weights,
+            maps,
+        })
+    }
+}
+
+/// Why a job was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue is full: try again shortly.
+    Busy,
+    /// The worker has stopped (shutting down, or it failed).
+    Stopped,
+}
+
+/// The sending side, cloned into every request handler.
+#[derive(Clone)]
+pub struct Worker {
+    tx: SyncSender<Job>,
+    /// The checkpoint's config (scales, preprocessing).
+    pub config: std::sync::Arc<Config>,
+}
+
+impl Worker {
+    /// Loads the checkpoint on a new thread and starts scoring. Loading errors come back
+    /// here (a missing or wrong checkpoint is a usage error, as for `npr predict`).
+    pub fn spawn(
+        checkpoint: &Path,
+        device: Device,
+        batch_size: usize,
+        queue: usize,
+    ) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<Job>(queue.max(1));
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Config>>();
+        let checkpoint = checkpoint.to_path_buf();
+        std::thread::Builder::new()
+            .name("npr-model".into())
+            .spawn(move || {
+                let loaded = match load_model(&checkpoint, device) {
+                    Ok(loaded) => loaded,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(loaded.config.clone()));
+                run(
+                    &loaded.detector,
+                    &loaded.config.model.scales,
+                    device,
+                    batch_size.max(1),
+                    &rx,
+                );
+            })
+            .context("starting the model thread")?;
+        let config = ready_rx
+            .recv()
+            .context("the model thread ended while loading the checkpoint")??;
+        Ok(Worker {
+            tx,
+            config: std::sync::Arc::new(config),
+        })
+    }
+
+    /// Queues one job without waiting; the answer comes on the job's `reply`.
+    pub fn submit(&self, job: Job) -> Result<(), Refused> {
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => Refused::Busy,
+            TrySendError::Disconnected(_) => Refused::Stopped,
+        })
+    }
+}
+
+/// The worker loop: wait for a job, take whatever else is already waiting (up to
+/// `batch_size`), score it in groups of equal size, answer each job. Ends when every
+/// sender is gone.
+fn run(
+    model: &crate::model::Detector,
+    scales: &[f64],
+    device: Device,
+    batch_size: usize,
+    rx: &Receiver<Job>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < batch_size {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        for group in same_size_groups(jobs) {
+            let images: Vec<&RgbImage> = group.iter().map(|j| &j.image).collect();
+            let want_maps: Vec<bool> = group.iter().map(|j| j.maps).collect();
+            let scored = catch_unwind(AssertUnwindSafe(|| {
+                score_group(model, scales, device, &images, &want_maps)
+            }))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the model panicked on this batch")));
+            match scored {
+                Ok(results) => {
+                    for (job, result) in group.into_iter().zip(results) {
+                        let _ = job.reply.send(Ok(result)); // the client may have gone
+                    }
+                }
+                Err(e) => {
+                    for job in group {
+                        let _ = job.reply.send(Err(format!("{e:#}")));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Jobs grouped by image size (width, height), each group at most as long as the input.
+fn same_size_groups(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut groups: BTreeMap<(u32, u32), Vec<Job>> = BTreeMap::new();
+    for job in jobs {
+        groups.entry(job.image.dimensions()).or_default().push(job);
+    }
+    groups.into_values().collect()
+}
+
+/// One forward pass over images of one size.
+fn score_group(
+    model: &crate::model::Detector,
+    scales: &[f64],
+    device: Device,
+    images: &[&RgbImage],
+    want_maps: &[bool],
+) -> Result<Vec<Scored>> {
+    let (w, h) = images[0].dimensions();
+    let data: Vec<u8> = images
+        .iter()
+        .flat_map(|im| im.as_raw().iter().copied())
+        .collect();
+    tch::no_grad(|| {
+        let scored = score_batch(model, &data, images.len(), h as usize, w as usize, device)?;
+        scored
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, (logit, weights))| {
+                let maps = if want_maps[i] {
+                    Some(ImageMaps::from_tensors(&scored.maps, i, scales)?)
+                } else {
+                    None
+                };
+                Ok(Scored {
+                    logit: *logit,
+                    score: sigmoid(*logit),
+                    weights: weights.clone(),
+                    maps,
+                })
+            })
+            .collect()
+    })
+}
