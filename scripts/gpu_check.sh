@@ -6,6 +6,9 @@
 # It uses the device machine's own torch libraries, makes a synthetic set there, and prints:
 #   - `npr bench` train-step / inference images/s, fp32 and bf16 autocast (224 px, batch 64)
 #   - a 1-epoch bf16 training run of the attention model on the synthetic set, then a test
+#   - scripts/bench_compare.sh: npr against the PyTorch reference pipelines on the same
+#     256-px PNG files (end-to-end bf16 training, the official validate() loop), peak GPU
+#     memory per model, and the ratios the targets of BENCHMARKS.md are stated in
 # Everything it prints is also written under $OUT (or /tmp/gpu_check). DEVICE=cpu runs the
 # same steps on CPU with tiny sizes, to try the script before spending device time.
 set -euo pipefail
@@ -30,5 +33,8 @@ if [ "$DEVICE" = cpu ]; then SIZE=56; BATCH=8; STEPS=3; else SIZE=224; BATCH=64;
     --set train.epochs=1 --set train.amp=true --set train.channels_last=true \
     --set data.dataroot=/tmp/gpu_synth --set 'test.sets.0.dataroot=/tmp/gpu_synth/test'
   echo "== test"; "$NPR" test --checkpoint /tmp/gpu_run/best.safetensors --out /tmp/gpu_run/test --device "$DEVICE"
+  echo "== side by side with PyTorch (scripts/bench_compare.sh)"
+  if [ "$DEVICE" = cpu ]; then compare=(IMAGES=128 IMAGES_ON_DISK=64 SIZE=64 LOAD=64 CROP=56); else compare=(IMAGES=4096 IMAGES_ON_DISK=1024); fi
+  env "${compare[@]}" DEVICE="$DEVICE" NPR="$NPR" OUT="$OUT/compare" scripts/bench_compare.sh
 } 2>&1 | tee "$OUT/gpu_check.log"
 cp /tmp/gpu_run/train_log.csv /tmp/gpu_run/test/metrics.csv "$OUT/" 2>/dev/null || true

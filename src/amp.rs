@@ -29,13 +29,19 @@ extern "C" {
     fn set_deterministic_algorithms(context: *mut std::ffi::c_void, on: bool, warn_only: bool);
 }
 
-/// `train.deterministic` on CUDA: what `torch.use_deterministic_algorithms(True)` and
-/// `torch.backends.cudnn.benchmark = False` do in PyTorch (deterministic cuDNN convolution
-/// algorithms, which also covers `cudnn.deterministic`), plus the cuBLAS workspace setting
-/// that deterministic cuBLAS needs. The cost is slower convolutions (cuDNN may not pick its
-/// fastest algorithm). CPU runs are deterministic without it, so it does nothing there.
-pub fn set_deterministic(on: bool, device: Device) {
-    if !on || !device.is_cuda() {
+/// cuDNN's mode for a CUDA training run. `train.deterministic`: what
+/// `torch.use_deterministic_algorithms(True)` and `torch.backends.cudnn.benchmark = False`
+/// do in PyTorch (deterministic cuDNN convolution algorithms, which also covers
+/// `cudnn.deterministic`), plus the cuBLAS workspace setting that deterministic cuBLAS
+/// needs; the cost is slower convolutions. Otherwise cuDNN benchmark mode: training crops
+/// have one size, so autotuning each convolution once pays for itself (the official
+/// pipeline leaves it off). CPU runs are deterministic without any of this.
+pub fn configure_cudnn(deterministic: bool, device: Device) {
+    if !device.is_cuda() {
+        return;
+    }
+    if !deterministic {
+        tch::Cuda::cudnn_set_benchmark(true);
         return;
     }
     if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {

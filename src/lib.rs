@@ -11,6 +11,7 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod interrupt;
+pub mod malloc;
 pub mod model;
 pub mod peak_memory;
 pub mod report;

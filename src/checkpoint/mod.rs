@@ -170,7 +170,7 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
         (tensors, config)
     };
     let vs = nn::VarStore::new(device);
-    let detector = Detector::new(&vs.root(), &config.model);
+    let mut detector = Detector::new(&vs.root(), &config.model);
     let report = load_into(&vs, &tensors)?;
     if !report.missing.is_empty() {
         return Err(crate::usage!(
@@ -186,6 +186,8 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
             path.display()
         );
     }
+    // Loaded models only score images: fold and re-lay them out for speed.
+    detector.prepare_for_inference(&vs);
     Ok(LoadedModel {
         vs,
         detector,

@@ -188,6 +188,8 @@ fn measure(name: &str, device: Device, args: &BenchArgs) -> Result<ModelFigures>
         ));
     };
     let threads = crate::threads::apply(device, args.workers)?;
+    // As `npr train` runs on CUDA (not deterministic): cuDNN benchmark mode.
+    crate::amp::configure_cudnn(false, device);
     let before = crate::peak_memory::host_mib();
     let step = time_model(&config.model, device, &BenchSize::of(args))?;
     let pipeline = match &args.dataroot {
@@ -265,7 +267,7 @@ pub struct ModelBench {
 pub fn time_model(config: &ModelConfig, device: Device, size: &BenchSize) -> Result<ModelBench> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
-    let model = Detector::new(&vs.root(), config);
+    let mut model = Detector::new(&vs.root(), config);
     let params = vs
         .variables()
         .into_iter()
@@ -293,6 +295,9 @@ pub fn time_model(config: &ModelConfig, device: Device, size: &BenchSize) -> Res
             let _ = train_step(&model, &mut adam, &x, &y);
         })
     });
+    // Inference as `npr test` runs it: the loaded model's inference form.
+    drop(adam);
+    model.prepare_for_inference(&vs);
     let infer_ips = crate::amp::bf16_autocast(size.amp, device, || {
         tch::no_grad(|| {
             timed(&mut || {

@@ -90,6 +90,9 @@ pub fn time_pipeline(
         })
     })?;
 
+    // Inference as `npr test` runs it: the loaded model's inference form.
+    drop(adam);
+    model.prepare_for_inference(&vs);
     let test = Transform::Test(TestTransform::default());
     let opts = LoaderOptions::testing(size.batch, size.workers);
     let test_ips = crate::amp::bf16_autocast(size.amp, device, || {

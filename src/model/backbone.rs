@@ -7,7 +7,9 @@
 //! the PyTorch state_dict keys (`layer1.0.downsample.1.weight`, …), so official
 //! checkpoints load as they are.
 use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::{Kind, Tensor};
+
+use super::input::to_channels_last;
 
 use crate::config::Backbone as BackboneKind;
 
@@ -36,46 +38,114 @@ fn bn(vs: nn::Path, n: i64) -> nn::BatchNorm {
     nn::batch_norm2d(vs, n, config)
 }
 
-/// 1×1 conv + BN on the shortcut when the shape changes (`downsample.0`, `downsample.1`).
+/// A convolution followed by batch norm, the unit every ResNet layer is made of.
+///
+/// For inference the two collapse into one convolution (Ioffe & Szegedy's normalisation
+/// with frozen statistics is a per-channel affine map): `w' = w·γ/√(σ²+ε)`,
+/// `b' = β − μ·γ/√(σ²+ε)`. That saves one pass over every activation, and on CPU it is
+/// what makes the channels-last kernels pay (README.md, "Inference speed").
 #[derive(Debug)]
-struct Downsample {
+struct ConvBn {
     conv: nn::Conv2D,
     bn: nn::BatchNorm,
+    stride: i64,
+    padding: i64,
+    /// The folded weight and bias, once [`ConvBn::fold`] ran.
+    folded: Option<(Tensor, Tensor)>,
 }
+
+impl ConvBn {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        conv_vs: nn::Path,
+        bn_vs: nn::Path,
+        inp: i64,
+        out: i64,
+        k: i64,
+        stride: i64,
+        padding: i64,
+    ) -> Self {
+        ConvBn {
+            conv: conv(conv_vs, inp, out, k, stride, padding),
+            bn: bn(bn_vs, out),
+            stride,
+            padding,
+            folded: None,
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        match (&self.folded, train) {
+            (Some((w, b)), false) => x.conv2d(w, Some(b), [self.stride], [self.padding], [1], 1),
+            _ => x.apply(&self.conv).apply_t(&self.bn, train),
+        }
+    }
+
+    /// Computes the folded convolution from the current weights and running statistics
+    /// (in float64, then back to the weights' kind and memory layout). Training the
+    /// weights afterwards does not update it, so only inference-only models fold.
+    fn fold(&mut self) {
+        tch::no_grad(|| {
+            let eps = nn::BatchNormConfig::default().eps;
+            let double = |t: &Tensor| t.to_kind(Kind::Double);
+            let gamma = self.bn.ws.as_ref().map_or_else(
+                || Tensor::ones_like(&self.bn.running_var).to_kind(Kind::Double),
+                double,
+            );
+            let beta = self.bn.bs.as_ref().map_or_else(
+                || Tensor::zeros_like(&self.bn.running_mean).to_kind(Kind::Double),
+                double,
+            );
+            let scale = gamma / (double(&self.bn.running_var) + eps).sqrt();
+            let ws = &self.conv.ws;
+            let w = (double(ws) * scale.view([-1, 1, 1, 1])).to_kind(ws.kind());
+            let w = if ws.is_contiguous() {
+                w.contiguous()
+            } else {
+                to_channels_last(&w)
+            };
+            let b = (beta - double(&self.bn.running_mean) * scale).to_kind(ws.kind());
+            self.folded = Some((w, b));
+        });
+    }
+}
+
+/// 1×1 conv + BN on the shortcut when the shape changes (`downsample.0`, `downsample.1`).
+#[derive(Debug)]
+struct Downsample(ConvBn);
 
 impl Downsample {
     fn new(vs: nn::Path, inp: i64, out: i64, stride: i64) -> Self {
-        Downsample {
-            conv: conv(&vs / "0", inp, out, 1, stride, 0),
-            bn: bn(&vs / "1", out),
-        }
-    }
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.conv).apply_t(&self.bn, train)
+        Downsample(ConvBn::new(&vs / "0", &vs / "1", inp, out, 1, stride, 0))
     }
 }
 
 /// A residual block: bottleneck (1×1, 3×3/stride, 1×1 ×4) or basic (3×3/stride, 3×3).
 #[derive(Debug)]
 struct Block {
-    convs: Vec<nn::Conv2D>,
-    bns: Vec<nn::BatchNorm>,
+    units: Vec<ConvBn>,
     downsample: Option<Downsample>,
 }
 
 impl Block {
     fn bottleneck(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
         let out = planes * 4;
+        let unit = |i: usize, inp, out, k, stride, padding| {
+            ConvBn::new(
+                &vs / format!("conv{i}"),
+                &vs / format!("bn{i}"),
+                inp,
+                out,
+                k,
+                stride,
+                padding,
+            )
+        };
         Block {
-            convs: vec![
-                conv(&vs / "conv1", inp, planes, 1, 1, 0),
-                conv(&vs / "conv2", planes, planes, 3, stride, 1),
-                conv(&vs / "conv3", planes, out, 1, 1, 0),
-            ],
-            bns: vec![
-                bn(&vs / "bn1", planes),
-                bn(&vs / "bn2", planes),
-                bn(&vs / "bn3", out),
+            units: vec![
+                unit(1, inp, planes, 1, 1, 0),
+                unit(2, planes, planes, 3, stride, 1),
+                unit(3, planes, out, 1, 1, 0),
             ],
             downsample: (stride != 1 || inp != out)
                 .then(|| Downsample::new(&vs / "downsample", inp, out, stride)),
@@ -84,11 +154,10 @@ impl Block {
 
     fn basic(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
         Block {
-            convs: vec![
-                conv(&vs / "conv1", inp, planes, 3, stride, 1),
-                conv(&vs / "conv2", planes, planes, 3, 1, 1),
+            units: vec![
+                ConvBn::new(&vs / "conv1", &vs / "bn1", inp, planes, 3, stride, 1),
+                ConvBn::new(&vs / "conv2", &vs / "bn2", planes, planes, 3, 1, 1),
             ],
-            bns: vec![bn(&vs / "bn1", planes), bn(&vs / "bn2", planes)],
             downsample: (stride != 1 || inp != planes)
                 .then(|| Downsample::new(&vs / "downsample", inp, planes, stride)),
         }
@@ -96,18 +165,24 @@ impl Block {
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut y = x.shallow_clone();
-        let last = self.convs.len() - 1;
-        for (i, (c, b)) in self.convs.iter().zip(&self.bns).enumerate() {
-            y = y.apply(c).apply_t(b, train);
+        let last = self.units.len() - 1;
+        for (i, unit) in self.units.iter().enumerate() {
+            y = unit.forward_t(&y, train);
             if i < last {
                 y = y.relu();
             }
         }
         let shortcut = match &self.downsample {
-            Some(d) => d.forward_t(x, train),
+            Some(Downsample(d)) => d.forward_t(x, train),
             None => x.shallow_clone(),
         };
         (y + shortcut).relu()
+    }
+
+    fn units_mut(&mut self) -> impl Iterator<Item = &mut ConvBn> {
+        self.units
+            .iter_mut()
+            .chain(self.downsample.iter_mut().map(|d| &mut d.0))
     }
 }
 
@@ -115,8 +190,8 @@ impl Block {
 /// t-SNE reads the pooled features without surgery.
 #[derive(Debug)]
 pub struct ResNet {
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    /// `conv1` and `bn1`.
+    stem: ConvBn,
     layers: Vec<Vec<Block>>,
     fc1: nn::Linear,
     pub feature_dim: i64,
@@ -153,8 +228,7 @@ impl ResNet {
             layers.push(blocks);
         }
         ResNet {
-            conv1: conv(vs / "conv1", in_channels, 64, 3, 2, 1),
-            bn1: bn(vs / "bn1", 64),
+            stem: ConvBn::new(vs / "conv1", vs / "bn1", in_channels, 64, 3, 2, 1),
             layers,
             fc1: nn::linear(vs / "fc1", inp, 1, Default::default()),
             feature_dim: inp,
@@ -163,17 +237,27 @@ impl ResNet {
 
     /// x: [b, in_channels, h, w] → pooled features [b, feature_dim].
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y = x
-            .apply(&self.conv1)
-            .apply_t(&self.bn1, train)
-            .relu()
-            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut y =
+            self.stem
+                .forward_t(x, train)
+                .relu()
+                .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for stage in &self.layers {
             for block in stage {
                 y = block.forward_t(&y, train);
             }
         }
         y.adaptive_avg_pool2d([1, 1]).flatten(1, -1) // [b, feature_dim]
+    }
+
+    /// Folds every batch norm into its convolution for inference ([`ConvBn`]); call it
+    /// after the weights are final and after any change of memory layout. Training mode
+    /// (`train = true`) still runs the unfolded layers.
+    pub fn fold_batch_norm(&mut self) {
+        self.stem.fold();
+        for block in self.layers.iter_mut().flatten() {
+            block.units_mut().for_each(ConvBn::fold);
+        }
     }
 
     /// features [b, feature_dim] → logit [b].

@@ -56,6 +56,17 @@ impl Detector {
         self.channels_last = true;
     }
 
+    /// Turns a model whose weights are final into its inference form: on CPU the
+    /// backbone runs channels-last (on CUDA the layout stays what `train.channels_last`
+    /// says), and every batch norm is folded into its convolution. Scores change only by
+    /// float rounding (README.md, "Inference speed"). Never train the model afterwards.
+    pub fn prepare_for_inference(&mut self, vs: &nn::VarStore) {
+        if vs.device() == Device::Cpu && !self.channels_last {
+            self.use_channels_last(vs);
+        }
+        self.backbone.fold_batch_norm();
+    }
+
     pub fn new(vs: &nn::Path, config: &ModelConfig) -> Self {
         Detector {
             config: config.clone(),
@@ -246,6 +257,49 @@ mod tests {
         let after = tch::no_grad(|| det.forward_t(&x, false).logit);
         let diff = (before - after).abs().max().double_value(&[]);
         assert!(diff < 1e-4, "max |Δlogit| {diff}");
+    }
+
+    #[test]
+    fn inference_form_changes_scores_only_by_rounding() {
+        tch::manual_seed(3);
+        for (fusion, scales) in [
+            (Fusion::Single, &[0.5][..]),
+            (Fusion::Attention, &[0.25, 0.5, 0.75, 1.0][..]),
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut det = Detector::new(&vs.root(), &config(Backbone::NprResnet50, fusion, scales));
+            // Batch norms that are not the identity: random affine parameters, and running
+            // statistics from a few training-mode passes.
+            tch::no_grad(|| {
+                for (name, mut var) in vs.variables() {
+                    if var.dim() == 1 && name.ends_with(".weight") && !name.starts_with("fc") {
+                        let _ = var.uniform_(0.5, 1.5);
+                    }
+                }
+                for _ in 0..3 {
+                    let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 + 0.3;
+                    let _ = det.forward_t(&x, true);
+                }
+            });
+            let x = Tensor::randn([3, 3, 40, 36], (Kind::Float, Device::Cpu));
+            let before = tch::no_grad(|| det.forward_t(&x, false));
+            det.prepare_for_inference(&vs);
+            let after = tch::no_grad(|| det.forward_t(&x, false));
+            let diff = (&before.logit - &after.logit).abs().max().double_value(&[]);
+            let scale = before.logit.abs().max().double_value(&[]).max(1.0);
+            assert!(
+                diff <= 1e-5 * scale,
+                "{fusion:?}: max |Δlogit| {diff} (|logit| ≤ {scale})"
+            );
+            let dw = (&before.weights - &after.weights)
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(dw < 1e-6, "{fusion:?}: branch weights moved by {dw}");
+            // Training mode still runs the unfolded layers.
+            let train = tch::no_grad(|| det.forward_t(&x, true).logit);
+            assert_eq!(train.size(), vec![3]);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! From uint8 batches to the model's input: the loader ships NHWC bytes (4× fewer than
-//! floats), and normalisation happens on the device.
+//! floats), is copied to a GPU from pinned memory without blocking, and normalisation
+//! happens on the device.
 use tch::{Device, Kind, Tensor};
 
 /// ImageNet statistics, as in the official NPR transforms (`transforms.Normalize`).
@@ -13,9 +14,15 @@ pub fn to_input(data: &[u8], n: usize, h: usize, w: usize, device: Device) -> Te
         n * h * w * 3,
         "batch bytes do not match {n}×{h}×{w}×3"
     );
-    let x = Tensor::from_slice(data)
-        .view([n as i64, h as i64, w as i64, 3])
-        .to_device(device);
+    let host = Tensor::from_slice(data).view([n as i64, h as i64, w as i64, 3]);
+    // To a GPU from page-locked memory without blocking: the copy overlaps the work
+    // already queued (libtorch's pinned-memory cache keeps the block until it is done).
+    let x = if device.is_cuda() {
+        host.pin_memory(device)
+            .to_device_(device, Kind::Uint8, true, false)
+    } else {
+        host
+    };
     let x = x.permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0; // [n, 3, h, w] in [0, 1]
     let mean = Tensor::from_slice(&IMAGENET_MEAN)
         .to_kind(Kind::Float)

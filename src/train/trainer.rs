@@ -453,7 +453,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     )?;
 
     crate::interrupt::install()?;
-    crate::amp::set_deterministic(config.train.deterministic, device);
+    crate::amp::configure_cudnn(config.train.deterministic, device);
     let batch_size = config.train.batch_size;
     let steps_per_epoch = train_samples.len().div_ceil(batch_size);
     let bar = progress_bar(
