@@ -37,11 +37,13 @@ mkdir -p "$OUT"
 
 if [ -n "${1:-}" ]; then
   ROOT=$1
+  FILES="the files of $ROOT"
   [ -d "$ROOT" ] || { echo "error: $ROOT is not a directory" >&2; exit 2; }
 else
   ROOT=$(mktemp -d "${TMPDIR:-/tmp}/npr-bench-compare.XXXXXX")
   trap 'rm -rf "$ROOT"' EXIT
   "$PY" scripts/bench_loader.py --make-images "$ROOT" --count "${IMAGES_ON_DISK:-512}" --size "$SIZE" >/dev/null
+  FILES="${IMAGES_ON_DISK:-512} generated $SIZE-px PNGs"
 fi
 # The same page-cache state for both sides: every file read once before timing.
 find -L "$ROOT" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) -print0 | xargs -0 cat >/dev/null
@@ -49,7 +51,7 @@ find -L "$ROOT" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \
 {
   echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
-  echo "== setting: device $DEVICE, batch $BATCH, train $LOAD->$CROP px, test at full size ($SIZE px files), $IMAGES images per direction, $WORKERS loader threads / DataLoader workers, amp $AMP"
+  echo "== setting: device $DEVICE, batch $BATCH, train $LOAD->$CROP px, test at full size ($FILES), $IMAGES images per direction, $WORKERS loader threads / DataLoader workers, amp $AMP"
   echo "== PyTorch reference (scripts/bench_reference.py)"
   "$PY" scripts/bench_reference.py --dataroot "$ROOT" --device "$DEVICE" --workers "$WORKERS" \
     --batch-size "$BATCH" --load-size "$LOAD" --crop-size "$CROP" --images "$IMAGES" "${amp_flag[@]}"
