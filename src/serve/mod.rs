@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 
-use crate::data::{DecodeLimits, LoaderOptions};
+use crate::data::{self, DecodeLimits, LoaderOptions};
 use crate::eval::score::predict_transform;
 use api::AppState;
 use root::FolderRoot;
@@ -67,7 +67,19 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<
         options.queue,
     )?;
     let transform = Arc::new(predict_transform(&worker.config));
-    let limits = DecodeLimits::default();
+    // A checkpoint that scores at full size sees whole images: cap them at what one
+    // forward pass may hold (see `worker::MAX_BATCH_PIXELS`); resized inputs may be large.
+    let full_size = data::Transform::Test((*transform).clone())
+        .output_size()
+        .is_none();
+    let limits = if full_size {
+        DecodeLimits {
+            max_pixels: worker::MAX_BATCH_PIXELS,
+            ..DecodeLimits::default()
+        }
+    } else {
+        DecodeLimits::default()
+    };
     let budget_kib =
         u32::try_from(LoaderOptions::default().bucket_memory / 1024).unwrap_or(u32::MAX);
     let state = AppState {

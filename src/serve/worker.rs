@@ -158,13 +158,40 @@ fn run(
     }
 }
 
-/// Jobs grouped by image size (width, height), each group at most as long as the input.
+/// The most pixels one forward pass scores. A checkpoint that tests at full size feeds
+/// the model whole images, and its activations take about 365 bytes per pixel (the
+/// attention model on CPU, measured with `npr predict` on 1024² and 2048² images), so
+/// this is about 6 GB; larger images are refused at decoding (`serve::run`).
+pub const MAX_BATCH_PIXELS: u64 = 4096 * 4096;
+
+/// Jobs grouped by image size (width, height), and each size split into batches of at
+/// most [`MAX_BATCH_PIXELS`] pixels (one image per batch at the least).
 fn same_size_groups(jobs: Vec<Job>) -> Vec<Vec<Job>> {
-    let mut groups: BTreeMap<(u32, u32), Vec<Job>> = BTreeMap::new();
-    for job in jobs {
-        groups.entry(job.image.dimensions()).or_default().push(job);
+    let sizes: Vec<(u32, u32)> = jobs.iter().map(|j| j.image.dimensions()).collect();
+    let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
+    batches_by_size(&sizes, MAX_BATCH_PIXELS)
+        .into_iter()
+        .map(|batch| batch.iter().filter_map(|&i| jobs[i].take()).collect())
+        .collect()
+}
+
+/// Indices of `sizes` grouped by equal size (in size order, arrival order within), each
+/// group cut into runs whose pixels add up to at most `max_pixels` (never empty).
+fn batches_by_size(sizes: &[(u32, u32)], max_pixels: u64) -> Vec<Vec<usize>> {
+    let mut by_size: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        by_size.entry(size).or_default().push(i);
     }
-    groups.into_values().collect()
+    by_size
+        .into_iter()
+        .flat_map(|((w, h), indices)| {
+            let per_batch = (max_pixels / (u64::from(w) * u64::from(h)).max(1)).max(1) as usize;
+            indices
+                .chunks(per_batch)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// One forward pass over images of one size.
@@ -201,4 +228,24 @@ fn score_group(
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_keep_one_size_and_the_pixel_cap() {
+        // (sizes, cap) → batches of indices
+        let table: [(&[(u32, u32)], u64, Vec<Vec<usize>>); 4] = [
+            (&[(8, 8), (4, 4), (8, 8)], 1000, vec![vec![1], vec![0, 2]]),
+            (&[(8, 8); 5], 128, vec![vec![0, 1], vec![2, 3], vec![4]]),
+            // An image over the cap still gets a batch of its own.
+            (&[(100, 100), (100, 100)], 50, vec![vec![0], vec![1]]),
+            (&[], 10, vec![]),
+        ];
+        for (sizes, cap, want) in table {
+            assert_eq!(batches_by_size(sizes, cap), want, "{sizes:?}, cap {cap}");
+        }
+    }
 }

@@ -165,11 +165,11 @@ fn jpeg_of(png: &Path, dir: &Path) -> PathBuf {
     path
 }
 
-/// A PNG whose header claims 20000×10000 pixels (200 MP, over the loader's 100 MP).
-fn oversized_png() -> Vec<u8> {
+/// A PNG whose header claims `width`×`height` pixels (nothing after the header).
+fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    png.extend(20000u32.to_be_bytes());
-    png.extend(10000u32.to_be_bytes());
+    png.extend(width.to_be_bytes());
+    png.extend(height.to_be_bytes());
     png.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]); // depth 8, RGB, CRC (not checked first)
     png
 }
@@ -219,10 +219,15 @@ fn health_predict_and_rejections() {
     assert!(got["stretch"]["residual_limit"].as_f64().unwrap() > 0.0);
 
     // Rejected with a 4xx that says why.
-    let cases: [(&[u8], u16, &str); 4] = [
+    let cases: [(&[u8], u16, &str); 6] = [
         (b"hello, I am a text file\n", 415, "not_image"),
         (b"", 415, "empty"),
-        (&oversized_png(), 413, "over the limit"),
+        // 200 MP: over the loader's 100 MP.
+        (&png_header(20000, 10000), 413, "over the limit"),
+        // This checkpoint scores at full size: one pixel row over what a forward pass holds.
+        (&png_header(4097, 4096), 413, "over the limit"),
+        // 4096² is within it: this header-only file then fails as a damaged image.
+        (&png_header(4096, 4096), 422, "corrupt"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", 422, "corrupt"),
     ];
     for (body, want, needle) in cases {
