@@ -6,9 +6,10 @@
 //! activation then costs a page fault per 4 KiB touched, and the kernel zeroes each page.
 //! npr serves every block from the heap (`M_MMAP_MAX` = 0) and keeps up to 128 MiB of free
 //! heap top for the next batch. Measured on the 2-core VM (BENCHMARKS.md, "CPU
-//! inference"): `npr test` on 64-px images 0.9 million minor faults and 1.9 s of system
-//! time for 2,800 images before, 0.13 million and 0.4 s after, 1.45× the images per
-//! second; at 224 px, training and inference steps 2.5–2.9× faster. The price is peak
+//! inference: `npr test` against `validate()`"): `npr test` on 64-px images, 0.9 million
+//! minor faults and 1.9 s of system time for 2,800 images before, 0.13 million and 0.4 s
+//! after, 1.45× the images per second; at 224 px, training and inference steps 2.5–2.9×
+//! faster. The price is peak
 //! host memory: freed blocks stay in the process (+12 % at 64 px, +60 % at 224 px).
 //!
 //! A user who sets any of `MALLOC_MMAP_MAX_`, `MALLOC_MMAP_THRESHOLD_`,

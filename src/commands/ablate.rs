@@ -108,7 +108,7 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
                 let Some(cell) = queue.lock().expect("queue").pop_front() else {
                     break;
                 };
-                let status = run_cell(args, &overrides, study, base, &cell, device, out)
+                let status = run_cell(args, overrides, study, base, &cell, device, out)
                     .unwrap_or_else(|e| match crate::interrupt::requested() {
                         Some(_) => INTERRUPTED.to_string(),
                         None => format!("failed: {e:#}"),

@@ -237,7 +237,8 @@ mod tests {
     #[test]
     fn batches_keep_one_size_and_the_pixel_cap() {
         // (sizes, cap) → batches of indices
-        let table: [(&[(u32, u32)], u64, Vec<Vec<usize>>); 4] = [
+        type Case = (&'static [(u32, u32)], u64, Vec<Vec<usize>>);
+        let table: [Case; 4] = [
             (&[(8, 8), (4, 4), (8, 8)], 1000, vec![vec![1], vec![0, 2]]),
             (&[(8, 8); 5], 128, vec![vec![0, 1], vec![2, 3], vec![4]]),
             // An image over the cap still gets a batch of its own.
