@@ -23,9 +23,8 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    // Commands that run a model start libgomp with a short spin (src/threads.rs) and keep
-    // tensor-sized blocks in glibc's heap (src/malloc.rs); the others do not pay for the
-    // restart.
+    // Commands that run a model start libgomp with a short spin (src/threads.rs); the
+    // others do not pay for the restart.
     if matches!(
         cli.command,
         Command::Train(_)
@@ -36,7 +35,6 @@ fn main() -> ExitCode {
             | Command::Serve(_)
     ) {
         npr::threads::start_with_short_spin();
-        npr::malloc::keep_tensor_blocks();
     }
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args),
