@@ -18,7 +18,7 @@ pub fn to_input(data: &[u8], n: usize, h: usize, w: usize, device: Device) -> Te
     // To a GPU from page-locked memory without blocking: the copy overlaps the work
     // already queued (libtorch's pinned-memory cache keeps the block until it is done).
     // `_pin_memory`, not `pin_memory`: tch always passes the device, and the public op
-    // prints a deprecation warning for that argument on every call (a log flood).
+    // warns that this argument is deprecated (a warning per batch would flood the log).
     let x = if device.is_cuda() {
         host.internal_pin_memory(device)
             .to_device_(device, Kind::Uint8, true, false)
