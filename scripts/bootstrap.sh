@@ -2,6 +2,7 @@
 # Installs what npr needs and builds the release binary. Idempotent: a second run only
 # checks and returns within seconds.
 #   - Debian packages cmake and nasm (libjpeg-turbo is built from source by turbojpeg-sys)
+#     and make (jemalloc is built from source by tikv-jemalloc-sys)
 #   - .venv/ with requirements.txt (torch==2.11.0 provides libtorch; ~4.7 GB the first time)
 #   - target/release/npr
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$REPO"
 need_apt=()
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v nasm >/dev/null || need_apt+=(nasm)
+command -v make >/dev/null || need_apt+=(make)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]} (apt)"
