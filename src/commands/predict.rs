@@ -22,6 +22,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let device = parse_device(&args.device.device)?;
     let loaded = load_model(&args.checkpoint, device)?;
     let config = &loaded.config;
+    // The loader's share depends on the checkpoint's `data.workers`, so the budget comes
+    // after loading; libtorch's team is sized before any image is scored.
     let threads = crate::threads::apply(device, config.data.workers)?;
     let transform = predict_transform(config);
     if let Some(dir) = &args.maps {

@@ -274,6 +274,16 @@ impl TrainTransform {
 }
 
 impl TestTransform {
+    /// The output size when it is the same for every image; `None` when images keep
+    /// their own size (no resize, no crop: the full-size protocol).
+    pub fn output_size(&self) -> Option<(u32, u32)> {
+        match (self.crop, self.resize) {
+            (Crop::Center(n) | Crop::Tile(n), _) => Some((n, n)),
+            (Crop::None, Some(n)) => Some((n, n)),
+            (Crop::None, None) => None,
+        }
+    }
+
     /// The official NPR protocol for ForenSynths and most test sets: resize to `n`, no crop.
     pub fn resize_no_crop(n: u32) -> Self {
         TestTransform {
@@ -339,11 +349,7 @@ impl Transform {
     pub fn output_size(&self) -> Option<(u32, u32)> {
         match self {
             Transform::Train(t) => Some((t.crop_size, t.crop_size)),
-            Transform::Test(t) => match (t.crop, t.resize) {
-                (Crop::Center(n) | Crop::Tile(n), _) => Some((n, n)),
-                (Crop::None, Some(n)) => Some((n, n)),
-                (Crop::None, None) => None,
-            },
+            Transform::Test(t) => t.output_size(),
         }
     }
 

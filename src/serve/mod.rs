@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 
-use crate::data::{self, DecodeLimits, LoaderOptions};
+use crate::data::{DecodeLimits, LoaderOptions};
 use crate::eval::score::predict_transform;
 use api::AppState;
 use root::FolderRoot;
@@ -69,10 +69,7 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<
     let transform = Arc::new(predict_transform(&worker.config));
     // A checkpoint that scores at full size sees whole images: cap them at what one
     // forward pass may hold (see `worker::MAX_BATCH_PIXELS`); resized inputs may be large.
-    let full_size = data::Transform::Test((*transform).clone())
-        .output_size()
-        .is_none();
-    let limits = if full_size {
+    let limits = if transform.output_size().is_none() {
         DecodeLimits {
             max_pixels: worker::MAX_BATCH_PIXELS,
             ..DecodeLimits::default()
