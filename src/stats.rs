@@ -20,15 +20,6 @@ use serde::Serialize;
 use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, StudentsT};
 use std::fmt;
 
-/// Below this many discordant pairs (b + c), McNemar's test uses the exact binomial
-/// distribution; from it on, the χ² approximation with continuity correction.
-///
-/// 25 is the usual rule of thumb (e.g. the Wikipedia article on McNemar's test):
-/// with fewer discordant pairs the statistic is poorly approximated by χ². The exact
-/// test would be valid at any size; switching to χ² above the cut-off keeps p-values
-/// comparable with the χ² values that papers report.
-pub const MCNEMAR_EXACT_BELOW: u64 = 25;
-
 /// Why a test could not be computed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatsError {
@@ -90,16 +81,6 @@ pub fn mean_std(xs: &[f64]) -> Option<(f64, f64)> {
     Some((mean, (ss / (n - 1.0)).sqrt()))
 }
 
-/// Which distribution gave a McNemar p-value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum McNemarMethod {
-    /// Two-sided exact binomial test of `min(b, c)` in `Binomial(b + c, 1/2)`.
-    ExactBinomial,
-    /// `(|b − c| − 1)² / (b + c)` against χ² with 1 degree of freedom.
-    ChiSquaredCorrected,
-}
-
 /// McNemar's test on the paired correctness of models A and B.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct McNemar {
@@ -107,11 +88,9 @@ pub struct McNemar {
     pub b: u64,
     /// Images that A gets wrong and B gets right.
     pub c: u64,
-    /// `min(b, c)` for the exact test (as statsmodels reports it), the corrected χ²
-    /// value otherwise.
+    /// `min(b, c)`, as statsmodels' `mcnemar(exact=True)` reports it.
     pub statistic: f64,
     pub p_value: f64,
-    pub method: McNemarMethod,
 }
 
 /// McNemar's test from per-image correctness (`a_correct[i]`: model A classified
@@ -137,41 +116,89 @@ pub fn mcnemar(a_correct: &[bool], b_correct: &[bool]) -> Result<McNemar, StatsE
     Ok(mcnemar_from_counts(b, c))
 }
 
-/// McNemar's test from the discordant counts `b` (only A right) and `c` (only B
-/// right). Exact below [`MCNEMAR_EXACT_BELOW`] discordant pairs, χ² with continuity
-/// correction from there on. With no discordant pair at all the models are
-/// indistinguishable: exact method, p = 1.
+/// McNemar's test from the discordant counts `b` (only A right) and `c` (only B right):
+/// the two-sided exact binomial test of `min(b, c)` in `Binomial(b + c, 1/2)`, at every
+/// size (as statsmodels' `mcnemar(exact=True)` and scipy's `binomtest`). One method for
+/// every count keeps rows comparable; the χ² approximation with continuity correction that
+/// papers often quote differs from it by a few percent of p near 25 discordant pairs and by
+/// less as they grow (README_ATTENTION.md, "Statistics"). With no discordant pair the
+/// models are indistinguishable: p = 1; b = c gives p = 1 as well.
 pub fn mcnemar_from_counts(b: u64, c: u64) -> McNemar {
     let n = b + c;
-    if n < MCNEMAR_EXACT_BELOW {
-        let k = b.min(c);
-        // Binomial(n, 1/2) is symmetric, so the two-sided p is twice the lower tail
-        // P(X ≤ min(b, c)), capped at 1 when b = c. The lower tail is computed directly
-        // (no subtraction), so it keeps full precision.
-        let lower_tail = match Binomial::new(0.5, n) {
-            Ok(dist) if n > 0 => dist.cdf(k),
-            _ => 1.0,
-        };
-        McNemar {
-            b,
-            c,
-            statistic: k as f64,
-            p_value: (2.0 * lower_tail).min(1.0),
-            method: McNemarMethod::ExactBinomial,
-        }
-    } else {
-        let diff = b.abs_diff(c) as f64;
-        // Continuity correction: |b − c| − 1, floored at 0 so b = c gives χ² = 0.
-        let statistic = (diff - 1.0).max(0.0).powi(2) / n as f64;
-        let p_value = ChiSquared::new(1.0).map_or(f64::NAN, |chi2| chi2.sf(statistic));
-        McNemar {
-            b,
-            c,
-            statistic,
-            p_value,
-            method: McNemarMethod::ChiSquaredCorrected,
-        }
+    let k = b.min(c);
+    // Binomial(n, 1/2) is symmetric, so the two-sided p is twice the lower tail
+    // P(X ≤ min(b, c)), capped at 1 when b = c. The lower tail is computed directly
+    // (no subtraction), so it keeps full precision.
+    let lower_tail = match Binomial::new(0.5, n) {
+        Ok(dist) if n > 0 => dist.cdf(k),
+        _ => 1.0,
+    };
+    McNemar {
+        b,
+        c,
+        statistic: k as f64,
+        p_value: (2.0 * lower_tail).min(1.0),
     }
+}
+
+/// One stratum of a [`cochran_mantel_haenszel`] test: `[[a, b], [c, d]]` with rows the
+/// two models (variant, baseline) and columns (right, wrong).
+pub type Table2x2 = [[u64; 2]; 2];
+
+/// Result of a Cochran–Mantel–Haenszel test over strata.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Cmh {
+    /// Strata that carry information (at least 2 images and both margins varied).
+    pub strata: usize,
+    /// `(|Σ a − Σ E[a]| − ½·correction)² / Σ Var[a]`, χ² with 1 degree of freedom.
+    pub statistic: f64,
+    pub p_value: f64,
+    /// The Mantel–Haenszel common odds ratio `Σ(ad/n) / Σ(bc/n)`: above 1 when the first
+    /// row (the variant) is right more often than the second within strata.
+    pub odds_ratio: f64,
+}
+
+/// The Cochran–Mantel–Haenszel test of a common odds ratio of 1 across 2×2 strata (as
+/// statsmodels' `StratifiedTable(tables).test_null_odds(correction)` and
+/// `.oddsratio_pooled`). In `npr report` a stratum is one seed: it asks whether the
+/// variant's configuration is right more often than the baseline's over every seed at
+/// once, where McNemar speaks of one pair of trained models. A stratum treats the two
+/// models' answers as independent samples, which ignores the pairing by image: with
+/// positively correlated answers that makes the test conservative, never anti-conservative.
+///
+/// Errors when no stratum has variance (every image right, or no strata).
+pub fn cochran_mantel_haenszel(tables: &[Table2x2], correction: bool) -> Result<Cmh, StatsError> {
+    let (mut sum_a, mut sum_e, mut sum_v, mut num, mut den) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut strata = 0;
+    for t in tables {
+        let [[a, b], [c, d]] = t.map(|row| row.map(|x| x as f64));
+        let n = a + b + c + d;
+        let (row1, row2, col1, col2) = (a + b, c + d, a + c, b + d);
+        if n < 2.0 {
+            continue;
+        }
+        let var = row1 * row2 * col1 * col2 / (n * n * (n - 1.0));
+        if var > 0.0 {
+            strata += 1;
+        }
+        sum_a += a;
+        sum_e += row1 * col1 / n;
+        sum_v += var;
+        num += a * d / n;
+        den += b * c / n;
+    }
+    if sum_v <= 0.0 {
+        return Err(StatsError::ZeroVariance { mean_diff: 0.0 });
+    }
+    let deviation = (sum_a - sum_e).abs() - if correction { 0.5 } else { 0.0 };
+    let statistic = deviation.powi(2) / sum_v;
+    let p_value = ChiSquared::new(1.0).map_or(f64::NAN, |chi2| chi2.sf(statistic));
+    Ok(Cmh {
+        strata,
+        statistic,
+        p_value,
+        odds_ratio: num / den,
+    })
 }
 
 /// Result of a two-sided paired t-test of `a − b`.
@@ -238,6 +265,45 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
         t,
         p_value,
     })
+}
+
+/// The two-sided critical value `t_{(1+level)/2, df}` of Student's t (as
+/// `scipy.stats.t.ppf((1 + level) / 2, df)`): 12.706 for 1 degree of freedom at 95 %.
+pub fn t_critical(df: f64, level: f64) -> Option<f64> {
+    if !(df > 0.0 && (0.0..1.0).contains(&level)) {
+        return None;
+    }
+    StudentsT::new(0.0, 1.0, df)
+        .ok()
+        .map(|d| d.inverse_cdf((1.0 + level) / 2.0))
+}
+
+/// A mean with its two-sided t interval at `level`: `(mean, lo, hi)` with
+/// `mean ± t_critical(n − 1) · sd / √n` (as `scipy.stats.t.interval(level, n − 1, mean,
+/// sem)`). None below 2 values; values without spread give the degenerate `[mean, mean]`.
+pub fn t_interval(xs: &[f64], level: f64) -> Option<(f64, f64, f64)> {
+    let n = xs.len();
+    if n < 2 {
+        return None;
+    }
+    let (mean, sd) = mean_std(xs)?;
+    let half = t_critical((n - 1) as f64, level)? * sd / (n as f64).sqrt();
+    Some((mean, mean - half, mean + half))
+}
+
+/// One-sided t-test that the mean of `xs` exceeds `margin`: `P(T ≥ (mean − margin) / (sd /
+/// √n))` with `n − 1` degrees of freedom (as `scipy.stats.ttest_1samp(xs, margin,
+/// alternative="greater")`). None below 2 values or without spread.
+pub fn t_test_greater(xs: &[f64], margin: f64) -> Option<f64> {
+    let n = xs.len();
+    let (mean, sd) = mean_std(xs)?;
+    if n < 2 || sd <= 0.0 {
+        return None;
+    }
+    let t = (mean - margin) / (sd / (n as f64).sqrt());
+    StudentsT::new(0.0, 1.0, (n - 1) as f64)
+        .ok()
+        .map(|d| d.sf(t))
 }
 
 /// Holm–Bonferroni adjusted p-values, in the input order (as statsmodels
@@ -384,47 +450,71 @@ mod tests {
         }
     }
 
+    /// Reference values from statsmodels and scipy, made by
+    /// `scripts/fixtures/significance_statsmodels.py`.
+    fn fixture() -> serde_json::Value {
+        serde_json::from_str(include_str!(
+            "../tests/fixtures/significance_statsmodels.json"
+        ))
+        .unwrap()
+    }
+
     #[test]
-    fn mcnemar_matches_scipy() {
-        use McNemarMethod::*;
-        // from scipy import stats
-        // b + c < 25: stats.binomtest(min(b, c), b + c, 0.5).pvalue, statistic min(b, c)
-        // otherwise:  st = (abs(b - c) - 1)**2 / (b + c); stats.chi2.sf(st, 1)
-        let cases = [
-            (3, 10, ExactBinomial, 3.0, 0.09228515625),
-            (1, 0, ExactBinomial, 0.0, 1.0),
-            (0, 5, ExactBinomial, 0.0, 0.0625),
-            (12, 12, ExactBinomial, 12.0, 1.0),
-            (11, 13, ExactBinomial, 11.0, 0.8388197422027588),
-            (7, 17, ExactBinomial, 7.0, 0.06391465663909912),
-            // b + c = 25: the first count that switches to χ².
-            (10, 15, ChiSquaredCorrected, 0.64, 0.4237107971667936),
-            (
-                40,
-                20,
-                ChiSquaredCorrected,
-                6.016666666666667,
-                0.014171388254012323,
-            ),
-            (500, 400, ChiSquaredCorrected, 10.89, 0.0009668482847675553),
-            // Hand-derived: no discordant pair → p = 1; b = c → χ² = 0, p = 1.
-            (0, 0, ExactBinomial, 0.0, 1.0),
-            (20, 20, ChiSquaredCorrected, 0.0, 1.0),
-        ];
-        for (b, c, method, statistic, p) in cases {
+    fn mcnemar_is_exact_at_every_size_as_statsmodels() {
+        let cases = fixture()["mcnemar_exact"].as_array().unwrap().clone();
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let (b, c) = (case["b"].as_u64().unwrap(), case["c"].as_u64().unwrap());
             let r = mcnemar_from_counts(b, c);
-            assert_eq!((r.b, r.c, r.method), (b, c, method), "({b}, {c})");
-            assert!(
-                close(r.statistic, statistic, 1e-12),
-                "({b}, {c}): statistic {}",
-                r.statistic
-            );
-            assert!(
-                close(r.p_value, p, 1e-12),
-                "({b}, {c}): p {} vs {p}",
-                r.p_value
-            );
+            let (statistic, p) = (case["statistic"].as_f64().unwrap(), case["p"].as_f64().unwrap());
+            assert_eq!((r.b, r.c), (b, c));
+            assert!(close(r.statistic, statistic, 1e-12), "({b}, {c}): {r:?}");
+            assert!(close(r.p_value, p, 1e-10), "({b}, {c}): p {} vs {p}", r.p_value);
+            // scipy's binomtest agrees (the notebook recomputes with it).
+            let scipy = case["p_scipy_binomtest"].as_f64().unwrap();
+            assert!(close(r.p_value, scipy, 1e-10), "({b}, {c}): scipy {scipy}");
         }
+    }
+
+    #[test]
+    fn cmh_matches_statsmodels_stratified_table() {
+        let cases = fixture()["cmh"].as_array().unwrap().clone();
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let tables: Vec<Table2x2> = serde_json::from_value(case["tables"].clone()).unwrap();
+            let correction = case["correction"].as_bool().unwrap();
+            let r = cochran_mantel_haenszel(&tables, correction).unwrap();
+            let want = |k: &str| case[k].as_f64().unwrap();
+            assert!(close(r.statistic, want("statistic"), 1e-10), "{tables:?}: {r:?}");
+            assert!(close(r.p_value, want("p"), 1e-10), "{tables:?}: {r:?}");
+            assert!(close(r.odds_ratio, want("odds_ratio_pooled"), 1e-10), "{tables:?}: {r:?}");
+            // Swapping the models flips the odds ratio and keeps the test.
+            let swapped: Vec<Table2x2> = tables.iter().map(|t| [t[1], t[0]]).collect();
+            let s = cochran_mantel_haenszel(&swapped, correction).unwrap();
+            assert!(close(s.p_value, r.p_value, 1e-12) && close(s.odds_ratio, 1.0 / r.odds_ratio, 1e-9));
+        }
+        // No stratum with variance: every image right for both models.
+        assert!(cochran_mantel_haenszel(&[[[5, 0], [5, 0]]], false).is_err());
+        assert!(cochran_mantel_haenszel(&[], false).is_err());
+    }
+
+    #[test]
+    fn t_intervals_and_one_sided_tests_match_scipy() {
+        // scipy.stats.t.ppf(0.975, df)
+        for (df, want) in [(1.0, 12.706204736174694), (2.0, 4.302652729749462), (9.0, 2.262157162798205)] {
+            assert!(close(t_critical(df, 0.95).unwrap(), want, 1e-9), "df {df}");
+        }
+        // scipy.stats.t.interval(0.95, 2, loc=mean, scale=stats.sem(xs))
+        let (m, lo, hi) = t_interval(&[0.01, 0.03, 0.02], 0.95).unwrap();
+        assert!(close(m, 0.02, 1e-12));
+        assert!(close(lo, -0.0048413771175033, 1e-9) && close(hi, 0.0448413771175033, 1e-9), "{lo} {hi}");
+        assert_eq!(t_interval(&[0.5], 0.95), None);
+        assert_eq!(t_interval(&[0.5, 0.5], 0.95), Some((0.5, 0.5, 0.5)));
+        // scipy.stats.ttest_1samp([0.01, 0.03, 0.02], 0.02, alternative="greater").pvalue = 0.5
+        // and ttest_1samp([0.03, 0.05, 0.04], 0.02, alternative="greater").pvalue
+        assert!(close(t_test_greater(&[0.01, 0.03, 0.02], 0.02).unwrap(), 0.5, 1e-12));
+        assert!(close(t_test_greater(&[0.03, 0.05, 0.04], 0.02).unwrap(), 0.03708995011372428, 1e-9));
+        assert_eq!(t_test_greater(&[0.03], 0.02), None);
     }
 
     #[test]

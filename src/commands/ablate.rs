@@ -16,7 +16,8 @@ use super::Outcome;
 use crate::ablation::{parse_shard, shard, Cell, Study};
 use crate::cli::AblateArgs;
 use crate::config::{Config, Suites};
-use crate::run_lock::{RunInUse, RunLock};
+use crate::eval::completion;
+use crate::run_lock::RunLock;
 use crate::train::{run_status, RunStatus};
 
 /// Status of a cell whose run folder another process holds (not a failure).
@@ -235,27 +236,34 @@ fn run_cell(
             "trained".into()
         };
     }
-    if !args.no_test && !config.test.sets.is_empty() && !dir.join("test/metrics.csv").is_file() {
-        // Held while testing, so two sweeps never test one cell at once.
-        let _lock = match RunLock::acquire(&dir) {
-            Err(e) if e.is::<RunInUse>() => {
-                return Ok(elsewhere(e.downcast::<RunInUse>()?.holder));
+    if !args.no_test && !config.test.sets.is_empty() {
+        // Tested means: a complete test folder of the weights the run holds now. A cell
+        // that trained on (`--set train.epochs=N` on a finished sweep) is tested again.
+        let checkpoint = crate::checkpoint::resolve(&dir)?;
+        if let Some(why) = completion::stale_reason(&dir.join("test"), &checkpoint)? {
+            if dir.join("test").exists() {
+                eprintln!("{cell}: testing again: {why}");
             }
-            lock => lock?,
-        };
-        // The run folder: `npr test` evaluates the weights its recipe names (last or best).
-        let cmd: Vec<String> = [
-            "test",
-            "--checkpoint",
-            &dir.display().to_string(),
-            "--device",
-            device,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        child(&cmd, &log)?;
-        status.push_str(", tested");
+            // The run folder: `npr test` evaluates the weights its recipe names (last or
+            // best), holding the run's lock, so two sweeps never test one cell at once.
+            let cmd: Vec<String> = [
+                "test",
+                "--checkpoint",
+                &dir.display().to_string(),
+                "--device",
+                device,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            if let Err(e) = child(&cmd, &log) {
+                if let Some(holder) = RunLock::holder(&dir)? {
+                    return Ok(elsewhere(holder));
+                }
+                return Err(e);
+            }
+            status.push_str(", tested");
+        }
     }
     Ok(status)
 }

@@ -1,15 +1,17 @@
 //! `npr test`: flags → a [`TestRequest`] for [`crate::eval::suite`], then the tables.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::checkpoint::load_model;
 use crate::cli::TestArgs;
 use crate::config::{Config, CropPolicy, TestSet};
+use crate::eval::completion::{self, Completion};
 use crate::eval::metrics::fmt_opt;
 use crate::eval::perturb::{parse_sweep, Perturbation};
 use crate::eval::suite::{self, SetTable, TestRequest};
 use crate::model::detector::parse_device;
+use crate::run_lock::RunLock;
 use crate::usage;
 
 pub fn run(args: &TestArgs) -> Result<()> {
@@ -28,19 +30,38 @@ pub fn run(args: &TestArgs) -> Result<()> {
         args.workers.unwrap_or_else(crate::threads::usable_cores),
     )?;
     let checkpoint = crate::checkpoint::resolve(&args.checkpoint)?;
+    // One writer per run folder: a test of a run's weights waits for no training or other
+    // test of that run (README "Running on shared machines").
+    let run_dir = checkpoint
+        .parent()
+        .filter(|d| d.join(crate::train::run_dir::CONFIG).is_file());
+    let _lock = run_dir.map(RunLock::acquire).transpose()?;
     let loaded = load_model(&checkpoint, device)?;
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| checkpoint.parent().unwrap_or(Path::new(".")).join("test"));
-    crate::atomic::check_writable(&out)?;
+        .unwrap_or_else(|| default_out(&checkpoint, args.sweep.as_deref()));
+    // Everything is written into a staging folder and swapped into place at the end, so
+    // `out` holds the previous complete results or the new ones, never a mix.
+    completion::remove_stale_staging(&out)?;
+    let staging = completion::staging_dir(&out)?;
+    crate::atomic::check_writable(&staging)?;
     let set_resize = if args.no_resize {
         Some(false)
     } else {
         args.resize.map(|_| true)
     };
+    let sets = sets_to_test(args, &loaded.config)?;
+    let synthetic = suite::all_synthetic(&sets);
+    let done = Completion {
+        checkpoint: checkpoint.clone(),
+        checkpoint_sha256: completion::sha256_file(&checkpoint)?,
+        levels: levels.iter().map(|l| l.to_string()).collect(),
+        synthetic,
+        npr: env!("CARGO_PKG_VERSION").into(),
+    };
     let request = TestRequest {
-        sets: sets_to_test(args, &loaded.config)?,
+        sets,
         set_resize,
         resize_to: args.resize,
         set_crop: args.crop,
@@ -49,13 +70,31 @@ pub fn run(args: &TestArgs) -> Result<()> {
         batch_size: args.batch_size,
         workers: threads.loader,
         max_features: args.max_features,
-        out: out.clone(),
+        out: staging.clone(),
     };
-    for table in suite::run(&loaded, &checkpoint, &request, device)? {
+    let tables = match suite::run(&loaded, &checkpoint, &request, device)
+        .and_then(|t| completion::publish(&staging, &out, &done).map(|()| t))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging); // best effort: the error matters more
+            return Err(e);
+        }
+    };
+    for table in tables {
         print_table(&table);
     }
     println!("outputs in {}", out.display());
     Ok(())
+}
+
+/// `RUN/test` for the clean test; a sweep never writes over it: `RUN/test_sweep_<kind>`.
+fn default_out(checkpoint: &Path, sweep: Option<&str>) -> PathBuf {
+    let dir = checkpoint.parent().unwrap_or(Path::new("."));
+    match sweep.and_then(|s| s.split_once('=')) {
+        Some((kind, _)) => dir.join(format!("test_sweep_{}", kind.trim())),
+        None => dir.join("test"),
+    }
 }
 
 /// The sets to test: `--dataroot` (one set, policy from the flags) or the checkpoint

@@ -1,5 +1,6 @@
 //! Evaluation: the field's metrics (pure functions), running a model over test sets,
 //! perturbations for robustness, and the output files.
+pub mod completion;
 pub mod metrics;
 pub mod npz;
 pub mod outputs;

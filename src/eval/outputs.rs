@@ -166,23 +166,26 @@ pub fn generalization_gap(rows: &[&GeneratorRow]) -> Option<f64> {
     metrics::generalization_gap(&accs(true), &accs(false))
 }
 
-/// One row per image; `logit` is what the ranking metrics use (scores of confident images
-/// round to 1), `pred` is `logit > 0` (= `score > 0.5`).
-pub fn write_predictions_csv(path: &Path, perturbation: &str, items: &[Scored]) -> Result<()> {
+/// One row per image and perturbation level, the level in the last column; `logit` is
+/// what the ranking metrics use (scores of confident images round to 1), `pred` is
+/// `logit > 0` (= `score > 0.5`).
+pub fn write_predictions_csv(path: &Path, levels: &[(String, Vec<Scored>)]) -> Result<()> {
     let mut out = String::from("path,set,generator,label,logit,score,pred,perturbation\n");
-    for s in items {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{:.8},{},{}",
-            csv_field(&s.path),
-            csv_field(&s.set),
-            csv_field(&s.generator),
-            s.label,
-            s.logit,
-            s.score,
-            s.pred(),
-            csv_field(perturbation)
-        );
+    for (perturbation, items) in levels {
+        for s in items {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{:.8},{},{}",
+                csv_field(&s.path),
+                csv_field(&s.set),
+                csv_field(&s.generator),
+                s.label,
+                s.logit,
+                s.score,
+                s.pred(),
+                csv_field(perturbation)
+            );
+        }
     }
     write_file(path, &out)
 }
@@ -289,28 +292,32 @@ pub fn write_curves(
     write_file(pr_path, &pr)
 }
 
-/// Wrongly classified images, per generator, most confident mistakes first (largest
-/// |logit|, which keeps ordering where scores round to 0 or 1).
-pub fn write_misclassified_csv(path: &Path, items: &[Scored]) -> Result<()> {
-    let mut wrong: Vec<&Scored> = items.iter().filter(|s| s.pred() != s.label).collect();
-    wrong.sort_by(|a, b| {
-        (a.set.as_str(), a.generator.as_str())
-            .cmp(&(b.set.as_str(), b.generator.as_str()))
-            .then(b.logit.abs().total_cmp(&a.logit.abs()))
-    });
-    let mut out = String::from("set,generator,path,label,logit,score,confidence\n");
-    for s in wrong {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{:.8},{:.6}",
-            csv_field(&s.set),
-            csv_field(&s.generator),
-            csv_field(&s.path),
-            s.label,
-            s.logit,
-            s.score,
-            (s.score - 0.5).abs() / 0.5
-        );
+/// Wrongly classified images, per perturbation level (in sweep order) and generator, most
+/// confident mistakes first (largest |logit|, which keeps ordering where scores round to 0
+/// or 1).
+pub fn write_misclassified_csv(path: &Path, levels: &[(String, Vec<Scored>)]) -> Result<()> {
+    let mut out = String::from("perturbation,set,generator,path,label,logit,score,confidence\n");
+    for (perturbation, items) in levels {
+        let mut wrong: Vec<&Scored> = items.iter().filter(|s| s.pred() != s.label).collect();
+        wrong.sort_by(|a, b| {
+            (a.set.as_str(), a.generator.as_str())
+                .cmp(&(b.set.as_str(), b.generator.as_str()))
+                .then(b.logit.abs().total_cmp(&a.logit.abs()))
+        });
+        for s in wrong {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{:.8},{:.6}",
+                csv_field(perturbation),
+                csv_field(&s.set),
+                csv_field(&s.generator),
+                csv_field(&s.path),
+                s.label,
+                s.logit,
+                s.score,
+                (s.score - 0.5).abs() / 0.5
+            );
+        }
     }
     write_file(path, &out)
 }

@@ -9,6 +9,7 @@ use crate::usage;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Perturbation {
     pub jpeg_quality: Option<u8>,
+    /// Gaussian blur σ; `Some(0.0)` (a sweep's `blur=0`) blurs nothing.
     pub blur_sigma: Option<f64>,
     /// Resize the image to N×N before the set's protocol.
     pub resize: Option<u32>,
@@ -69,8 +70,10 @@ pub fn parse_sweep(spec: &str) -> Result<Vec<Perturbation>> {
                 _ => return Err(bad("a JPEG quality in 1–100")),
             },
             "blur" => match v.parse::<f64>() {
+                // σ = 0 blurs nothing but keeps its name (`blur=0`), so a sweep's
+                // unblurred level is never confused with the clean run's `none`.
                 Ok(s) if s.is_finite() && s >= 0.0 => Perturbation {
-                    blur_sigma: (s > 0.0).then_some(s),
+                    blur_sigma: Some(s),
                     ..Default::default()
                 },
                 _ => return Err(bad("a blur σ ≥ 0")),
@@ -107,7 +110,7 @@ mod tests {
                 "jpeg=75,80,90,100",
                 Some(vec!["jpeg=75", "jpeg=80", "jpeg=90", "jpeg=100"]),
             ),
-            ("blur=0,1.5", Some(vec!["none", "blur=1.5"])),
+            ("blur=0,1.5", Some(vec!["blur=0", "blur=1.5"])),
             ("resize=128, 512", Some(vec!["resize=128", "resize=512"])),
             ("jpeg=0", None),
             ("jpeg=101", None),

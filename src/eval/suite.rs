@@ -220,12 +220,13 @@ pub fn run(
         all_scored.push((level_name, level_scored));
     }
 
-    // Files: metrics and confusion for every level; per-image files for the first level
-    // (and one predictions file per level in a sweep).
+    // Files: metrics, confusion, predictions and misclassified for every level; curves,
+    // branch weights and scale selection for the first level (named in summary.json).
     write_attention_npz(
         &request.out.join("attention_weights.npz"),
         &npz_parts,
         &config.model.scales,
+        &request.levels.first().map(|l| l.to_string()).unwrap_or_default(),
     )?;
     outputs::write_metrics_csv(&request.out.join("metrics.csv"), &rows)?;
     let has_truth = selection
@@ -252,23 +253,13 @@ pub fn run(
         }
     }
     outputs::write_confusion_csv(&request.out.join("confusion.csv"), &rows)?;
-    for (i, (level, scored)) in all_scored.iter().enumerate() {
-        let suffix = if i == 0 {
-            String::new()
-        } else {
-            format!("_{}", level.replace(['=', ','], "_"))
-        };
-        outputs::write_predictions_csv(
-            &request.out.join(format!("predictions{suffix}.csv")),
-            level,
-            scored,
-        )?;
-        if i == 0 {
-            outputs::write_misclassified_csv(&request.out.join("misclassified.csv"), scored)?;
-        }
-    }
+    outputs::write_predictions_csv(&request.out.join("predictions.csv"), &all_scored)?;
+    outputs::write_misclassified_csv(&request.out.join("misclassified.csv"), &all_scored)?;
     let summary = serde_json::json!({
         "checkpoint": checkpoint.display().to_string(),
+        // roc/pr curves, attention_weights.npz and scale_selection.csv are for this level;
+        // metrics, confusion, predictions and misclassified hold every level.
+        "per_image_level": request.levels.first().map(|l| l.to_string()),
         "model": { "backbone": config.model.backbone.to_string(), "fusion": config.model.fusion.to_string(), "scales": config.model.scales },
         "sets": summary_sets,
         "rows": rows,
@@ -370,6 +361,12 @@ fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan])
 
 /// The `synth.json` in a test set's folder or the folder above (the synthetic benchmark's
 /// manifest: which families were seen and the NPR scale of each one's trace).
+/// True when every set has an `npr synth` manifest beside it: the results describe the
+/// synthetic benchmark (recorded in `complete.json`; `npr report` labels its page by it).
+pub fn all_synthetic(sets: &[TestSet]) -> bool {
+    !sets.is_empty() && sets.iter().all(|s| matches!(manifest_near(&s.dataroot), Ok(Some(_))))
+}
+
 fn manifest_near(dataroot: &Path) -> Result<Option<crate::synth::Manifest>> {
     [
         dataroot.to_path_buf(),
@@ -433,7 +430,7 @@ fn test_transform(plan: &SetPlan, crop_size: u32, level: &Perturbation) -> data:
         resize: plan.resize,
         crop,
         jpeg_quality: level.jpeg_quality,
-        blur_sigma: level.blur_sigma,
+        blur_sigma: level.blur_sigma.filter(|s| *s > 0.0),
         pre_resize: level.resize,
     }
 }
@@ -445,6 +442,7 @@ fn write_attention_npz(
     path: &Path,
     parts: &[(String, Arc<Vec<data::Sample>>, Scores)],
     scales: &[f64],
+    level: &str,
 ) -> Result<()> {
     let several = parts.len() > 1;
     let gen_name = |set: &str, g: &str| {
@@ -502,6 +500,8 @@ fn write_attention_npz(
                 NpyArray::f32(&[feature_index.len(), feature_dim], &features),
             ),
             ("feature_index", NpyArray::i64(&feature_index)),
+            // The perturbation level these images were scored at (a sweep's first).
+            ("perturbation", NpyArray::strings(&[level.to_string()])),
         ],
     )
 }

@@ -180,7 +180,8 @@ pub fn ablation_table(
     out
 }
 
-/// McNemar of a variant against the baseline on one seed and set (clean images).
+/// McNemar of a variant against the baseline on one seed and set (clean images): exact
+/// binomial at every size (`stats::mcnemar_from_counts`).
 #[derive(Debug, Clone, Serialize)]
 pub struct McNemarRow {
     pub variant: String,
@@ -192,11 +193,34 @@ pub struct McNemarRow {
     pub b: u64,
     /// Only the variant right.
     pub c: u64,
+    /// `min(b, c)`: the exact binomial test's statistic.
     pub statistic: f64,
-    pub method: String,
     pub p: f64,
     /// Holm-adjusted over every McNemar row of the report.
     pub p_holm: f64,
+}
+
+/// Cochran–Mantel–Haenszel test of a variant against the baseline on one set, over every
+/// seed both have (strata = seeds, the same clean images): the configurations compared,
+/// not two trained model instances.
+#[derive(Debug, Clone, Serialize)]
+pub struct CmhRow {
+    pub variant: String,
+    pub set: String,
+    /// Seeds (strata) with both variants.
+    pub seeds: usize,
+    /// Images per seed.
+    pub images: usize,
+    /// Accuracy of the variant and of the baseline, pooled over the seeds.
+    pub acc_variant: f64,
+    pub acc_baseline: f64,
+    /// Mantel–Haenszel common odds ratio of being right (> 1: the variant is right more often).
+    pub odds_ratio: Option<f64>,
+    pub statistic: Option<f64>,
+    pub p: Option<f64>,
+    /// Holm-adjusted over every CMH row of the report that has a p-value.
+    pub p_holm: Option<f64>,
+    pub note: String,
 }
 
 /// Paired t-test over seeds of a variant against the baseline on one quantity and set.
@@ -219,15 +243,23 @@ pub struct TTestRow {
 /// The quantities compared by paired t-tests.
 pub const TESTED: [&str; 4] = ["acc_seen", "acc_unseen", "acc_all", "gap"];
 
-/// McNemar per seed and set, and paired t-tests over seeds, of every variant against
-/// `baseline`; each family Holm-corrected on its own.
+/// The significance families of a report, each Holm-corrected on its own.
+pub struct Significance {
+    pub mcnemar: Vec<McNemarRow>,
+    pub cmh: Vec<CmhRow>,
+    pub ttests: Vec<TTestRow>,
+}
+
+/// McNemar per seed and set, CMH over seeds per set, and paired t-tests over seeds, of
+/// every variant against `baseline`.
 pub fn significance(
     runs: &[Run],
     per_run: &[BTreeMap<(String, String), Scores>],
     baseline: &str,
-) -> (Vec<McNemarRow>, Vec<TTestRow>) {
+) -> Significance {
     let mut mc = Vec::new();
     let mut tt = Vec::new();
+    let mut cmh = Vec::new();
     let sets: BTreeSet<String> = runs
         .iter()
         .flat_map(|r| {
@@ -239,7 +271,10 @@ pub fn significance(
         .collect();
     for variant in variants(runs).into_iter().filter(|v| v != baseline) {
         for set in &sets {
-            // McNemar per seed, on the images both runs scored.
+            // McNemar per seed, on the images both runs scored; the same tables pooled
+            // over seeds by CMH.
+            let mut strata: Vec<stats::Table2x2> = Vec::new();
+            let mut images = 0;
             for r in runs.iter().filter(|r| r.variant == variant) {
                 let Some(base) = runs
                     .iter()
@@ -261,6 +296,10 @@ pub fn significance(
                     .collect();
                 let (xa, xb): (Vec<bool>, Vec<bool>) = pairs.iter().copied().unzip();
                 let m: McNemar = stats::mcnemar(&xa, &xb).expect("paired by construction");
+                let right = |xs: &[bool]| xs.iter().filter(|&&x| x).count() as u64;
+                let n = pairs.len() as u64;
+                strata.push([[right(&xb), n - right(&xb)], [right(&xa), n - right(&xa)]]);
+                images = pairs.len();
                 mc.push(McNemarRow {
                     variant: variant.clone(),
                     seed: r.seed,
@@ -269,13 +308,12 @@ pub fn significance(
                     b: m.b,
                     c: m.c,
                     statistic: m.statistic,
-                    method: serde_json::to_value(m.method)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
                     p: m.p_value,
                     p_holm: f64::NAN,
                 });
+            }
+            if !strata.is_empty() {
+                cmh.push(cmh_row(&variant, set, &strata, images));
             }
             // Paired t-tests over the seeds both variants have.
             let key = (CLEAN.to_string(), set.clone());
@@ -344,7 +382,49 @@ pub fn significance(
     for (&i, p) in with_p.iter().zip(adjusted) {
         tt[i].p_holm = Some(p);
     }
-    (mc, tt)
+    let with_p: Vec<usize> = (0..cmh.len()).filter(|&i| cmh[i].p.is_some()).collect();
+    let adjusted = stats::holm(
+        &with_p
+            .iter()
+            .map(|&i| cmh[i].p.unwrap_or(1.0))
+            .collect::<Vec<_>>(),
+    );
+    for (&i, p) in with_p.iter().zip(adjusted) {
+        cmh[i].p_holm = Some(p);
+    }
+    Significance {
+        mcnemar: mc,
+        cmh,
+        ttests: tt,
+    }
+}
+
+/// One CMH row from the per-seed tables `[[variant right, wrong], [baseline right, wrong]]`
+/// (no continuity correction, statsmodels' default).
+fn cmh_row(variant: &str, set: &str, strata: &[stats::Table2x2], images: usize) -> CmhRow {
+    let total = |row: usize| -> (u64, u64) {
+        strata
+            .iter()
+            .fold((0, 0), |(r, n), t| (r + t[row][0], n + t[row][0] + t[row][1]))
+    };
+    let acc = |(r, n): (u64, u64)| if n == 0 { f64::NAN } else { r as f64 / n as f64 };
+    let test = stats::cochran_mantel_haenszel(strata, false);
+    CmhRow {
+        variant: variant.into(),
+        set: set.into(),
+        seeds: strata.len(),
+        images,
+        acc_variant: acc(total(0)),
+        acc_baseline: acc(total(1)),
+        odds_ratio: test.as_ref().ok().map(|t| t.odds_ratio).filter(|x| x.is_finite()),
+        statistic: test.as_ref().ok().map(|t| t.statistic),
+        p: test.as_ref().ok().map(|t| t.p_value),
+        p_holm: None,
+        note: match test {
+            Ok(_) => String::new(),
+            Err(_) => "no stratum with variance (every image right, or no images)".into(),
+        },
+    }
 }
 
 /// A bootstrap interval of one run on one set (clean images).
@@ -452,30 +532,39 @@ pub fn branch_weights(runs: &[Run], variant: &str) -> Vec<WeightRow> {
         .collect()
 }
 
-/// Does a branch's weight differ between generators? One-way ANOVA of the per-image
-/// weights of fakes across generators, per branch: (scale, F, p, largest difference of
-/// generator means).
-pub fn weights_differ_between_generators(runs: &[Run], variant: &str) -> Vec<(f64, f64, f64, f64)> {
-    let Some(first) = runs
+/// Does a branch's weight differ between generators? One-way ANOVA per branch whose
+/// observations are the per-run mean weights of each generator's fakes (one value per
+/// generator and seed): the images of one trained model are not independent replicates,
+/// so pooling them would inflate the degrees of freedom. Returns (scale, F, p, largest
+/// difference of generator means, runs).
+pub fn weights_differ_between_generators(
+    runs: &[Run],
+    variant: &str,
+) -> Vec<(f64, f64, f64, f64, usize)> {
+    let weighted: Vec<&super::runs::BranchWeights> = runs
         .iter()
         .filter(|r| r.variant == variant)
-        .find_map(|r| r.weights.as_ref())
-    else {
+        .filter_map(|r| r.weights.as_ref())
+        .collect();
+    let Some(first) = weighted.first() else {
         return Vec::new();
     };
     let k = first.scales.len();
     (0..k)
         .filter_map(|b| {
             let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-            for r in runs.iter().filter(|r| r.variant == variant) {
-                let Some(w) = &r.weights else { continue };
+            for w in &weighted {
+                let mut per_gen: BTreeMap<String, Vec<f64>> = BTreeMap::new();
                 for (g, label, per_branch) in &w.images {
                     if *label == 1 {
-                        groups
+                        per_gen
                             .entry(w.generators.get(*g).cloned().unwrap_or_default())
                             .or_default()
                             .push(per_branch[b]);
                     }
+                }
+                for (g, xs) in per_gen {
+                    groups.entry(g).or_default().push(xs.iter().sum::<f64>() / xs.len() as f64);
                 }
             }
             let groups: Vec<Vec<f64>> = groups.into_values().filter(|g| !g.is_empty()).collect();
@@ -486,7 +575,7 @@ pub fn weights_differ_between_generators(runs: &[Run], variant: &str) -> Vec<(f6
                 .collect();
             let spread = means.iter().cloned().fold(f64::MIN, f64::max)
                 - means.iter().cloned().fold(f64::MAX, f64::min);
-            Some((first.scales[b], f, p, spread))
+            Some((first.scales[b], f, p, spread, weighted.len()))
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
+use crate::eval::completion;
 use crate::eval::npz::read_npz;
 
 /// One row of `test/metrics.csv`.
@@ -79,6 +80,8 @@ pub struct Run {
     pub images_per_s: BTreeMap<(String, String), f64>,
     pub epochs: Vec<EpochRow>,
     pub weights: Option<BranchWeights>,
+    /// Every test folder scored `npr synth` data (their `complete.json` says so).
+    pub synthetic: bool,
 }
 
 impl Run {
@@ -157,28 +160,30 @@ fn text(row: &BTreeMap<String, String>, key: &str, file: &Path) -> Result<String
 
 /// The tested run folders under `roots` (a run folder itself, or folders holding them, two
 /// levels deep at most), in path order. A folder counts when it has `config.yaml` and
-/// `test/metrics.csv`.
+/// `test/metrics.csv`. A folder reached twice (`--runs A A`, or a root inside another) is
+/// refused: it would count its runs twice. A folder that cannot be listed is an error.
 pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn visit(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    fn visit(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
         if dir.join("config.yaml").is_file() && dir.join("test/metrics.csv").is_file() {
             out.push(dir.to_path_buf());
-            return;
+            return Ok(());
         }
         if depth == 0 {
-            return;
+            return Ok(());
         }
-        let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|it| {
-                it.filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut children = Vec::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+            let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if path.is_dir() && !hidden {
+                children.push(path);
+            }
+        }
         children.sort();
         for c in children {
-            visit(&c, depth - 1, out);
+            visit(&c, depth - 1, out)?;
         }
+        Ok(())
     }
     let mut out = Vec::new();
     for root in roots {
@@ -186,7 +191,7 @@ pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
             return Err(crate::usage!("--runs {}: no such folder", root.display()));
         }
         let before = out.len();
-        visit(root, 2, &mut out);
+        visit(root, 2, &mut out)?;
         if out.len() == before {
             return Err(crate::usage!(
                 "--runs {}: no tested run folder found (a run folder has config.yaml and test/metrics.csv; run `npr test --checkpoint RUN` first)",
@@ -194,56 +199,114 @@ pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
             ));
         }
     }
-    out.dedup();
+    let mut seen: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
+    for dir in &out {
+        let key = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+        if let Some(first) = seen.insert(key, dir) {
+            return Err(crate::usage!(
+                "--runs: the run folder {} is reached twice (also as {}); name each folder once, or every run would count twice",
+                dir.display(),
+                first.display()
+            ));
+        }
+    }
     Ok(out)
+}
+
+/// Refuses runs that would bias a report: the same (variant, seed) twice (its seeds, std,
+/// t-test pairs and Holm family would all inflate), and runs that scored different clean
+/// images on a set (their paired tests would pair nothing, or not like with like).
+pub fn check_independent(runs: &[Run]) -> Result<()> {
+    let mut cells: BTreeMap<(&str, u64), &Path> = BTreeMap::new();
+    for r in runs {
+        if let Some(other) = cells.insert((r.variant.as_str(), r.seed), &r.dir) {
+            return Err(crate::usage!(
+                "variant {:?} seed {} appears twice: {} and {}. Report each (variant, seed) once",
+                r.variant,
+                r.seed,
+                other.display(),
+                r.dir.display()
+            ));
+        }
+    }
+    let images = |r: &Run| -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut m: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for p in r.predictions.iter().filter(|p| p.perturbation == "none") {
+            m.entry(p.set.clone()).or_default().insert(p.path.clone());
+        }
+        m
+    };
+    let Some(first) = runs.first() else { return Ok(()) };
+    let want = images(first);
+    for r in &runs[1..] {
+        let got = images(r);
+        if let Some(set) = want.keys().chain(got.keys()).find(|s| want.get(*s) != got.get(*s)) {
+            let count = |m: &BTreeMap<String, std::collections::BTreeSet<String>>| m.get(set).map_or(0, |x| x.len());
+            return Err(crate::usage!(
+                "{} and {} scored different images on set {set:?} ({} vs {} images, or the same count with other paths): test every run on the same image folders",
+                first.dir.display(),
+                r.dir.display(),
+                count(&want),
+                count(&got)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The variant and seed of a run: from the sweep's `ablation.json` (or a shard's
 /// `ablation_shard*.json`) beside it, else the config's name without a trailing `_seed{n}`
-/// and `train.seed`.
-fn variant_and_seed(dir: &Path, config: &Config) -> (String, u64) {
+/// and `train.seed`. A summary that cannot be read is an error, not a fallback: the variant
+/// would silently become the config's name and no longer match `--baseline`.
+fn variant_and_seed(dir: &Path, config: &Config) -> Result<(String, u64)> {
     let cell = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let summaries: Vec<PathBuf> = dir
-        .parent()
-        .and_then(|p| std::fs::read_dir(p).ok())
-        .map(|it| {
-            it.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    let name = p.file_name().unwrap_or_default().to_string_lossy();
-                    name.starts_with("ablation") && name.ends_with(".json")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let listed = summaries.iter().find_map(|p| {
-        let text = std::fs::read_to_string(p).ok()?;
-        let cells: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
-        let c = cells.into_iter().find(|c| c["cell"] == cell.as_str())?;
-        Some((c["variant"].as_str()?.to_string(), c["seed"].as_u64()?))
-    });
-    listed.unwrap_or_else(|| {
-        let seed = config.train.seed;
-        let name = config
-            .name
-            .strip_suffix(&format!("_seed{seed}"))
-            .unwrap_or(&config.name);
-        (name.to_string(), seed)
-    })
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let mut summaries: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(parent).with_context(|| format!("listing {}", parent.display()))? {
+        let p = entry.with_context(|| format!("listing {}", parent.display()))?.path();
+        let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+        if name.starts_with("ablation") && name.ends_with(".json") {
+            summaries.push(p);
+        }
+    }
+    summaries.sort();
+    for p in &summaries {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let cells: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a sweep summary (a JSON list of cells)", p.display()))?;
+        if let Some(c) = cells.into_iter().find(|c| c["cell"] == cell.as_str()) {
+            let variant = c["variant"].as_str();
+            let seed = c["seed"].as_u64();
+            return match (variant, seed) {
+                (Some(v), Some(s)) => Ok((v.to_string(), s)),
+                _ => bail!("{}: cell {cell:?} has no variant or seed", p.display()),
+            };
+        }
+    }
+    let seed = config.train.seed;
+    let name = config
+        .name
+        .strip_suffix(&format!("_seed{seed}"))
+        .unwrap_or(&config.name);
+    Ok((name.to_string(), seed))
 }
 
 /// Reads one tested run folder.
 pub fn read_run(dir: &Path) -> Result<Run> {
     let config_path = dir.join("config.yaml");
     let config = Config::load(&config_path, &[])?;
-    let (variant, seed) = variant_and_seed(dir, &config);
-    let meta: serde_json::Value = std::fs::read_to_string(dir.join("meta.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let (variant, seed) = variant_and_seed(dir, &config)?;
+    let meta_path = dir.join("meta.json");
+    let meta: serde_json::Value = if meta_path.is_file() {
+        let text = std::fs::read_to_string(&meta_path)
+            .with_context(|| format!("reading {}", meta_path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", meta_path.display()))?
+    } else {
+        serde_json::Value::Null
+    };
     let revision = meta["git_revision"]
         .as_str()
         .unwrap_or("unknown")
@@ -258,18 +321,44 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         })
         .unwrap_or_else(|| "not recorded".into());
     let test = dir.join("test");
+    let checkpoint = crate::checkpoint::resolve(dir)?;
     let (mut metrics, mut predictions, mut images_per_s) =
         (Vec::new(), Vec::new(), BTreeMap::new());
+    let mut synthetic = true;
+    // Which test folder scored each (perturbation, set): a level read twice would count
+    // its images twice (and narrow every interval by about √2).
+    let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for folder in test_folders(dir)? {
+        if let Some(why) = completion::stale_reason(&folder, &checkpoint)? {
+            return Err(crate::usage!("{why}. Run `npr test --checkpoint {}` again (`npr ablate` does it for its cells)", dir.display()));
+        }
+        synthetic &= completion::read(&folder)?.is_some_and(|c| c.synthetic);
         let (m, p, ips) = read_test_folder(&folder)?;
+        for row in &m {
+            let key = (row.perturbation.clone(), row.set.clone());
+            match origin.get(&key) {
+                Some(other) if other != &folder => {
+                    return Err(crate::usage!(
+                        "{} and {} both hold set {:?} at perturbation level {:?}: remove one (a sweep belongs in its own folder, `npr test --sweep` writes test_sweep_<kind>/)",
+                        other.display(),
+                        folder.display(),
+                        key.1,
+                        key.0
+                    ))
+                }
+                _ => {
+                    origin.insert(key, folder.clone());
+                }
+            }
+        }
         metrics.extend(m);
         predictions.extend(p);
         images_per_s.extend(ips);
     }
 
     let file = dir.join("train_log.csv");
-    let epochs = match read_csv(&file) {
-        Ok(rows) => rows
+    let epochs = match file.is_file().then(|| read_csv(&file)).transpose()? {
+        Some(rows) => rows
             .iter()
             .filter(|r| r.get("kind").map(String::as_str) == Some("epoch"))
             .map(|r| {
@@ -281,7 +370,7 @@ pub fn read_run(dir: &Path) -> Result<Run> {
                 })
             })
             .collect::<Result<Vec<_>>>()?,
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     };
 
     let weights = read_weights(&test.join("attention_weights.npz"))?;
@@ -297,6 +386,7 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         images_per_s,
         epochs,
         weights,
+        synthetic,
     })
 }
 

@@ -1,0 +1,219 @@
+//! A test folder is complete when it holds `complete.json`, and current when the checkpoint
+//! it names still has the SHA-256 recorded there. `npr test` writes the marker last, inside
+//! a staging folder that is then swapped into place (see [`publish`]), so a reader sees the
+//! old complete folder or the new one, never a mix. `npr report` refuses a test folder
+//! without a marker or whose checkpoint has changed since; `npr ablate` re-tests such a cell.
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The marker's file name inside a test folder.
+pub const MARKER: &str = "complete.json";
+
+/// What a complete test folder records about how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The checkpoint file that was scored, as given (resolved from a run folder).
+    pub checkpoint: PathBuf,
+    /// SHA-256 of that file's bytes, hex.
+    pub checkpoint_sha256: String,
+    /// The perturbation levels scored, in order (`none` for clean images).
+    pub levels: Vec<String>,
+    /// True when every test set came from `npr synth` (a `synth.json` manifest beside it).
+    pub synthetic: bool,
+    /// The npr version that wrote the folder.
+    pub npr: String,
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The marker of `test_dir`; None when there is none (an interrupted or pre-marker test).
+pub fn read(test_dir: &Path) -> Result<Option<Completion>> {
+    let path = test_dir.join(MARKER);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("{} is not a valid completion marker", path.display()))
+}
+
+/// Why a test folder cannot stand for its checkpoint now; None when it can.
+pub fn stale_reason(test_dir: &Path, checkpoint: &Path) -> Result<Option<String>> {
+    let Some(done) = read(test_dir)? else {
+        return Ok(Some(format!(
+            "{} has no {MARKER}: the test was interrupted or made by an older npr",
+            test_dir.display()
+        )));
+    };
+    if !checkpoint.is_file() {
+        return Ok(Some(format!(
+            "{} scored {}, which no longer exists",
+            test_dir.display(),
+            checkpoint.display()
+        )));
+    }
+    let now = sha256_file(checkpoint)?;
+    Ok((now != done.checkpoint_sha256).then(|| {
+        format!(
+            "{} scored other weights than {} holds now (SHA-256 {} then, {} now): the run trained on after the test",
+            test_dir.display(),
+            checkpoint.display(),
+            &done.checkpoint_sha256[..12.min(done.checkpoint_sha256.len())],
+            &now[..12]
+        )
+    }))
+}
+
+/// The staging folder for `out`: a hidden sibling, unique to this process.
+pub fn staging_dir(out: &Path) -> Result<PathBuf> {
+    let name = out
+        .file_name()
+        .with_context(|| format!("--out {} has no folder name", out.display()))?
+        .to_string_lossy();
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok(parent.join(format!(".{name}.staging-{}", std::process::id())))
+}
+
+/// Removes staging folders of `out` that killed processes left behind (the caller holds
+/// the run folder's lock, so none of them is being written).
+pub fn remove_stale_staging(out: &Path) -> Result<()> {
+    let (Some(name), Some(parent)) = (out.file_name(), out.parent()) else {
+        return Ok(());
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let prefix = format!(".{}.staging-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_dir_all(e.path())
+                .with_context(|| format!("removing debris {}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the marker into `staging`, then puts `staging` in the place of `out` in one
+/// step: `renameat2(RENAME_EXCHANGE)` swaps a previous folder out atomically (it is then
+/// removed); with no previous folder a plain rename suffices. A kill at any instant leaves
+/// `out` as it was or as it is now.
+pub fn publish(staging: &Path, out: &Path, done: &Completion) -> Result<()> {
+    crate::atomic::write(
+        &staging.join(MARKER),
+        serde_json::to_string_pretty(done)?.as_bytes(),
+    )?;
+    if !out.exists() {
+        return std::fs::rename(staging, out)
+            .with_context(|| format!("moving {} to {}", staging.display(), out.display()));
+    }
+    exchange(staging, out)
+        .with_context(|| format!("replacing {} with {}", out.display(), staging.display()))?;
+    // `staging` now holds the previous results.
+    std::fs::remove_dir_all(staging)
+        .with_context(|| format!("removing the previous results, now at {}", staging.display()))
+}
+
+/// Atomically swaps two paths (Linux `renameat2` with `RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: two valid NUL-terminated paths; renameat2 only reads them.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(sha: &str) -> Completion {
+        Completion {
+            checkpoint: "ckpt".into(),
+            checkpoint_sha256: sha.into(),
+            levels: vec!["none".into()],
+            synthetic: true,
+            npr: "test".into(),
+        }
+    }
+
+    #[test]
+    fn publish_swaps_whole_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("test");
+        for round in ["old", "new"] {
+            let staging = staging_dir(&out).unwrap();
+            std::fs::create_dir_all(&staging).unwrap();
+            std::fs::write(staging.join("metrics.csv"), round).unwrap();
+            publish(&staging, &out, &marker(round)).unwrap();
+            assert!(!staging.exists());
+            assert_eq!(std::fs::read_to_string(out.join("metrics.csv")).unwrap(), round);
+            assert_eq!(read(&out).unwrap().unwrap().checkpoint_sha256, round);
+        }
+        // Only the published folder is left.
+        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("test")]);
+    }
+
+    #[test]
+    fn stale_when_unmarked_or_the_checkpoint_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (test, ckpt) = (tmp.path().join("test"), tmp.path().join("best.safetensors"));
+        std::fs::create_dir_all(&test).unwrap();
+        std::fs::write(&ckpt, b"weights v1").unwrap();
+        assert!(stale_reason(&test, &ckpt).unwrap().unwrap().contains("no complete.json"));
+        let sha = sha256_file(&ckpt).unwrap();
+        std::fs::write(test.join(MARKER), serde_json::to_string(&marker(&sha)).unwrap()).unwrap();
+        assert_eq!(stale_reason(&test, &ckpt).unwrap(), None);
+        std::fs::write(&ckpt, b"weights v2").unwrap();
+        assert!(stale_reason(&test, &ckpt).unwrap().unwrap().contains("trained on after the test"));
+        std::fs::write(test.join(MARKER), "{not json").unwrap();
+        assert!(stale_reason(&test, &ckpt).is_err());
+    }
+}
