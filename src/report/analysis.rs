@@ -193,6 +193,8 @@ pub struct McNemarRow {
     pub b: u64,
     /// Only the variant right.
     pub c: u64,
+    /// Both right (with `n`, `b` and `c` it rebuilds the seed's CMH stratum).
+    pub both_right: u64,
     /// `min(b, c)`: the exact binomial test's statistic.
     pub statistic: f64,
     pub p: f64,
@@ -307,6 +309,7 @@ pub fn significance(
                     n: pairs.len(),
                     b: m.b,
                     c: m.c,
+                    both_right: pairs.iter().filter(|&&(x, y)| x && y).count() as u64,
                     statistic: m.statistic,
                     p: m.p_value,
                     p_holm: f64::NAN,

@@ -449,7 +449,8 @@ fn failure_cases(runs: &[Run], k: usize) -> Vec<Failure> {
     out
 }
 
-/// Writes serialisable rows as CSV (header from the first row's fields), atomically.
+/// Writes serialisable rows as CSV (header from the first row's fields, in declaration
+/// order: serde_json keeps it with `preserve_order`), atomically.
 fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let mut s = String::new();
     let values: Vec<serde_json::Value> = rows

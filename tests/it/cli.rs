@@ -204,7 +204,7 @@ fn train_then_test_writes_every_output() {
         ),
         (
             "misclassified.csv",
-            "set,generator,path,label,logit,score,confidence",
+            "perturbation,set,generator,path,label,logit,score,confidence",
         ),
     ];
     for (file, header) in headers {
@@ -223,6 +223,12 @@ fn train_then_test_writes_every_output() {
     );
     let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
     assert_eq!(predictions.lines().count(), 1 + 7 * 10);
+    // The folder is complete and names the weights it scored.
+    let done: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("complete.json")).unwrap()).unwrap();
+    assert_eq!(done["levels"], serde_json::json!(["none"]));
+    assert_eq!(done["synthetic"], true);
+    assert_eq!(done["checkpoint_sha256"].as_str().unwrap().len(), 64);
 
     // numpy reads the NPZ with the documented arrays and shapes.
     let check = r#"
@@ -275,6 +281,12 @@ print(n)
             .count(),
         8
     );
+    // Per-image files carry their level: every level's predictions, named.
+    let per_image = std::fs::read_to_string(sweep.join("predictions.csv")).unwrap();
+    for level in ["jpeg=50", "jpeg=95"] {
+        let rows = per_image.lines().filter(|l| l.ends_with(&format!(",{level}"))).count();
+        assert_eq!(rows, 7 * 10, "{level} rows in the sweep's predictions.csv");
+    }
     let folder = tiny_synth().join("synth/test/nearest_x2/1_fake");
     let stdout = ok(&npr(
         &[
@@ -564,6 +576,10 @@ fn ablation_runs_resumes_and_skips_its_cells() {
         "baseline,learned",
         "--out",
         out.to_str().unwrap(),
+        // The official recipe evaluates `last`, so training on always changes the weights
+        // `npr test` scores (checked at the end).
+        "--set",
+        "train.recipe=official",
     ];
     // Every child is interrupted after its first epoch: the sweep reports the cells as failed…
     let first = npr(&args, &[("NPR_INTERRUPT_AFTER_EPOCHS", "1")]);
@@ -598,4 +614,78 @@ fn ablation_runs_resumes_and_skips_its_cells() {
     ok(&npr(&args, &[]));
     let summary = std::fs::read_to_string(out.join("ablation.json")).unwrap();
     assert_eq!(summary.matches("done before").count(), 2, "{summary}");
+    // More epochs: the cells train on and are tested again (their `last` weights changed),
+    // so the test folder scores the weights the run holds now (complete.json names their
+    // SHA-256), never the old scores beside new weights.
+    let sha = |run: &std::path::Path| {
+        npr::eval::completion::sha256_file(&npr::checkpoint::resolve(run).unwrap()).unwrap()
+    };
+    let before: Vec<String> = ["baseline_seed0", "learned_seed0"].iter().map(|c| sha(&out.join(c))).collect();
+    let longer: Vec<&str> = args.iter().copied().chain(["--set", "train.epochs=3"]).collect();
+    ok(&npr(&longer, &[]));
+    let summary: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap()).unwrap();
+    for (i, cell) in ["baseline_seed0", "learned_seed0"].iter().enumerate() {
+        let run = out.join(cell);
+        let status = summary[i]["status"].as_str().unwrap();
+        let changed = sha(&run) != before[i];
+        assert!(changed && status == "resumed, tested", "{cell}: {status}, weights changed: {changed}");
+        let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
+        assert_eq!(log.lines().filter(|l| l.starts_with("epoch,")).count(), 3, "{cell}");
+        let done: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("test/complete.json")).unwrap()).unwrap();
+        let weights = npr::checkpoint::resolve(&run).unwrap();
+        assert_eq!(
+            done["checkpoint_sha256"].as_str().unwrap(),
+            npr::eval::completion::sha256_file(&weights).unwrap(),
+            "{cell}: the test folder is not of the current weights"
+        );
+    }
+}
+
+#[test]
+fn a_killed_or_failed_test_leaves_the_previous_complete_folder_or_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), "attention");
+    let run = dir.path().join("run");
+    ok(&train(&config, &run, &["train.epochs=1"], &[]));
+    let test = |env: &[(&str, &str)]| npr(&["test", "--checkpoint", run.to_str().unwrap()], env);
+    ok(&test(&[]));
+    let out = run.join("test");
+    let marker = || std::fs::read_to_string(out.join("complete.json")).unwrap();
+    let metrics = || std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let (first_marker, first_metrics) = (marker(), metrics());
+    // A write that fails half-way (a full disk) in the last file: the old folder stays,
+    // whole, and the staging folder is gone.
+    let failed = test(&[("NPR_TEST_FAIL_WRITE", "summary.json")]);
+    assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
+    assert_eq!((marker(), metrics()), (first_marker.clone(), first_metrics.clone()));
+    let debris = || -> Vec<String> {
+        std::fs::read_dir(&run)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.contains(".staging-"))
+            .collect()
+    };
+    assert_eq!(debris(), Vec::<String>::new());
+    // kill -9 at several moments: whatever the moment, `test/` is a complete folder.
+    for delay_ms in [150, 400, 800, 1500] {
+        let mut child = std::process::Command::new(crate::common::npr_bin())
+            .args(["test", "--checkpoint", run.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let done: serde_json::Value = serde_json::from_str(&marker()).unwrap();
+        assert!(done["checkpoint_sha256"].is_string(), "after {delay_ms} ms");
+        assert_eq!(metrics().lines().count(), first_metrics.lines().count(), "after {delay_ms} ms");
+    }
+    // The next test clears what the killed ones left and publishes a new folder.
+    ok(&test(&[]));
+    assert_eq!(debris(), Vec::<String>::new());
+    assert_eq!(metrics(), first_metrics, "the same weights score the same");
 }

@@ -64,6 +64,7 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
         "ablation_table.csv",
         "ablation_table.md",
         "significance_mcnemar.csv",
+        "significance_cmh.csv",
         "significance_ttest.csv",
         "bootstrap.csv",
         "branch_weights.csv",
@@ -117,9 +118,10 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
         "H2 on `synth`",
         "H3 on `synth`",
         "Efficiency on `synth`",
-        "Interpretability (`attention`)",
-        "Robustness (`attention` at least as accurate",
+        "Interpretability (`attention`, exploratory)",
+        "Robustness on `synth`",
         "Holm",
+        "Cochran–Mantel–Haenszel",
         "**Synthetic benchmark**",
         "Scale selection on the synthetic benchmark",
     ] {
@@ -128,6 +130,23 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
             "{line:?} missing from report.md:\n{page}"
         );
     }
+    // Every verdict line carries its verdict, interval and n; with 2 seeds H2 cannot be
+    // met by the accident of a point estimate (critical t = 12.7).
+    for prefix in ["- H2 on", "- H3 on", "- Robustness on", "- Efficiency on"] {
+        let line = page
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line:\n{page}"));
+        assert!(line.contains("95 % CI") && line.contains("n = 2"), "{line}");
+        assert!(
+            ["**met**", "**not met**", "**inconclusive**"].iter().any(|v| line.contains(v)),
+            "{line}"
+        );
+    }
+    let h2 = page.lines().find(|l| l.starts_with("- H2 on")).unwrap();
+    assert!(!h2.contains("**met**"), "{h2}");
+    // Fixed fusions have no per-image selection to report.
+    assert!(!page.contains("| baseline | nearest"), "{page}");
     // Two seeds per variant: the table says n = 2 and the t-tests have p-values.
     let table = std::fs::read_to_string(out.join("ablation_table.md")).unwrap();
     assert!(
@@ -159,6 +178,41 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
         "{said}\n{}",
         String::from_utf8_lossy(&nb.stderr)
     );
+
+    // The CMH rows: one per variant and set, over both seeds.
+    let cmh = std::fs::read_to_string(out.join("significance_cmh.csv")).unwrap();
+    assert_eq!(cmh.lines().count(), 1 + 1, "{cmh}");
+    assert!(cmh.lines().nth(1).unwrap().starts_with("attention,synth,2,"), "{cmh}");
+
+    // Inputs that would bias the report are refused with exit 2, naming the folders.
+    let report = |runs: &[&std::path::Path]| {
+        let mut args = vec!["report".to_string(), "--runs".into()];
+        args.extend(runs.iter().map(|p| p.display().to_string()));
+        args.extend(["--out".into(), dir.path().join("refused").display().to_string()]);
+        npr(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    };
+    usage_error(&report(&[&sweep, &sweep]), "reached twice");
+    let copy = dir.path().join("copy");
+    assert!(std::process::Command::new("cp")
+        .args(["-r", sweep.to_str().unwrap(), copy.to_str().unwrap()])
+        .status()
+        .unwrap()
+        .success());
+    usage_error(&report(&[&sweep, &copy]), "appears twice");
+    // A test folder of weights the run no longer holds, and one without its marker.
+    let cell = copy.join("attention_seed0");
+    let weights = npr::checkpoint::resolve(&cell).unwrap();
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, [&bytes[..], b" "].concat()).unwrap();
+    usage_error(&report(&[&copy]), "trained on after the test");
+    std::fs::write(&weights, &bytes).unwrap();
+    std::fs::remove_file(cell.join("test/complete.json")).unwrap();
+    usage_error(&report(&[&copy]), "no complete.json");
+    // A corrupt sweep summary is an error, not a silent change of variant names.
+    std::fs::write(copy.join("ablation.json"), "{not json").unwrap();
+    let refused = report(&[&copy.join("baseline_seed0")]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ablation.json"), "{}", String::from_utf8_lossy(&refused.stderr));
 
     // Runs tested differently are refused, naming the difference.
     let odd = sweep.join("attention_seed1/test/metrics.csv");
