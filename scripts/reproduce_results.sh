@@ -67,8 +67,8 @@ if [ "$mode" = full ]; then
   "${full[@]}"
   echo "== robustness sweeps (baseline and attention cells)"
   for run in "$out"/baseline_seed* "$out"/attention_seed*; do
-    [ -f "$run/test_jpeg/metrics.csv" ] || "$npr" test --checkpoint "$run" --device "$device" --sweep jpeg=75,90,100 --out "$run/test_jpeg"
-    [ -f "$run/test_resize/metrics.csv" ] || "$npr" test --checkpoint "$run" --device "$device" --sweep resize=128,512 --out "$run/test_resize"
+    [ -f "$run/test_jpeg/complete.json" ] || "$npr" test --checkpoint "$run" --device "$device" --sweep jpeg=75,90,100 --out "$run/test_jpeg"
+    [ -f "$run/test_resize/complete.json" ] || "$npr" test --checkpoint "$run" --device "$device" --sweep resize=128,512 --out "$run/test_resize"
   done
   echo "== report"
   "$npr" report --runs "$out" --out "$out/report"
@@ -101,11 +101,11 @@ sweeps() {
   local run
   for run in "$out"/baseline_seed* "$out"/attention_seed*; do
     [ -d "$run" ] || continue
-    if [ ! -f "$run/test_jpeg/metrics.csv" ]; then
+    if [ ! -f "$run/test_jpeg/complete.json" ]; then
       echo "   $run: JPEG 75, 90, 100"
       $npr test --checkpoint "$run" --sweep jpeg=75,90,100 --out "$run/test_jpeg" > "$run/test_jpeg.log" 2>&1
     fi
-    if [ ! -f "$run/test_resize/metrics.csv" ]; then
+    if [ ! -f "$run/test_resize/complete.json" ]; then
       echo "   $run: resolution 32, 128 (shorter side, before the set's policy)"
       $npr test --checkpoint "$run" --sweep resize=32,128 --out "$run/test_resize" > "$run/test_resize.log" 2>&1
     fi

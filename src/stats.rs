@@ -9,10 +9,14 @@
 //! - [`holm`]: Holm's step-down correction over a family of comparisons, so that running
 //!   many tests does not manufacture a "significant" one.
 //! - [`bootstrap_ci`]: a seeded percentile bootstrap interval for any per-image metric.
+//! - [`cochran_mantel_haenszel`]: McNemar's question over several seeds at once (strata).
+//! - [`t_interval`], [`t_critical`], [`t_test_greater`]: intervals and the one-sided test
+//!   against a margin that the report's verdicts use (`report/hypotheses.rs`).
 //!
-//! Every test is two-sided: we ask whether the models differ, not whether the one we
-//! hoped for wins. p-values come from `statrs` survival functions (`sf`), which keep
-//! their precision in the tail where `1 − cdf` would round to 0.
+//! The comparisons are two-sided (we ask whether the models differ, not whether the one we
+//! hoped for wins); the one exception is [`t_test_greater`], which tests a stated margin.
+//! p-values come from `statrs` survival functions (`sf`), which keep their precision in the
+//! tail where `1 − cdf` would round to 0.
 //!
 //! Pure functions on slices; invalid input is a [`StatsError`], never a panic.
 
@@ -466,10 +470,17 @@ mod tests {
         for case in cases {
             let (b, c) = (case["b"].as_u64().unwrap(), case["c"].as_u64().unwrap());
             let r = mcnemar_from_counts(b, c);
-            let (statistic, p) = (case["statistic"].as_f64().unwrap(), case["p"].as_f64().unwrap());
+            let (statistic, p) = (
+                case["statistic"].as_f64().unwrap(),
+                case["p"].as_f64().unwrap(),
+            );
             assert_eq!((r.b, r.c), (b, c));
             assert!(close(r.statistic, statistic, 1e-12), "({b}, {c}): {r:?}");
-            assert!(close(r.p_value, p, 1e-10), "({b}, {c}): p {} vs {p}", r.p_value);
+            assert!(
+                close(r.p_value, p, 1e-10),
+                "({b}, {c}): p {} vs {p}",
+                r.p_value
+            );
             // scipy's binomtest agrees (the notebook recomputes with it).
             let scipy = case["p_scipy_binomtest"].as_f64().unwrap();
             assert!(close(r.p_value, scipy, 1e-10), "({b}, {c}): scipy {scipy}");
@@ -485,13 +496,21 @@ mod tests {
             let correction = case["correction"].as_bool().unwrap();
             let r = cochran_mantel_haenszel(&tables, correction).unwrap();
             let want = |k: &str| case[k].as_f64().unwrap();
-            assert!(close(r.statistic, want("statistic"), 1e-10), "{tables:?}: {r:?}");
+            assert!(
+                close(r.statistic, want("statistic"), 1e-10),
+                "{tables:?}: {r:?}"
+            );
             assert!(close(r.p_value, want("p"), 1e-10), "{tables:?}: {r:?}");
-            assert!(close(r.odds_ratio, want("odds_ratio_pooled"), 1e-10), "{tables:?}: {r:?}");
+            assert!(
+                close(r.odds_ratio, want("odds_ratio_pooled"), 1e-10),
+                "{tables:?}: {r:?}"
+            );
             // Swapping the models flips the odds ratio and keeps the test.
             let swapped: Vec<Table2x2> = tables.iter().map(|t| [t[1], t[0]]).collect();
             let s = cochran_mantel_haenszel(&swapped, correction).unwrap();
-            assert!(close(s.p_value, r.p_value, 1e-12) && close(s.odds_ratio, 1.0 / r.odds_ratio, 1e-9));
+            assert!(
+                close(s.p_value, r.p_value, 1e-12) && close(s.odds_ratio, 1.0 / r.odds_ratio, 1e-9)
+            );
         }
         // No stratum with variance: every image right for both models.
         assert!(cochran_mantel_haenszel(&[[[5, 0], [5, 0]]], false).is_err());
@@ -501,19 +520,34 @@ mod tests {
     #[test]
     fn t_intervals_and_one_sided_tests_match_scipy() {
         // scipy.stats.t.ppf(0.975, df)
-        for (df, want) in [(1.0, 12.706204736174694), (2.0, 4.302652729749462), (9.0, 2.262157162798205)] {
+        for (df, want) in [
+            (1.0, 12.706204736174694),
+            (2.0, 4.302652729749462),
+            (9.0, 2.262157162798205),
+        ] {
             assert!(close(t_critical(df, 0.95).unwrap(), want, 1e-9), "df {df}");
         }
         // scipy.stats.t.interval(0.95, 2, loc=mean, scale=stats.sem(xs))
         let (m, lo, hi) = t_interval(&[0.01, 0.03, 0.02], 0.95).unwrap();
         assert!(close(m, 0.02, 1e-12));
-        assert!(close(lo, -0.0048413771175033, 1e-9) && close(hi, 0.0448413771175033, 1e-9), "{lo} {hi}");
+        assert!(
+            close(lo, -0.0048413771175033, 1e-9) && close(hi, 0.0448413771175033, 1e-9),
+            "{lo} {hi}"
+        );
         assert_eq!(t_interval(&[0.5], 0.95), None);
         assert_eq!(t_interval(&[0.5, 0.5], 0.95), Some((0.5, 0.5, 0.5)));
         // scipy.stats.ttest_1samp([0.01, 0.03, 0.02], 0.02, alternative="greater").pvalue = 0.5
         // and ttest_1samp([0.03, 0.05, 0.04], 0.02, alternative="greater").pvalue
-        assert!(close(t_test_greater(&[0.01, 0.03, 0.02], 0.02).unwrap(), 0.5, 1e-12));
-        assert!(close(t_test_greater(&[0.03, 0.05, 0.04], 0.02).unwrap(), 0.03708995011372428, 1e-9));
+        assert!(close(
+            t_test_greater(&[0.01, 0.03, 0.02], 0.02).unwrap(),
+            0.5,
+            1e-12
+        ));
+        assert!(close(
+            t_test_greater(&[0.03, 0.05, 0.04], 0.02).unwrap(),
+            0.03708995011372428,
+            1e-9
+        ));
         assert_eq!(t_test_greater(&[0.03], 0.02), None);
     }
 

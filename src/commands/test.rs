@@ -78,7 +78,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
         Ok(t) => t,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging); // best effort: the error matters more
-            return Err(e);
+            return Err(e.context(format!(
+                "nothing was written to {} (results were staged in {}, now removed; any previous results there are untouched)",
+                out.display(),
+                staging.display()
+            )));
         }
     };
     for table in tables {

@@ -139,8 +139,12 @@ pub fn publish(staging: &Path, out: &Path, done: &Completion) -> Result<()> {
     exchange(staging, out)
         .with_context(|| format!("replacing {} with {}", out.display(), staging.display()))?;
     // `staging` now holds the previous results.
-    std::fs::remove_dir_all(staging)
-        .with_context(|| format!("removing the previous results, now at {}", staging.display()))
+    std::fs::remove_dir_all(staging).with_context(|| {
+        format!(
+            "removing the previous results, now at {}",
+            staging.display()
+        )
+    })
 }
 
 /// Atomically swaps two paths (Linux `renameat2` with `RENAME_EXCHANGE`).
@@ -193,11 +197,18 @@ mod tests {
             std::fs::write(staging.join("metrics.csv"), round).unwrap();
             publish(&staging, &out, &marker(round)).unwrap();
             assert!(!staging.exists());
-            assert_eq!(std::fs::read_to_string(out.join("metrics.csv")).unwrap(), round);
+            assert_eq!(
+                std::fs::read_to_string(out.join("metrics.csv")).unwrap(),
+                round
+            );
             assert_eq!(read(&out).unwrap().unwrap().checkpoint_sha256, round);
         }
         // Only the published folder is left.
-        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("test")]);
     }
 
@@ -207,12 +218,22 @@ mod tests {
         let (test, ckpt) = (tmp.path().join("test"), tmp.path().join("best.safetensors"));
         std::fs::create_dir_all(&test).unwrap();
         std::fs::write(&ckpt, b"weights v1").unwrap();
-        assert!(stale_reason(&test, &ckpt).unwrap().unwrap().contains("no complete.json"));
+        assert!(stale_reason(&test, &ckpt)
+            .unwrap()
+            .unwrap()
+            .contains("no complete.json"));
         let sha = sha256_file(&ckpt).unwrap();
-        std::fs::write(test.join(MARKER), serde_json::to_string(&marker(&sha)).unwrap()).unwrap();
+        std::fs::write(
+            test.join(MARKER),
+            serde_json::to_string(&marker(&sha)).unwrap(),
+        )
+        .unwrap();
         assert_eq!(stale_reason(&test, &ckpt).unwrap(), None);
         std::fs::write(&ckpt, b"weights v2").unwrap();
-        assert!(stale_reason(&test, &ckpt).unwrap().unwrap().contains("trained on after the test"));
+        assert!(stale_reason(&test, &ckpt)
+            .unwrap()
+            .unwrap()
+            .contains("trained on after the test"));
         std::fs::write(test.join(MARKER), "{not json").unwrap();
         assert!(stale_reason(&test, &ckpt).is_err());
     }

@@ -226,7 +226,11 @@ pub fn run(
         &request.out.join("attention_weights.npz"),
         &npz_parts,
         &config.model.scales,
-        &request.levels.first().map(|l| l.to_string()).unwrap_or_default(),
+        &request
+            .levels
+            .first()
+            .map(|l| l.to_string())
+            .unwrap_or_default(),
     )?;
     outputs::write_metrics_csv(&request.out.join("metrics.csv"), &rows)?;
     let has_truth = selection
@@ -364,7 +368,10 @@ fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan])
 /// True when every set has an `npr synth` manifest beside it: the results describe the
 /// synthetic benchmark (recorded in `complete.json`; `npr report` labels its page by it).
 pub fn all_synthetic(sets: &[TestSet]) -> bool {
-    !sets.is_empty() && sets.iter().all(|s| matches!(manifest_near(&s.dataroot), Ok(Some(_))))
+    !sets.is_empty()
+        && sets
+            .iter()
+            .all(|s| matches!(manifest_near(&s.dataroot), Ok(Some(_))))
 }
 
 fn manifest_near(dataroot: &Path) -> Result<Option<crate::synth::Manifest>> {

@@ -406,11 +406,17 @@ pub fn significance(
 /// (no continuity correction, statsmodels' default).
 fn cmh_row(variant: &str, set: &str, strata: &[stats::Table2x2], images: usize) -> CmhRow {
     let total = |row: usize| -> (u64, u64) {
-        strata
-            .iter()
-            .fold((0, 0), |(r, n), t| (r + t[row][0], n + t[row][0] + t[row][1]))
+        strata.iter().fold((0, 0), |(r, n), t| {
+            (r + t[row][0], n + t[row][0] + t[row][1])
+        })
     };
-    let acc = |(r, n): (u64, u64)| if n == 0 { f64::NAN } else { r as f64 / n as f64 };
+    let acc = |(r, n): (u64, u64)| {
+        if n == 0 {
+            f64::NAN
+        } else {
+            r as f64 / n as f64
+        }
+    };
     let test = stats::cochran_mantel_haenszel(strata, false);
     CmhRow {
         variant: variant.into(),
@@ -419,7 +425,11 @@ fn cmh_row(variant: &str, set: &str, strata: &[stats::Table2x2], images: usize) 
         images,
         acc_variant: acc(total(0)),
         acc_baseline: acc(total(1)),
-        odds_ratio: test.as_ref().ok().map(|t| t.odds_ratio).filter(|x| x.is_finite()),
+        odds_ratio: test
+            .as_ref()
+            .ok()
+            .map(|t| t.odds_ratio)
+            .filter(|x| x.is_finite()),
         statistic: test.as_ref().ok().map(|t| t.statistic),
         p: test.as_ref().ok().map(|t| t.p_value),
         p_holm: None,
@@ -567,7 +577,10 @@ pub fn weights_differ_between_generators(
                     }
                 }
                 for (g, xs) in per_gen {
-                    groups.entry(g).or_default().push(xs.iter().sum::<f64>() / xs.len() as f64);
+                    groups
+                        .entry(g)
+                        .or_default()
+                        .push(xs.iter().sum::<f64>() / xs.len() as f64);
                 }
             }
             let groups: Vec<Vec<f64>> = groups.into_values().filter(|g| !g.is_empty()).collect();

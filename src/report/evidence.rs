@@ -23,12 +23,15 @@ pub struct Evidence<'a> {
     pub seed: u64,
 }
 
-/// The seeds both variants have, with their runs and scores, in seed order.
-type Pair<'a> = (u64, (&'a Run, &'a BTreeMap<(String, String), Scores>), (&'a Run, &'a BTreeMap<(String, String), Scores>));
+/// A run with its scores per (perturbation, set).
+type RunScores<'a> = (&'a Run, &'a BTreeMap<(String, String), Scores>);
+
+/// A seed both variants have: (seed, attention, baseline).
+type Pair<'a> = (u64, RunScores<'a>, RunScores<'a>);
 
 impl<'a> Evidence<'a> {
     fn pairs(&self) -> Vec<Pair<'a>> {
-        let of = |variant: &str| -> BTreeMap<u64, (&'a Run, &'a BTreeMap<(String, String), Scores>)> {
+        let of = |variant: &str| -> BTreeMap<u64, RunScores<'a>> {
             self.runs
                 .iter()
                 .zip(self.per_run)
@@ -43,7 +46,12 @@ impl<'a> Evidence<'a> {
     }
 
     /// Per paired seed, `f(attention scores, baseline scores)` at `key`, where defined.
-    fn paired(&self, pairs: &[Pair], key: &(String, String), f: impl Fn(&Scores, &Scores) -> Option<f64>) -> Vec<f64> {
+    fn paired(
+        &self,
+        pairs: &[Pair],
+        key: &(String, String),
+        f: impl Fn(&Scores, &Scores) -> Option<f64>,
+    ) -> Vec<f64> {
         pairs
             .iter()
             .filter_map(|(_, (_, a), (_, b))| f(a.get(key)?, b.get(key)?))
@@ -113,10 +121,14 @@ impl<'a> Evidence<'a> {
 
             let gaps = self.paired(&pairs, &key, |a, _| a.gap);
             let diffs = self.paired(&pairs, &key, |a, b| Some(a.gap? - b.gap?));
-            let mean_gap = |acc: &[Accuracies], n: usize| mean(acc[..n].iter().map(Accuracies::gap));
+            let mean_gap =
+                |acc: &[Accuracies], n: usize| mean(acc[..n].iter().map(Accuracies::gap));
             let gap = self.estimate(&pairs, &key, &gaps, mean_gap)?;
             let diff = self.estimate(&pairs, &key, &diffs, |acc, n| {
-                Some(mean(acc[..n].iter().map(Accuracies::gap))? - mean(acc[n..].iter().map(Accuracies::gap))?)
+                Some(
+                    mean(acc[..n].iter().map(Accuracies::gap))?
+                        - mean(acc[n..].iter().map(Accuracies::gap))?,
+                )
             })?;
             let h3 = hypotheses::h3(gap, diff);
             lines.push(format!(
@@ -131,7 +143,10 @@ impl<'a> Evidence<'a> {
                 let key = (level.clone(), set.clone());
                 let diffs = self.paired(&pairs, &key, |a, b| Some(a.acc_all? - b.acc_all?));
                 let est = self.estimate(&pairs, &key, &diffs, |acc, n| {
-                    Some(mean(acc[..n].iter().map(|a| a.all))? - mean(acc[n..].iter().map(|a| a.all))?)
+                    Some(
+                        mean(acc[..n].iter().map(|a| a.all))?
+                            - mean(acc[n..].iter().map(|a| a.all))?,
+                    )
                 })?;
                 if let Some(e) = est {
                     levels.push((level, e));
@@ -173,10 +188,17 @@ fn interpretability(runs: &[Run], att: &str) -> String {
     }
     let mut by_scale: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in &rows {
-        by_scale.entry(format!("{}", r.scale)).or_default().push(r.mean);
+        by_scale
+            .entry(format!("{}", r.scale))
+            .or_default()
+            .push(r.mean);
     }
-    let means: Vec<f64> = by_scale.values().filter_map(|v| mean(v.iter().map(|&x| Some(x)))).collect();
-    let spread = means.iter().cloned().fold(f64::MIN, f64::max) - means.iter().cloned().fold(f64::MAX, f64::min);
+    let means: Vec<f64> = by_scale
+        .values()
+        .filter_map(|v| mean(v.iter().map(|&x| Some(x))))
+        .collect();
+    let spread = means.iter().cloned().fold(f64::MIN, f64::max)
+        - means.iter().cloned().fold(f64::MAX, f64::min);
     let anova = analysis::weights_differ_between_generators(runs, att);
     if anova.is_empty() {
         return format!("Interpretability (`{att}`, exploratory): branch means span {spread:.3}; between generators: no test (fewer than 2 generators with fakes, or one run per generator and no spread)");

@@ -305,7 +305,11 @@ mod tests {
             ("n = 2, gain 5 ± 1", &[0.04, 0.06], Inconclusive),
             ("n = 2, tight but below 2 points", &[0.001, 0.002], NotMet),
             ("n = 3, clear gain", &[0.050, 0.052, 0.054], Met),
-            ("n = 3, significant but below 2 points", &[0.010, 0.011, 0.012], NotMet),
+            (
+                "n = 3, significant but below 2 points",
+                &[0.010, 0.011, 0.012],
+                NotMet,
+            ),
             // A reversed comparison: the attention model is worse.
             ("n = 3, reversed", &[-0.050, -0.052, -0.054], NotMet),
             ("n = 3, noisy", &[-0.05, 0.02, 0.10], Inconclusive),
@@ -322,7 +326,11 @@ mod tests {
     fn h2_states_the_detectable_gain_when_inconclusive() {
         let f = h2(&[0.04, 0.06]);
         // sd = 0.01414, t(0.975, 1) = 12.706: detectable = 12.706 · 0.01414 / √2 = 12.71 points.
-        assert!(f.line.contains("only a mean gain above 12.71 points"), "{}", f.line);
+        assert!(
+            f.line.contains("only a mean gain above 12.71 points"),
+            "{}",
+            f.line
+        );
         assert!(f.line.contains("n = 2 seeds"), "{}", f.line);
         assert!(f.line.contains("95 % CI"), "{}", f.line);
     }
@@ -335,20 +343,59 @@ mod tests {
         // plan states it; the one-sided test against the margin is printed beside it).
         let f = h2(&[0.024, 0.025, 0.026]);
         assert_eq!(f.verdict, Verdict::Met, "{}", f.line);
-        assert!(f.line.contains("one-sided test of gain > 2 points"), "{}", f.line);
+        assert!(
+            f.line.contains("one-sided test of gain > 2 points"),
+            "{}",
+            f.line
+        );
     }
 
     #[test]
     fn h3_verdicts() {
         use Verdict::*;
         let cases = [
-            ("small gap, smaller than the baseline's", Some(est(0.02, 0.01, 0.03)), Some(est(-0.05, -0.07, -0.03)), Met),
-            ("gap surely above 5 points", Some(est(0.08, 0.06, 0.10)), Some(est(-0.05, -0.07, -0.03)), NotMet),
-            ("gap surely larger than the baseline's (reversed)", Some(est(0.02, 0.01, 0.03)), Some(est(0.03, 0.01, 0.05)), NotMet),
-            ("gap interval across 5 points", Some(est(0.04, 0.01, 0.07)), Some(est(-0.05, -0.07, -0.03)), Inconclusive),
-            ("difference across 0", Some(est(0.02, 0.01, 0.03)), Some(est(-0.01, -0.03, 0.01)), Inconclusive),
-            ("tie with the baseline", Some(est(0.02, 0.02, 0.02)), Some(est(0.0, 0.0, 0.0)), NotMet),
-            ("missing baseline", Some(est(0.02, 0.01, 0.03)), None, CannotEvaluate),
+            (
+                "small gap, smaller than the baseline's",
+                Some(est(0.02, 0.01, 0.03)),
+                Some(est(-0.05, -0.07, -0.03)),
+                Met,
+            ),
+            (
+                "gap surely above 5 points",
+                Some(est(0.08, 0.06, 0.10)),
+                Some(est(-0.05, -0.07, -0.03)),
+                NotMet,
+            ),
+            (
+                "gap surely larger than the baseline's (reversed)",
+                Some(est(0.02, 0.01, 0.03)),
+                Some(est(0.03, 0.01, 0.05)),
+                NotMet,
+            ),
+            (
+                "gap interval across 5 points",
+                Some(est(0.04, 0.01, 0.07)),
+                Some(est(-0.05, -0.07, -0.03)),
+                Inconclusive,
+            ),
+            (
+                "difference across 0",
+                Some(est(0.02, 0.01, 0.03)),
+                Some(est(-0.01, -0.03, 0.01)),
+                Inconclusive,
+            ),
+            (
+                "tie with the baseline",
+                Some(est(0.02, 0.02, 0.02)),
+                Some(est(0.0, 0.0, 0.0)),
+                NotMet,
+            ),
+            (
+                "missing baseline",
+                Some(est(0.02, 0.01, 0.03)),
+                None,
+                CannotEvaluate,
+            ),
         ];
         for (name, gap, diff, want) in cases {
             assert_eq!(h3(gap, diff).verdict, want, "{name}");
@@ -360,16 +407,36 @@ mod tests {
         use Verdict::*;
         let l = |name: &str, e| (name.to_string(), e);
         let cases = [
-            ("every level non-inferior", vec![l("jpeg=75", est(0.0, -0.005, 0.005)), l("jpeg=90", est(0.01, 0.0, 0.02))], Met),
-            ("one level surely worse", vec![l("jpeg=75", est(-0.03, -0.04, -0.02)), l("jpeg=90", est(0.01, 0.0, 0.02))], NotMet),
-            ("one level undecided", vec![l("jpeg=75", est(-0.01, -0.05, 0.03))], Inconclusive),
+            (
+                "every level non-inferior",
+                vec![
+                    l("jpeg=75", est(0.0, -0.005, 0.005)),
+                    l("jpeg=90", est(0.01, 0.0, 0.02)),
+                ],
+                Met,
+            ),
+            (
+                "one level surely worse",
+                vec![
+                    l("jpeg=75", est(-0.03, -0.04, -0.02)),
+                    l("jpeg=90", est(0.01, 0.0, 0.02)),
+                ],
+                NotMet,
+            ),
+            (
+                "one level undecided",
+                vec![l("jpeg=75", est(-0.01, -0.05, 0.03))],
+                Inconclusive,
+            ),
             ("no levels", vec![], CannotEvaluate),
         ];
         for (name, levels, want) in cases {
             let f = robustness(&levels);
             assert_eq!(f.verdict, want, "{name}: {}", f.line);
         }
-        assert!(robustness(&[l("jpeg=75", est(-0.03, -0.04, -0.02))]).line.contains("less accurate at jpeg=75"));
+        assert!(robustness(&[l("jpeg=75", est(-0.03, -0.04, -0.02))])
+            .line
+            .contains("less accurate at jpeg=75"));
     }
 
     #[test]

@@ -53,7 +53,10 @@ impl PairedImages {
         let Some(first) = per_run.first() else {
             bail!("no runs to pair");
         };
-        if let Some(i) = per_run.iter().position(|m| m.len() != first.len() || !m.keys().eq(first.keys())) {
+        if let Some(i) = per_run
+            .iter()
+            .position(|m| m.len() != first.len() || !m.keys().eq(first.keys()))
+        {
             bail!(
                 "{} and {} scored different images on {set} [{perturbation}]",
                 runs[0].dir.display(),
@@ -162,7 +165,10 @@ mod tests {
         PairedImages {
             generators: vec![("gan".into(), Some(true)), ("diff".into(), Some(false))],
             correct: vec![
-                vec![vec![true, true, true, false], vec![true, true, false, false]],
+                vec![
+                    vec![true, true, true, false],
+                    vec![true, true, false, false],
+                ],
                 vec![vec![true, false], vec![false, false]],
             ],
         }
@@ -171,8 +177,22 @@ mod tests {
     #[test]
     fn accuracies_follow_npr_test() {
         let acc = images().accuracies(&images().all());
-        assert_eq!(acc[0], Accuracies { seen: Some(0.75), unseen: Some(0.5), all: Some(0.625) });
-        assert_eq!(acc[1], Accuracies { seen: Some(0.5), unseen: Some(0.0), all: Some(0.25) });
+        assert_eq!(
+            acc[0],
+            Accuracies {
+                seen: Some(0.75),
+                unseen: Some(0.5),
+                all: Some(0.625)
+            }
+        );
+        assert_eq!(
+            acc[1],
+            Accuracies {
+                seen: Some(0.5),
+                unseen: Some(0.0),
+                all: Some(0.25)
+            }
+        );
         assert_eq!(acc[0].gap(), Some(0.25));
     }
 

@@ -88,9 +88,8 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
     let truth = true_scales(&runs);
     // Only per-image weights can select a scale per image: `equal` and `learned` weights
     // are the same for every input, and their "top branch" is a tie-break.
-    let (adaptive, fixed): (Vec<String>, Vec<String>) = analysis::variants(&runs)
-        .into_iter()
-        .partition(|v| {
+    let (adaptive, fixed): (Vec<String>, Vec<String>) =
+        analysis::variants(&runs).into_iter().partition(|v| {
             runs.iter()
                 .filter(|r| &r.variant == v)
                 .all(|r| r.config.model.fusion == crate::config::Fusion::Attention)
@@ -242,7 +241,10 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
             )?;
         }
         for v in &fixed {
-            writeln!(page, "| {v} | all | | | n/a (weights do not depend on the image) | |")?;
+            writeln!(
+                page,
+                "| {v} | all | | | n/a (weights do not depend on the image) | |"
+            )?;
         }
         writeln!(page)?;
     }

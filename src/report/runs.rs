@@ -173,8 +173,12 @@ pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
         let mut children = Vec::new();
         for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-            let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
-            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            let path = entry
+                .with_context(|| format!("listing {}", dir.display()))?
+                .path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if path.is_dir() && !hidden {
                 children.push(path);
             }
@@ -201,7 +205,9 @@ pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     let mut seen: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
     for dir in &out {
-        let key = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+        let key = dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))?;
         if let Some(first) = seen.insert(key, dir) {
             return Err(crate::usage!(
                 "--runs: the run folder {} is reached twice (also as {}); name each folder once, or every run would count twice",
@@ -236,12 +242,20 @@ pub fn check_independent(runs: &[Run]) -> Result<()> {
         }
         m
     };
-    let Some(first) = runs.first() else { return Ok(()) };
+    let Some(first) = runs.first() else {
+        return Ok(());
+    };
     let want = images(first);
     for r in &runs[1..] {
         let got = images(r);
-        if let Some(set) = want.keys().chain(got.keys()).find(|s| want.get(*s) != got.get(*s)) {
-            let count = |m: &BTreeMap<String, std::collections::BTreeSet<String>>| m.get(set).map_or(0, |x| x.len());
+        if let Some(set) = want
+            .keys()
+            .chain(got.keys())
+            .find(|s| want.get(*s) != got.get(*s))
+        {
+            let count = |m: &BTreeMap<String, std::collections::BTreeSet<String>>| {
+                m.get(set).map_or(0, |x| x.len())
+            };
             return Err(crate::usage!(
                 "{} and {} scored different images on set {set:?} ({} vs {} images, or the same count with other paths): test every run on the same image folders",
                 first.dir.display(),
@@ -265,18 +279,31 @@ fn variant_and_seed(dir: &Path, config: &Config) -> Result<(String, u64)> {
         .unwrap_or_default();
     let parent = dir.parent().unwrap_or(Path::new("."));
     let mut summaries: Vec<PathBuf> = Vec::new();
-    for entry in std::fs::read_dir(parent).with_context(|| format!("listing {}", parent.display()))? {
-        let p = entry.with_context(|| format!("listing {}", parent.display()))?.path();
-        let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+    for entry in
+        std::fs::read_dir(parent).with_context(|| format!("listing {}", parent.display()))?
+    {
+        let p = entry
+            .with_context(|| format!("listing {}", parent.display()))?
+            .path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         if name.starts_with("ablation") && name.ends_with(".json") {
             summaries.push(p);
         }
     }
     summaries.sort();
     for p in &summaries {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let cells: Vec<serde_json::Value> = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a sweep summary (a JSON list of cells)", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let cells: Vec<serde_json::Value> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a sweep summary (a JSON list of cells)",
+                p.display()
+            )
+        })?;
         if let Some(c) = cells.into_iter().find(|c| c["cell"] == cell.as_str()) {
             let variant = c["variant"].as_str();
             let seed = c["seed"].as_u64();
@@ -303,7 +330,8 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     let meta: serde_json::Value = if meta_path.is_file() {
         let text = std::fs::read_to_string(&meta_path)
             .with_context(|| format!("reading {}", meta_path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", meta_path.display()))?
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", meta_path.display()))?
     } else {
         serde_json::Value::Null
     };
@@ -330,7 +358,10 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for folder in test_folders(dir)? {
         if let Some(why) = completion::stale_reason(&folder, &checkpoint)? {
-            return Err(crate::usage!("{why}. Run `npr test --checkpoint {}` again (`npr ablate` does it for its cells)", dir.display()));
+            return Err(crate::usage!(
+                "{why}. Run `npr test --checkpoint {}` again (`npr ablate` does it for its cells)",
+                dir.display()
+            ));
         }
         synthetic &= completion::read(&folder)?.is_some_and(|c| c.synthetic);
         let (m, p, ips) = read_test_folder(&folder)?;

@@ -284,7 +284,10 @@ print(n)
     // Per-image files carry their level: every level's predictions, named.
     let per_image = std::fs::read_to_string(sweep.join("predictions.csv")).unwrap();
     for level in ["jpeg=50", "jpeg=95"] {
-        let rows = per_image.lines().filter(|l| l.ends_with(&format!(",{level}"))).count();
+        let rows = per_image
+            .lines()
+            .filter(|l| l.ends_with(&format!(",{level}")))
+            .count();
         assert_eq!(rows, 7 * 10, "{level} rows in the sweep's predictions.csv");
     }
     let folder = tiny_synth().join("synth/test/nearest_x2/1_fake");
@@ -620,8 +623,15 @@ fn ablation_runs_resumes_and_skips_its_cells() {
     let sha = |run: &std::path::Path| {
         npr::eval::completion::sha256_file(&npr::checkpoint::resolve(run).unwrap()).unwrap()
     };
-    let before: Vec<String> = ["baseline_seed0", "learned_seed0"].iter().map(|c| sha(&out.join(c))).collect();
-    let longer: Vec<&str> = args.iter().copied().chain(["--set", "train.epochs=3"]).collect();
+    let before: Vec<String> = ["baseline_seed0", "learned_seed0"]
+        .iter()
+        .map(|c| sha(&out.join(c)))
+        .collect();
+    let longer: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--set", "train.epochs=3"])
+        .collect();
     ok(&npr(&longer, &[]));
     let summary: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap()).unwrap();
@@ -629,11 +639,19 @@ fn ablation_runs_resumes_and_skips_its_cells() {
         let run = out.join(cell);
         let status = summary[i]["status"].as_str().unwrap();
         let changed = sha(&run) != before[i];
-        assert!(changed && status == "resumed, tested", "{cell}: {status}, weights changed: {changed}");
+        assert!(
+            changed && status == "resumed, tested",
+            "{cell}: {status}, weights changed: {changed}"
+        );
         let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
-        assert_eq!(log.lines().filter(|l| l.starts_with("epoch,")).count(), 3, "{cell}");
+        assert_eq!(
+            log.lines().filter(|l| l.starts_with("epoch,")).count(),
+            3,
+            "{cell}"
+        );
         let done: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("test/complete.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(run.join("test/complete.json")).unwrap())
+                .unwrap();
         let weights = npr::checkpoint::resolve(&run).unwrap();
         assert_eq!(
             done["checkpoint_sha256"].as_str().unwrap(),
@@ -658,8 +676,16 @@ fn a_killed_or_failed_test_leaves_the_previous_complete_folder_or_the_new_one() 
     // A write that fails half-way (a full disk) in the last file: the old folder stays,
     // whole, and the staging folder is gone.
     let failed = test(&[("NPR_TEST_FAIL_WRITE", "summary.json")]);
-    assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
-    assert_eq!((marker(), metrics()), (first_marker.clone(), first_metrics.clone()));
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(
+        (marker(), metrics()),
+        (first_marker.clone(), first_metrics.clone())
+    );
     let debris = || -> Vec<String> {
         std::fs::read_dir(&run)
             .unwrap()
@@ -682,7 +708,11 @@ fn a_killed_or_failed_test_leaves_the_previous_complete_folder_or_the_new_one() 
         let _ = child.wait();
         let done: serde_json::Value = serde_json::from_str(&marker()).unwrap();
         assert!(done["checkpoint_sha256"].is_string(), "after {delay_ms} ms");
-        assert_eq!(metrics().lines().count(), first_metrics.lines().count(), "after {delay_ms} ms");
+        assert_eq!(
+            metrics().lines().count(),
+            first_metrics.lines().count(),
+            "after {delay_ms} ms"
+        );
     }
     // The next test clears what the killed ones left and publishes a new folder.
     ok(&test(&[]));

@@ -194,18 +194,25 @@ fn a_failed_write_in_npr_test_leaves_no_temp_file_and_names_the_path() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    // The message names the file that failed and the folder that was left alone.
     assert!(
-        err.contains(&format!(
-            "writing {}",
-            test_out.join("attention_weights.npz").display()
-        )),
+        err.contains("attention_weights.npz: No space left")
+            && err.contains(&format!("nothing was written to {}", test_out.display())),
         "{err}"
     );
     assert!(!err.contains("drop"), "no drop-time noise: {err}");
+    // Nothing at all: no half folder, no staging folder, no temporary file.
+    assert!(!test_out.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains("staging"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     assert!(
-        temp_files(&test_out).is_empty(),
+        temp_files(dir.path()).is_empty(),
         "{:?}",
-        temp_files(&test_out)
+        temp_files(dir.path())
     );
-    assert!(!test_out.join("attention_weights.npz").exists());
 }

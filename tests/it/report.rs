@@ -139,7 +139,9 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
             .unwrap_or_else(|| panic!("no {prefix:?} line:\n{page}"));
         assert!(line.contains("95 % CI") && line.contains("n = 2"), "{line}");
         assert!(
-            ["**met**", "**not met**", "**inconclusive**"].iter().any(|v| line.contains(v)),
+            ["**met**", "**not met**", "**inconclusive**"]
+                .iter()
+                .any(|v| line.contains(v)),
             "{line}"
         );
     }
@@ -182,13 +184,22 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
     // The CMH rows: one per variant and set, over both seeds.
     let cmh = std::fs::read_to_string(out.join("significance_cmh.csv")).unwrap();
     assert_eq!(cmh.lines().count(), 1 + 1, "{cmh}");
-    assert!(cmh.lines().nth(1).unwrap().starts_with("attention,synth,2,"), "{cmh}");
+    assert!(
+        cmh.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("attention,synth,2,"),
+        "{cmh}"
+    );
 
     // Inputs that would bias the report are refused with exit 2, naming the folders.
     let report = |runs: &[&std::path::Path]| {
         let mut args = vec!["report".to_string(), "--runs".into()];
         args.extend(runs.iter().map(|p| p.display().to_string()));
-        args.extend(["--out".into(), dir.path().join("refused").display().to_string()]);
+        args.extend([
+            "--out".into(),
+            dir.path().join("refused").display().to_string(),
+        ]);
         npr(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
     };
     usage_error(&report(&[&sweep, &sweep]), "reached twice");
@@ -212,7 +223,11 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
     std::fs::write(copy.join("ablation.json"), "{not json").unwrap();
     let refused = report(&[&copy.join("baseline_seed0")]);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("ablation.json"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ablation.json"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 
     // Runs tested differently are refused, naming the difference.
     let odd = sweep.join("attention_seed1/test/metrics.csv");
