@@ -166,7 +166,7 @@ impl<'a> Evidence<'a> {
                     Some(b.images_per_s.get(&key)? / a.images_per_s.get(&key)?)
                 })
                 .collect();
-            let eff = hypotheses::efficiency(&ratios);
+            let eff = hypotheses::efficiency(&ratios, hypotheses::Timing::EndToEndTest);
             lines.push(format!(
                 "Efficiency on `{set}` (`{att}` inference time ≤ {}× `{base}`'s): {} — {}. Peak memory ≤ 2×: not measured by `npr test` (BENCHMARKS.md measures it)",
                 hypotheses::MAX_TIME_RATIO,

@@ -85,7 +85,7 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
         req.bootstrap_resamples
     );
     let boot = analysis::bootstrap(&runs, req.bootstrap_resamples, req.seed);
-    let truth = true_scales(&runs);
+    let truth = true_scales(&runs)?;
     // Only per-image weights can select a scale per image: `equal` and `learned` weights
     // are the same for every input, and their "top branch" is a tie-break.
     let (adaptive, fixed): (Vec<String>, Vec<String>) =
@@ -287,7 +287,7 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
 
 /// Each synthetic family's true NPR scale, from the `synth.json` of the runs' test sets
 /// (beside a test set, or one folder up) or training data.
-fn true_scales(runs: &[Run]) -> BTreeMap<String, f64> {
+fn true_scales(runs: &[Run]) -> Result<BTreeMap<String, f64>> {
     // Every run of a sweep names the same folders: read each one once.
     let dirs: std::collections::BTreeSet<PathBuf> = runs
         .iter()
@@ -301,14 +301,13 @@ fn true_scales(runs: &[Run]) -> BTreeMap<String, f64> {
         })
         .collect();
     let mut out = BTreeMap::new();
-    for dir in dirs {
-        if let Ok(m) = crate::synth::read_manifest(&dir) {
-            for f in m.families {
-                out.insert(f.name, f.npr_scale);
-            }
+    for dir in dirs.iter().filter(|d| d.join("synth.json").is_file()) {
+        // A manifest that is there but unreadable is an error, not "no ground truth".
+        for f in crate::synth::read_manifest(dir)?.families {
+            out.insert(f.name, f.npr_scale);
         }
     }
-    out
+    Ok(out)
 }
 
 fn fmt(x: Option<f64>) -> String {

@@ -488,11 +488,14 @@ fn read_test_folder(test: &Path) -> Result<TestFolder> {
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let images_per_s = std::fs::read_to_string(test.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|s| s["sets"].as_array().cloned())
-        .unwrap_or_default()
+    let file = test.join("summary.json");
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let summary: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let images_per_s = summary["sets"]
+        .as_array()
+        .with_context(|| format!("{}: no \"sets\" list", file.display()))?
         .iter()
         .filter_map(|s| {
             Some((
