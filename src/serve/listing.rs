@@ -20,15 +20,22 @@ pub const REFRESH: Duration = Duration::from_secs(30);
 pub struct Listing {
     root: Arc<FolderRoot>,
     max: usize,
+    refresh: Duration,
     /// The last walk's JSON and when it finished; the lock makes refreshes single-flight.
     cached: Mutex<Option<(Instant, Arc<Value>)>>,
 }
 
 impl Listing {
+    /// At most `max` images, walked again when older than [`REFRESH`].
     pub fn new(root: Arc<FolderRoot>, max: usize) -> Self {
+        Self::with_refresh(root, max, REFRESH)
+    }
+
+    pub fn with_refresh(root: Arc<FolderRoot>, max: usize, refresh: Duration) -> Self {
         Listing {
             root,
             max,
+            refresh,
             cached: Mutex::new(None),
         }
     }
@@ -41,7 +48,7 @@ impl Listing {
     pub async fn get(&self) -> Result<Arc<Value>> {
         let mut cached = self.cached.lock().await;
         if let Some((at, value)) = cached.as_ref() {
-            if at.elapsed() < REFRESH {
+            if at.elapsed() < self.refresh {
                 return Ok(value.clone());
             }
         }
@@ -57,5 +64,41 @@ impl Listing {
         }));
         *cached = Some((Instant::now(), value.clone()));
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(v: &Value) -> usize {
+        v["images"].as_array().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn the_tree_is_walked_again_only_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), b"x").unwrap();
+        let root = Arc::new(FolderRoot::new(dir.path()).unwrap());
+        let cached = Listing::new(root.clone(), 10);
+        let fresh = Listing::with_refresh(root, 10, Duration::ZERO);
+        assert_eq!(
+            (
+                count(&*cached.get().await.unwrap()),
+                count(&*fresh.get().await.unwrap())
+            ),
+            (1, 1)
+        );
+        std::fs::write(dir.path().join("b.png"), b"x").unwrap();
+        assert_eq!(
+            count(&*cached.get().await.unwrap()),
+            1,
+            "served from the first walk"
+        );
+        assert_eq!(
+            count(&*fresh.get().await.unwrap()),
+            2,
+            "stale: walked again"
+        );
     }
 }
