@@ -211,6 +211,13 @@ async fn folder_predict(
         }
         Err(refused) => return error(StatusCode::NOT_FOUND, refused.to_string()),
     };
+    // The file's bytes count against the same memory as uploads.
+    // (A file over the cap is refused by `read_capped` without being read.)
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len().min(s.max_upload_bytes));
+    let kib = u32::try_from(size.div_ceil(1024)).unwrap_or(u32::MAX);
+    let Ok(held) = s.bodies_kib.clone().try_acquire_many_owned(kib) else {
+        return busy("too many images in memory; retry shortly");
+    };
     let cap = s.max_upload_bytes;
     let read = tokio::task::spawn_blocking(move || read_capped(&path, cap)).await;
     let decoded = match read {
@@ -221,6 +228,7 @@ async fn folder_predict(
             e.to_string(),
         ))),
     };
+    drop(held);
     let answered = answer(&s, decoded, q.maps, q.path.clone()).await;
     s.reclaimer.touched();
     answered
