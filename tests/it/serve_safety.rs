@@ -209,3 +209,23 @@ fn slow_clients_delay_nobody_and_lose_their_connection() {
         start.elapsed()
     );
 }
+
+#[test]
+fn connections_are_bounded_and_idle_ones_make_room() {
+    let server = Server::start(&["--max-connections", "2", "--header-timeout", "1"]);
+    // Two clients that connect and send nothing hold both connections...
+    let _idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // ...so a third is accepted only once the header timeout has closed one of them.
+    let start = Instant::now();
+    let (status, got) = server.request("GET", "/api/health", b"");
+    assert_eq!(status, 200, "{got}");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(20),
+        "answered after {waited:?}: the limit did not hold, or idle connections were not closed"
+    );
+    assert_eq!(server.stop(), Some(130));
+}
