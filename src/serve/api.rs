@@ -46,7 +46,7 @@ pub const MAX_LISTED: usize = 5000;
 pub struct AppState {
     pub worker: Worker,
     pub decoder: Decoder,
-    /// The preprocessing policy, named in every answer (`describe`).
+    /// The preprocessing policy, named in every answer ([`crate::eval::policy`]).
     pub policy: Arc<str>,
     /// The largest body accepted: what the loader would read from disk for these limits.
     pub max_upload_bytes: u64,

@@ -63,7 +63,7 @@ impl AllowedHosts {
         if self.any_ip && name.parse::<IpAddr>().is_ok() {
             return true;
         }
-        self.names.iter().any(|n| *n == name)
+        self.names.contains(&name)
     }
 
     /// The names, for the startup line and `/api/health`.

@@ -84,21 +84,17 @@ mod tests {
         let fresh = Listing::with_refresh(root, 10, Duration::ZERO);
         assert_eq!(
             (
-                count(&*cached.get().await.unwrap()),
-                count(&*fresh.get().await.unwrap())
+                count(&cached.get().await.unwrap()),
+                count(&fresh.get().await.unwrap())
             ),
             (1, 1)
         );
         std::fs::write(dir.path().join("b.png"), b"x").unwrap();
         assert_eq!(
-            count(&*cached.get().await.unwrap()),
+            count(&cached.get().await.unwrap()),
             1,
             "served from the first walk"
         );
-        assert_eq!(
-            count(&*fresh.get().await.unwrap()),
-            2,
-            "stale: walked again"
-        );
+        assert_eq!(count(&fresh.get().await.unwrap()), 2, "stale: walked again");
     }
 }
