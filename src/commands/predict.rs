@@ -3,9 +3,9 @@
 //!
 //! Preprocessing is the checkpoint's test transform, the one policy of `npr test` and `npr
 //! serve` too (src/eval/policy.rs), named on stderr and in every JSON line; one image per
-//! batch so that sizes may differ. Images
-//! are found by the dataset walker and scored by the same scorer as `npr test`. `--maps
-//! DIR` also writes what the backbone's input is made of (src/explain/).
+//! batch so that sizes may differ. Images are found by the dataset walker and scored by the
+//! same scorer as `npr test`. `--maps DIR` also writes what the backbone's input is made
+//! of (src/explain/).
 use std::sync::Arc;
 
 use anyhow::{Context, Result};

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::checkpoint::load_model;
 use crate::cli::TestArgs;
-use crate::config::{Config, TestSet};
+use crate::config::{Config, CropPolicy, TestSet};
 use crate::eval::metrics::fmt_opt;
 use crate::eval::perturb::{parse_sweep, Perturbation};
 use crate::eval::suite::{self, SetTable, TestRequest};
@@ -68,7 +68,7 @@ fn sets_to_test(args: &TestArgs, config: &Config) -> Result<Vec<TestSet>> {
             }
             let name = root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "test".into());
             // The checkpoint's test transform, as `npr predict` and `npr serve` (one policy).
-            let (resize, crop) = crate::eval::policy::default_protocol(config);
+            let (resize, crop): (bool, CropPolicy) = crate::eval::policy::default_protocol(config);
             vec![TestSet { name, dataroot: root.clone(), resize, crop, seen: false, seen_generators: vec![] }]
         }
         None if !config.test.sets.is_empty() => config.test.sets.clone(),
