@@ -88,7 +88,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Test root: one folder per generator, each with 0_real/1_fake (or classes). A dataset
-    /// root holding train/val/test is tested on test/.
+    /// root holding train/val/test is tested on test/. Scored with the checkpoint's test
+    /// transform (as `npr predict` and `npr serve`) unless --resize/--no-resize/--crop.
     #[arg(long)]
     pub dataroot: Option<PathBuf>,
     /// Score this split folder of the root instead (e.g. `val`); never chosen implicitly.
@@ -172,6 +173,21 @@ pub struct ServeArgs {
     /// Requests waiting for the model before new ones get 503 (bounded memory).
     #[arg(long, default_value_t = 64)]
     pub queue: usize,
+    /// Also answer requests whose `Host` is NAME (repeatable). By default only the
+    /// loopback names and the bound address are accepted, so a web page whose DNS name
+    /// is rebound to this machine cannot read the API.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Seconds a connection may take to send a request's header, also the most a
+    /// keep-alive connection may sit idle.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds an upload may take to arrive in full (408 after it).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub body_timeout: f64,
+    /// Open connections at most (further ones wait to be accepted).
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
     #[command(flatten)]
     pub device: DeviceArg,
 }

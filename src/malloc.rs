@@ -12,7 +12,8 @@
 //! memory of the step before. Measured against glibc on the same VM (BENCHMARKS.md, "CPU
 //! inference: `npr test` against `validate()`"): at 224 px, training and inference steps
 //! 2.9–3.1× faster with 16 % less peak memory. The price: memory a run has freed stays
-//! with the process until it exits (a long `npr serve` keeps its high-water mark).
+//! with the process until it exits — except in `npr serve`, which purges the arenas once
+//! it has been quiet for a second after requests (`src/serve/memory.rs`).
 //!
 //! `MALLOC_CONF` in the environment is read after the options below and wins, e.g.
 //! `MALLOC_CONF=dirty_decay_ms:10000,muzzy_decay_ms:0` for jemalloc's own defaults.

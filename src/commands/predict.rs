@@ -1,10 +1,11 @@
 //! `npr predict`: score single images or folders. One line per image: the fake
 //! probability, the call, and the mean weight of every NPR branch (JSON lines on request).
 //!
-//! Preprocessing follows the checkpoint's first test set (ForenSynths protocol by default:
-//! resize to the load size, no crop), one image per batch so that sizes may differ. Images
-//! are found by the dataset walker and scored by the same scorer as `npr test`. `--maps
-//! DIR` also writes what the backbone's input is made of (src/explain/).
+//! Preprocessing is the checkpoint's test transform, the one policy of `npr test` and `npr
+//! serve` too (src/eval/policy.rs), named on stderr and in every JSON line; one image per
+//! batch so that sizes may differ. Images are found by the dataset walker and scored by the
+//! same scorer as `npr test`. `--maps DIR` also writes what the backbone's input is made
+//! of (src/explain/).
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -13,6 +14,7 @@ use crate::checkpoint::load_model;
 use crate::cli::PredictArgs;
 use crate::data::{self, Sample, SkipLog};
 use crate::eval::metrics::sigmoid;
+use crate::eval::policy::{describe_transform, CHECKPOINT_POLICY};
 use crate::eval::score::{loader, predict_transform, score_with_maps, BatchScores, MapsHook};
 use crate::explain::{unique_stems, Explanation, ImageMaps};
 use crate::model::detector::parse_device;
@@ -26,6 +28,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     // after loading; libtorch's team is sized before any image is scored.
     let threads = crate::threads::apply(device, config.data.workers)?;
     let transform = predict_transform(config);
+    let policy = describe_transform(&transform, CHECKPOINT_POLICY);
+    eprintln!("preprocessing: {policy}");
     if let Some(dir) = &args.maps {
         std::fs::create_dir_all(dir)
             .map_err(|e| usage!("--maps {}: cannot create the folder ({e})", dir.display()))?;
@@ -97,7 +101,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         if args.json {
             let line = serde_json::json!({
                 "path": path.display().to_string(), "logit": image.logit, "score": image.score,
-                "pred": call, "scales": scales, "weights": weights,
+                "pred": call, "scales": scales, "weights": weights, "preprocessing": policy,
             });
             println!("{line}");
         } else {

@@ -6,7 +6,8 @@ use anyhow::Result;
 use super::Outcome;
 use crate::cli::ServeArgs;
 use crate::model::detector::parse_device;
-use crate::serve::{self, ServeOptions};
+use crate::serve::options::seconds;
+use crate::serve::{self, NetLimits, ServeOptions};
 
 pub fn run(args: &ServeArgs) -> Result<Outcome> {
     let device = parse_device(&args.device.device)?;
@@ -20,14 +21,27 @@ pub fn run(args: &ServeArgs) -> Result<Outcome> {
         batch_size: args.batch_size,
         queue: args.queue,
         device,
+        allow_hosts: args.allow_hosts.clone(),
+        net: NetLimits {
+            header_timeout: seconds(args.header_timeout),
+            body_timeout: seconds(args.body_timeout),
+            max_connections: args.max_connections,
+            ..NetLimits::default()
+        },
     };
-    serve::run(&options, |bound| {
+    serve::run(&options, |ready| {
+        let bound = ready.addr;
         if !bound.ip().is_loopback() {
             eprintln!(
                 "warning: listening on {bound}: anyone who can reach this machine can use the page and the API"
             );
         }
         println!("npr serve: http://{bound}/ (Ctrl-C stops)");
+        eprintln!("npr serve: preprocessing {}", ready.policy);
+        eprintln!(
+            "npr serve: answering Host {} (more with --allow-host)",
+            ready.hosts.join(", ")
+        );
         let _ = std::io::stdout().flush();
     })?;
     eprintln!("npr serve: stopped");

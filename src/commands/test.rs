@@ -110,7 +110,9 @@ fn sets_to_test(args: &TestArgs, config: &Config) -> Result<Vec<TestSet>> {
                 return Err(usage!("--dataroot {} is not a folder", root.display()));
             }
             let name = root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "test".into());
-            vec![TestSet { name, dataroot: root.clone(), resize: true, crop: CropPolicy::None, seen: false, seen_generators: vec![] }]
+            // The checkpoint's test transform, as `npr predict` and `npr serve` (one policy).
+            let (resize, crop): (bool, CropPolicy) = crate::eval::policy::default_protocol(config);
+            vec![TestSet { name, dataroot: root.clone(), resize, crop, seen: false, seen_generators: vec![] }]
         }
         None if !config.test.sets.is_empty() => config.test.sets.clone(),
         None => {

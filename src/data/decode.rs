@@ -84,14 +84,30 @@ impl DecodeLimits {
             return Err(Rejected::new(
                 SkipReason::Oversized,
                 format!(
-                    "{width}×{height} = {:.1} MP, over the limit of {:.1} MP",
-                    (width * height) as f64 / 1e6,
-                    self.max_pixels as f64 / 1e6
+                    "{width}×{height} = {}",
+                    over_the_limit(width * height, self.max_pixels)
                 ),
             ));
         }
         Ok(())
     }
+}
+
+/// "W×H = 16.78 MP, over the limit of 16.77 MP": megapixels with as many decimals as
+/// it takes for the two to differ (one at least), so the message never reads "16.8 MP over
+/// the limit of 16.8 MP".
+fn over_the_limit(pixels: u64, max: u64) -> String {
+    let mp = |n: u64| n as f64 / 1e6;
+    let decimals = (1..=6)
+        .find(|&d| format!("{:.*}", d, mp(pixels)) != format!("{:.*}", d, mp(max)))
+        .unwrap_or(6);
+    format!(
+        "{:.*} MP, over the limit of {:.*} MP",
+        decimals,
+        mp(pixels),
+        decimals,
+        mp(max)
+    )
 }
 
 /// A format recognised by its signature.
@@ -254,4 +270,31 @@ fn to_rgb8_like_pil(img: DynamicImage, png_color_type: u8) -> Result<RgbImage, R
             "PNG: decoded buffer has the wrong size",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_limit_message_shows_the_difference() {
+        // (pixels, limit) → message
+        for (pixels, max, want) in [
+            (
+                4097 * 4096,
+                4096 * 4096,
+                "16.781 MP, over the limit of 16.777 MP",
+            ),
+            (
+                200_000_000,
+                100_000_000,
+                "200.0 MP, over the limit of 100.0 MP",
+            ),
+            (
+                100_000_001,
+                100_000_000,
+                "100.000001 MP, over the limit of 100.000000 MP",
+            ),
+        ] {
+            assert_eq!(super::over_the_limit(pixels, max), want);
+        }
+    }
 }

@@ -5,6 +5,7 @@ pub mod metrics;
 pub mod npz;
 pub mod outputs;
 pub mod perturb;
+pub mod policy;
 pub mod scale_selection;
 pub mod score;
 pub mod suite;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use tch::{Device, Kind};
 
-use crate::config::{Config, CropPolicy};
+use crate::config::Config;
 use crate::data::{self, Loader, Sample, SkipLog};
 use crate::eval::metrics::sigmoid;
 use crate::model::detector::{DetectorOutput, InputMaps};
@@ -187,17 +187,8 @@ pub fn score_batch(
     })
 }
 
-/// The preprocessing `npr predict` and `npr serve` apply: the checkpoint's first test
-/// set's protocol (resize to the load size or not, its crop), or the ForenSynths protocol
-/// (resize to the load size, no crop) when the config names no test set.
+/// The preprocessing `npr predict` and `npr serve` apply: the checkpoint's test
+/// transform, the one scoring policy ([`super::policy`]).
 pub fn predict_transform(config: &Config) -> data::TestTransform {
-    let (resize, crop) = match config.test.sets.first() {
-        Some(set) => (set.resize.then_some(config.data.load_size), set.crop),
-        None => (Some(config.data.load_size), CropPolicy::None),
-    };
-    data::TestTransform {
-        resize,
-        crop: crop.to_crop(config.data.crop_size),
-        ..Default::default()
-    }
+    super::policy::checkpoint_transform(config)
 }

@@ -319,6 +319,11 @@ fn plan_sets(request: &TestRequest, config: &Config, skips: &SkipLog) -> Result<
         let resize = set
             .resize
             .then(|| request.resize_to.unwrap_or(config.data.load_size));
+        eprintln!(
+            "test set {:?}: preprocessing {}",
+            set.name,
+            policy_origin(request, resize, set.crop.to_crop(config.data.crop_size))
+        );
         plans.push(SetPlan {
             set,
             resize,
@@ -420,6 +425,18 @@ fn crop_name(c: CropPolicy) -> &'static str {
         CropPolicy::None => "none",
         CropPolicy::Tile => "tile",
     }
+}
+
+/// The policy in the words every command uses, and whether the flags chose it.
+fn policy_origin(request: &TestRequest, resize: Option<u32>, crop: data::Crop) -> String {
+    let asked =
+        request.set_resize.is_some() || request.resize_to.is_some() || request.set_crop.is_some();
+    let origin = if asked {
+        "asked on the command line: --no-resize / --resize / --crop"
+    } else {
+        crate::eval::policy::CHECKPOINT_POLICY
+    };
+    format!("{} ({origin})", crate::eval::policy::describe(resize, crop))
 }
 
 fn policy_string(plan: &SetPlan) -> String {

@@ -2,21 +2,23 @@
 //! image bytes as the body) and, in folder mode, `GET /api/folder` and
 //! `GET /api/folder/predict?path=REL` (README.md, `npr serve`).
 //!
-//! Every image goes through the loader's own decoder and limits ([`crate::data`]) and the
-//! transform of `npr predict`, so a score here is the score `npr predict` prints. Memory
-//! is bounded three ways: a few bodies are read and decoded at a time (the rest wait),
-//! decoded images waiting for the model may hold at most the loader's bucket memory, and
-//! the model's queue is bounded; past the last two a request gets 503 at once.
+//! Every request first passes [`super::guard`] (Host, cross-site, the API header). Every
+//! image goes through the loader's own decoder and limits ([`crate::data`]) and the
+//! checkpoint's test transform, the one `npr predict` and `npr test` use, so a score here
+//! is the score they print. Memory is bounded four ways: uploads by the bytes that have
+//! arrived ([`super::body`]), decodes by their decoded size ([`super::decode`]), decoded
+//! images waiting for the model by the loader's bucket memory, and the model's queue;
+//! past the last two a request gets 503 at once.
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use base64::Engine as _;
 use image::RgbImage;
 use serde::Deserialize;
@@ -24,35 +26,43 @@ use serde_json::json;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::assets;
-use super::root::{FolderRoot, PathRefused};
+use super::body;
+use super::decode::{Decoder, NotDecoded};
+use super::guard::{self, AllowedHosts};
+use super::listing::Listing;
+use super::memory::Reclaimer;
+use super::reply::{busy, error, status_of, JsonQuery};
+use super::root::PathRefused;
 use super::worker::{Job, Refused, Scored, Worker};
-use crate::data::{self, DecodeLimits, Rejected, SkipReason, TestTransform};
+use crate::data::{Rejected, SkipReason};
 use crate::explain::maps::png_bytes;
 use crate::explain::Explanation;
 
 /// Images listed in folder mode at most (the page sorts them in the browser).
 pub const MAX_LISTED: usize = 5000;
-/// Bodies read and decoded at the same time.
-pub const CONCURRENT_DECODES: usize = 2;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub worker: Worker,
-    pub transform: Arc<TestTransform>,
-    pub limits: DecodeLimits,
+    pub decoder: Decoder,
+    /// The preprocessing policy, named in every answer ([`crate::eval::policy`]).
+    pub policy: Arc<str>,
     /// The largest body accepted: what the loader would read from disk for these limits.
     pub max_upload_bytes: u64,
-    pub decodes: Arc<Semaphore>,
+    /// KiB of uploads in memory, over all requests.
+    pub bodies_kib: Arc<Semaphore>,
+    pub body_timeout: Duration,
     /// KiB of decoded images waiting for or inside the model.
     pub queued_kib: Arc<Semaphore>,
     pub queued_kib_total: u32,
-    pub root: Option<Arc<FolderRoot>>,
+    pub listing: Option<Arc<Listing>>,
+    pub reclaimer: Arc<Reclaimer>,
     /// The checkpoint, as `/api/health` names it.
     pub checkpoint: String,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, hosts: Arc<AllowedHosts>) -> Router {
     Router::new()
         .route(
             "/",
@@ -70,8 +80,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/predict", post(predict))
         .route("/api/folder", get(folder))
         .route("/api/folder/predict", get(folder_predict))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API route".into()) })
+        .fallback(super::reply::not_found)
+        .method_not_allowed_fallback(super::reply::method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(hosts, guard::check))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -82,38 +94,15 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'",
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
         ),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     r
-}
-
-/// `{"error": message}` with `status`.
-pub fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-fn busy(message: &str) -> Response {
-    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message.to_string());
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    r
-}
-
-/// The HTTP status of a rejected image: the loader's reason decides.
-pub fn status_of(reason: SkipReason) -> StatusCode {
-    match reason {
-        SkipReason::Oversized => StatusCode::PAYLOAD_TOO_LARGE,
-        SkipReason::Empty | SkipReason::NotImage | SkipReason::UnsupportedFormat => {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        }
-        SkipReason::Corrupt | SkipReason::TooSmall => StatusCode::UNPROCESSABLE_ENTITY,
-        SkipReason::Unreadable | SkipReason::NotAFile => StatusCode::NOT_FOUND,
-    }
 }
 
 async fn health(State(s): State<AppState>) -> Response {
@@ -123,27 +112,16 @@ async fn health(State(s): State<AppState>) -> Response {
         "checkpoint": s.checkpoint,
         "scales": c.model.scales,
         "fusion": format!("{:?}", c.model.fusion).to_lowercase(),
-        "preprocessing": describe(&s.transform),
-        "folder": s.root.is_some(),
+        "preprocessing": &*s.policy,
+        "folder": s.listing.is_some(),
         "limits": {
-            "max_pixels": s.limits.max_pixels,
+            "max_pixels": s.decoder.limits.max_pixels,
+            "max_decoded_bytes": s.decoder.budget.per_image,
             "max_upload_bytes": s.max_upload_bytes,
+            "body_timeout_s": s.body_timeout.as_secs_f64(),
         },
     }))
     .into_response()
-}
-
-fn describe(t: &TestTransform) -> String {
-    let resize = match t.resize {
-        Some(n) => format!("resize to {n}×{n}"),
-        None => "full size".to_string(),
-    };
-    let crop = match t.crop {
-        data::Crop::None => "no crop".to_string(),
-        data::Crop::Center(n) => format!("centre crop {n}"),
-        data::Crop::Tile(n) => format!("tile to {n}"),
-    };
-    format!("{resize}, {crop}")
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,7 +136,7 @@ pub struct PredictQuery {
 
 async fn predict(
     State(s): State<AppState>,
-    Query(q): Query<PredictQuery>,
+    JsonQuery(q): JsonQuery<PredictQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -166,9 +144,9 @@ async fn predict(
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "the upload is larger than {} bytes, more than any image within the pixel limit ({:.0} MP)",
+                "the upload is larger than {} bytes, more than any image within the pixel limit ({:.1} MP)",
                 s.max_upload_bytes,
-                s.limits.max_pixels as f64 / 1e6
+                s.decoder.limits.max_pixels as f64 / 1e6
             ),
         )
     };
@@ -179,23 +157,17 @@ async fn predict(
     if declared.is_some_and(|n| n > s.max_upload_bytes) {
         return too_large();
     }
-    let Ok(permit) = s.decodes.clone().acquire_owned().await else {
-        return busy("shutting down");
-    };
-    let limit = usize::try_from(s.max_upload_bytes).unwrap_or(usize::MAX);
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
+    let upload = match body::read(body, s.max_upload_bytes, s.body_timeout, &s.bodies_kib).await {
+        Ok(upload) => upload,
+        Err(refused) => return refused.response(s.body_timeout, too_large),
     };
     let name = q.name.clone().unwrap_or_else(|| "upload".to_string());
-    let (limits, transform) = (s.limits, s.transform.clone());
-    let decoded = blocking(move || {
-        let img = data::decode_bytes(&bytes, &limits)?;
-        Ok(data::apply_test(img, &transform)?.image)
-    })
-    .await;
-    drop(permit);
-    answer(&s, decoded, q.maps, name).await
+    let sent = upload.bytes.len() as u64;
+    let decoded = s.decoder.decode(upload.bytes.clone(), Some(sent)).await;
+    drop(upload);
+    let answered = answer(&s, decoded, q.maps, name).await;
+    s.reclaimer.touched();
+    answered
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,24 +178,14 @@ pub struct FolderQuery {
 }
 
 async fn folder(State(s): State<AppState>) -> Response {
-    let Some(root) = s.root.clone() else {
+    let Some(listing) = s.listing.clone() else {
         return folder_off();
     };
-    let listed = tokio::task::spawn_blocking(move || root.list(MAX_LISTED)).await;
-    match listed {
-        Ok(Ok((images, more))) => Json(json!({
-            "root": s.root.as_ref().map(|r| r.path().display().to_string()),
-            "images": images,
-            "not_listed": more,
-        }))
-        .into_response(),
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("listing the folder: {e:#}"),
-        ),
+    match listing.get().await {
+        Ok(value) => Json(&*value).into_response(),
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("listing the folder: {e}"),
+            format!("listing the folder: {e:#}"),
         ),
     }
 }
@@ -235,57 +197,72 @@ fn folder_off() -> Response {
     )
 }
 
-async fn folder_predict(State(s): State<AppState>, Query(q): Query<FolderQuery>) -> Response {
-    let Some(root) = s.root.clone() else {
+async fn folder_predict(
+    State(s): State<AppState>,
+    JsonQuery(q): JsonQuery<FolderQuery>,
+) -> Response {
+    let Some(listing) = s.listing.clone() else {
         return folder_off();
     };
-    let path = match root.resolve(&q.path) {
+    let path = match listing.root().resolve(&q.path) {
         Ok(p) => p,
         Err(refused @ (PathRefused::NotBelowRoot(_) | PathRefused::Escapes(_))) => {
             return error(StatusCode::FORBIDDEN, refused.to_string())
         }
         Err(refused) => return error(StatusCode::NOT_FOUND, refused.to_string()),
     };
-    let Ok(permit) = s.decodes.clone().acquire_owned().await else {
-        return busy("shutting down");
+    // The file's bytes count against the same memory as uploads.
+    // (A file over the cap is refused by `read_capped` without being read.)
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len().min(s.max_upload_bytes));
+    let kib = u32::try_from(size.div_ceil(1024)).unwrap_or(u32::MAX);
+    let Ok(held) = s.bodies_kib.clone().try_acquire_many_owned(kib) else {
+        return busy("too many images in memory; retry shortly");
     };
-    let (limits, transform) = (s.limits, s.transform.clone());
-    let decoded = blocking(move || {
-        let img = data::decode_file(&path, &limits)?;
-        Ok(data::apply_test(img, &transform)?.image)
-    })
-    .await;
-    drop(permit);
-    answer(&s, decoded, q.maps, q.path.clone()).await
+    let cap = s.max_upload_bytes;
+    let read = tokio::task::spawn_blocking(move || read_capped(&path, cap)).await;
+    let decoded = match read {
+        Ok(Ok(bytes)) => s.decoder.decode(bytes, None).await,
+        Ok(Err(rejected)) => Err(NotDecoded::Rejected(rejected)),
+        Err(e) => Err(NotDecoded::Rejected(Rejected::new(
+            SkipReason::Unreadable,
+            e.to_string(),
+        ))),
+    };
+    drop(held);
+    let answered = answer(&s, decoded, q.maps, q.path.clone()).await;
+    s.reclaimer.touched();
+    answered
 }
 
-/// Runs decoding on the blocking pool; a panicking decoder becomes a rejection.
-async fn blocking(
-    f: impl FnOnce() -> Result<RgbImage, Rejected> + Send + 'static,
-) -> Result<RgbImage, Rejected> {
-    let run = move || {
-        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-            Err(Rejected::new(
-                SkipReason::Corrupt,
-                "the decoder panicked on this file",
-            ))
-        })
-    };
-    tokio::task::spawn_blocking(run)
-        .await
-        .unwrap_or_else(|e| Err(Rejected::new(SkipReason::Corrupt, e.to_string())))
+/// A folder file's bytes, refused before reading when it is larger than `cap`.
+fn read_capped(path: &std::path::Path, cap: u64) -> Result<Bytes, Rejected> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Rejected::new(SkipReason::Unreadable, e.to_string()))?;
+    if meta.len() > cap {
+        return Err(Rejected::new(
+            SkipReason::Oversized,
+            format!(
+                "{} bytes on disk, more than any image within the pixel limit",
+                meta.len()
+            ),
+        ));
+    }
+    std::fs::read(path)
+        .map(Bytes::from)
+        .map_err(|e| Rejected::new(SkipReason::Unreadable, e.to_string()))
 }
 
 /// Queues a decoded image for the model and turns its answer into JSON.
 async fn answer(
     s: &AppState,
-    decoded: Result<RgbImage, Rejected>,
+    decoded: Result<RgbImage, NotDecoded>,
     maps: bool,
     name: String,
 ) -> Response {
     let image = match decoded {
         Ok(img) => img,
-        Err(r) => {
+        Err(NotDecoded::Stopping) => return busy("shutting down"),
+        Err(NotDecoded::Rejected(r)) => {
             return error(
                 status_of(r.reason),
                 format!(
@@ -327,7 +304,9 @@ async fn answer(
     };
     drop(permit);
     let scales = s.worker.config.model.scales.clone();
-    let rendered = tokio::task::spawn_blocking(move || render(scored, &scales, &name)).await;
+    let policy = s.policy.clone();
+    let rendered =
+        tokio::task::spawn_blocking(move || render(scored, &scales, &name, &policy)).await;
     match rendered {
         Ok(Ok(value)) => Json(value).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
@@ -337,7 +316,12 @@ async fn answer(
 
 /// The answer's JSON: the fields of `npr predict --json`, plus with maps the fields of
 /// `npr predict --maps`'s JSON with each map as a PNG data URL.
-fn render(scored: Scored, scales: &[f64], name: &str) -> anyhow::Result<serde_json::Value> {
+fn render(
+    scored: Scored,
+    scales: &[f64],
+    name: &str,
+    policy: &str,
+) -> anyhow::Result<serde_json::Value> {
     let (logit, score) = (scored.logit, scored.score);
     let weights_rgb: Vec<Vec<f32>> = scored.weights.chunks(3).map(<[f32]>::to_vec).collect();
     let Some(explained) = scored.explanation() else {
@@ -349,10 +333,13 @@ fn render(scored: Scored, scales: &[f64], name: &str) -> anyhow::Result<serde_js
             "path": name, "score": score, "logit": logit,
             "pred": if logit > 0.0 { "fake" } else { "real" },
             "scales": scales, "weights": weights, "weights_rgb": weights_rgb,
+            "preprocessing": policy,
         }));
     };
     let urls = data_urls(&explained)?;
-    Ok(serde_json::to_value(explained.summary(name, urls))?)
+    let mut value = serde_json::to_value(explained.summary(name, urls))?;
+    value["preprocessing"] = json!(policy);
+    Ok(value)
 }
 
 fn data_urls(e: &Explanation) -> anyhow::Result<BTreeMap<String, String>> {

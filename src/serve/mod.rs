@@ -1,12 +1,26 @@
 //! `npr serve`: a local page that shows an image's score, its per-scale weights and the
 //! NPR residual at every scale, and a JSON API for scripts (README.md, `npr serve`).
 //!
+//! - [`options`]: the flags, typed and validated
+//! - [`listen`]: the accept loop (connection limit, header timeout, bounded shutdown)
+//! - [`guard`]: Host allow-list, cross-site refusal, the API header
+//! - [`api`]: the routes and the JSON; [`reply`]: JSON errors
+//! - [`body`], [`budget`], [`decode`]: uploads and decodes bounded by what they cost
 //! - [`worker`]: the one model, on one thread, fed by a bounded queue in small batches
-//! - [`api`]: the routes, the limits, the JSON
-//! - [`root`]: folder mode's confinement to `--root`
+//! - [`memory`]: freed memory goes back to the kernel after a burst
+//! - [`root`], [`listing`]: folder mode's confinement to `--root`, its cached listing
 //! - [`assets`]: the page (HTML, JS, CSS compiled into the binary; nothing from a CDN)
 pub mod api;
 pub mod assets;
+pub mod body;
+pub mod budget;
+pub mod decode;
+pub mod guard;
+pub mod listen;
+pub mod listing;
+pub mod memory;
+pub mod options;
+pub mod reply;
 pub mod root;
 pub mod worker;
 
@@ -18,38 +32,35 @@ use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 
 use crate::data::{DecodeLimits, LoaderOptions};
+use crate::eval::policy::{describe_transform, CHECKPOINT_POLICY};
 use crate::eval::score::predict_transform;
 use api::AppState;
+use decode::Decoder;
+use guard::AllowedHosts;
+use listing::Listing;
 use root::FolderRoot;
 use worker::Worker;
 
-/// What `npr serve` was asked for.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    pub checkpoint: std::path::PathBuf,
-    pub addr: String,
-    pub root: Option<std::path::PathBuf>,
-    pub batch_size: usize,
-    pub queue: usize,
-    pub device: tch::Device,
+pub use options::{parse_addr, NetLimits, ServeOptions};
+
+/// Uploads held in memory at once, over all requests (bytes that have arrived).
+pub const BODY_MEMORY: usize = 1 << 30;
+
+/// What the server says at startup, besides its address.
+pub struct Ready {
+    pub addr: SocketAddr,
+    /// The `Host` names it answers to.
+    pub hosts: Vec<String>,
+    /// The preprocessing policy.
+    pub policy: String,
 }
 
-/// Parses `--addr`: `HOST:PORT` with an IP address, or `localhost:PORT`.
-pub fn parse_addr(addr: &str) -> Result<SocketAddr> {
-    let normalised = match addr.strip_prefix("localhost:") {
-        Some(port) => format!("127.0.0.1:{port}"),
-        None => addr.to_string(),
-    };
-    normalised.parse().map_err(|_| {
-        crate::usage!("--addr {addr:?}: expected IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (0.0.0.0:8080 listens on every interface)")
-    })
-}
-
-/// Loads the model, binds, serves until SIGINT/SIGTERM, answers what is in flight and
-/// returns: the only way it ends without an error. `on_ready` gets the bound address
-/// (port 0 picks a free port).
-pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+/// Loads the model, binds, serves until SIGINT/SIGTERM, lets what is in flight finish
+/// within the grace and returns: the only way it ends without an error. `on_ready` gets
+/// the bound address (port 0 picks a free port).
+pub fn run(options: &ServeOptions, on_ready: impl FnOnce(&Ready)) -> Result<()> {
     let addr = parse_addr(&options.addr)?;
+    options.net.validate()?;
     let root = options
         .root
         .as_deref()
@@ -66,6 +77,49 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<
         options.batch_size,
         options.queue,
     )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let served = runtime.block_on(serve(options, addr, worker, root, on_ready));
+    // Decodes still running on the blocking pool are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    served
+}
+
+async fn serve(
+    options: &ServeOptions,
+    addr: SocketAddr,
+    worker: Worker,
+    root: Option<Arc<FolderRoot>>,
+    on_ready: impl FnOnce(&Ready),
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::usage!("--addr {addr}: cannot listen there ({e})"))?;
+    let bound = listener.local_addr()?;
+    let hosts = Arc::new(AllowedHosts::new(bound, &options.allow_hosts));
+    let state = state(options, worker, root);
+    on_ready(&Ready {
+        addr: bound,
+        hosts: hosts.names().to_vec(),
+        policy: state.policy.to_string(),
+    });
+    if let Some(listing) = state.listing.clone() {
+        tokio::spawn(async move { listing.get().await }); // walked once, before the page asks
+    }
+    listen::serve(
+        listener,
+        api::router(state, hosts),
+        options.net,
+        stop_requested(),
+    )
+    .await;
+    Ok(())
+}
+
+/// What the handlers share (inside the runtime: the reclaimer's task needs it).
+fn state(options: &ServeOptions, worker: Worker, root: Option<Arc<FolderRoot>>) -> AppState {
     let transform = Arc::new(predict_transform(&worker.config));
     // A checkpoint that scores at full size sees whole images: cap them at what one
     // forward pass may hold (see `worker::MAX_BATCH_PIXELS`); resized inputs may be large.
@@ -79,33 +133,19 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<
     };
     let budget_kib =
         u32::try_from(LoaderOptions::default().bucket_memory / 1024).unwrap_or(u32::MAX);
-    let state = AppState {
+    AppState {
+        policy: describe_transform(&transform, CHECKPOINT_POLICY).into(),
+        decoder: Decoder::new(limits, transform),
         worker,
-        transform,
-        limits,
         max_upload_bytes: limits.max_file_bytes(),
-        decodes: Arc::new(Semaphore::new(api::CONCURRENT_DECODES)),
+        bodies_kib: Arc::new(Semaphore::new(BODY_MEMORY / 1024)),
+        body_timeout: options.net.body_timeout,
         queued_kib: Arc::new(Semaphore::new(budget_kib as usize)),
         queued_kib_total: budget_kib,
-        root,
+        listing: root.map(|r| Arc::new(Listing::new(r, api::MAX_LISTED))),
+        reclaimer: memory::Reclaimer::spawn(),
         checkpoint: options.checkpoint.display().to_string(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| crate::usage!("--addr {addr}: cannot listen there ({e})"))?;
-        let bound = listener.local_addr()?;
-        on_ready(bound);
-        axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(stop_requested())
-            .await
-            .context("serving")?;
-        Ok(())
-    })
+    }
 }
 
 /// Resolves when SIGINT or SIGTERM has arrived (the handler of [`crate::interrupt`], so

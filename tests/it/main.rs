@@ -8,4 +8,6 @@ mod parity;
 mod report;
 mod reproduce;
 mod serve;
+mod serve_policy;
+mod serve_safety;
 mod trust;

@@ -13,7 +13,7 @@ use crate::cli::{npr, ok, tiny_synth};
 use crate::common::npr_bin;
 
 /// A tiny 4-scale attention model (the four weights the page shows), trained one epoch.
-fn checkpoint() -> &'static Path {
+pub(crate) fn checkpoint() -> &'static Path {
     static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, ckpt) = RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -36,13 +36,13 @@ fn checkpoint() -> &'static Path {
 }
 
 /// A running `npr serve`; stopped with SIGINT when dropped.
-struct Server {
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Server {
-    fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         let mut child = Command::new(npr_bin())
             .args([
                 "serve",
@@ -81,7 +81,7 @@ impl Server {
     }
 
     /// Sends one request; (status, JSON body).
-    fn request(&self, method: &str, target: &str, body: &[u8]) -> (u16, Value) {
+    pub(crate) fn request(&self, method: &str, target: &str, body: &[u8]) -> (u16, Value) {
         let (status, bytes) = self.raw(method, target, body);
         let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             panic!(
@@ -92,15 +92,32 @@ impl Server {
         (status, json)
     }
 
-    fn raw(&self, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    /// Sends one request as the page would (its Host, the API header); (status, body).
+    pub(crate) fn raw(&self, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let host = format!("127.0.0.1:{}", self.port);
+        self.raw_with(method, target, &[("Host", &host), ("X-NPR", "1")], body)
+    }
+
+    /// Sends one request with exactly these headers (plus Connection and Content-Length).
+    pub(crate) fn raw_with(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let lines: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         write!(
             s,
-            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            "{method} {target} HTTP/1.1\r\n{lines}Connection: close\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .unwrap();
-        s.write_all(body).unwrap();
+        let _ = s.write_all(body); // a refused request may be answered before its body is read
         let mut response = Vec::new();
         s.read_to_end(&mut response).unwrap();
         let split = response
@@ -113,7 +130,7 @@ impl Server {
     }
 
     /// SIGINT, then the exit code.
-    fn stop(mut self) -> Option<i32> {
+    pub(crate) fn stop(mut self) -> Option<i32> {
         let code = self.interrupt();
         std::mem::forget(self);
         code
@@ -131,12 +148,12 @@ impl Drop for Server {
     }
 }
 
-fn image(rel: &str) -> PathBuf {
+pub(crate) fn image(rel: &str) -> PathBuf {
     tiny_synth().join("synth/test").join(rel)
 }
 
 /// What `npr predict --json` says of `path`.
-fn predict_json(path: &Path) -> Value {
+pub(crate) fn predict_json(path: &Path) -> Value {
     let out = ok(&npr(
         &[
             "predict",
@@ -152,7 +169,7 @@ fn predict_json(path: &Path) -> Value {
     serde_json::from_str(out.lines().next().unwrap()).unwrap()
 }
 
-fn close(a: &Value, b: &Value, key: &str) {
+pub(crate) fn close(a: &Value, b: &Value, key: &str) {
     let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
     assert!((x - y).abs() < 1e-6, "{key}: {x} vs {y}");
 }
@@ -219,15 +236,18 @@ fn health_predict_and_rejections() {
     assert!(got["stretch"]["residual_limit"].as_f64().unwrap() > 0.0);
 
     // Rejected with a 4xx that says why.
-    let cases: [(&[u8], u16, &str); 6] = [
+    let cases: [(&[u8], u16, &str); 7] = [
         (b"hello, I am a text file\n", 415, "not_image"),
         (b"", 415, "empty"),
         // 200 MP: over the loader's 100 MP.
         (&png_header(20000, 10000), 413, "over the limit"),
         // This checkpoint scores at full size: one pixel row over what a forward pass holds.
         (&png_header(4097, 4096), 413, "over the limit"),
-        // 4096² is within it: this header-only file then fails as a damaged image.
-        (&png_header(4096, 4096), 422, "corrupt"),
+        // 4096² is within it, but a 33-byte file that decodes to 48 MiB is cheap to send:
+        // such uploads get 32 MiB at most.
+        (&png_header(4096, 4096), 413, "its 33 bytes"),
+        // 1024² is within that: this header-only file then fails as a damaged image.
+        (&png_header(1024, 1024), 422, "corrupt"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", 422, "corrupt"),
     ];
     for (body, want, needle) in cases {
@@ -242,7 +262,7 @@ fn health_predict_and_rejections() {
         npr::data::DecodeLimits::default().max_file_bytes() + 1
     );
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(s, "POST /api/predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {huge}\r\n\r\n").unwrap();
+    write!(s, "POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-NPR: 1\r\nConnection: close\r\nContent-Length: {huge}\r\n\r\n").unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");

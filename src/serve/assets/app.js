@@ -5,6 +5,11 @@
 const $ = (sel) => document.querySelector(sel);
 let scales = [];
 
+// The server answers API calls only with this header, which a page of another site
+// cannot send (src/serve/guard.rs).
+const API = { "X-NPR": "1" };
+const api = (url, init = {}) => fetch(url, { ...init, headers: { ...API, ...(init.headers || {}) } });
+
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -19,12 +24,12 @@ function scaleLabel(s) {
 }
 
 async function health() {
-  const r = await fetch("/api/health");
+  const r = await api("/api/health");
   const h = await r.json();
   scales = h.scales;
   $("#model").textContent =
     `checkpoint ${h.checkpoint} · fusion ${h.fusion} · scales ${h.scales.join(", ")} · ` +
-    `${h.preprocessing} · up to ${Math.round(h.limits.max_pixels / 1e6)} MP per image`;
+    `${h.preprocessing} · up to ${(h.limits.max_pixels / 1e6).toFixed(1)} MP per image`;
   if (h.folder) loadFolder();
 }
 
@@ -97,7 +102,7 @@ async function show(name, request) {
 
 async function upload(files) {
   for (const f of files) {
-    await show(f.name, () => fetch(`/api/predict?maps=true&name=${encodeURIComponent(f.name)}`,
+    await show(f.name, () => api(`/api/predict?maps=true&name=${encodeURIComponent(f.name)}`,
       { method: "POST", body: f, headers: { "Content-Type": "application/octet-stream" } }));
   }
 }
@@ -148,7 +153,7 @@ function renderTable() {
       ...scales.map((_, i) => el("td", { class: "num" }, r.weights ? r.weights[i].toFixed(3) : "")));
     if (r.error) tr.title = r.error;
     tr.addEventListener("click", () => {
-      show(r.path, () => fetch(`/api/folder/predict?maps=true&path=${encodeURIComponent(r.path)}`));
+      show(r.path, () => api(`/api/folder/predict?maps=true&path=${encodeURIComponent(r.path)}`));
       window.scrollTo({ top: 0, behavior: "smooth" });
     });
     body.append(tr);
@@ -157,7 +162,7 @@ function renderTable() {
 
 async function loadFolder() {
   $("#folder").hidden = false;
-  const r = await fetch("/api/folder");
+  const r = await api("/api/folder");
   const listing = await r.json();
   $("#folder-root").textContent = listing.root;
   rows = listing.images.map((i) => ({ path: i.path, label: i.label }));
@@ -172,7 +177,7 @@ async function loadFolder() {
     while (next < rows.length) {
       const row = rows[next++];
       try {
-        const res = await fetch(`/api/folder/predict?path=${encodeURIComponent(row.path)}`);
+        const res = await api(`/api/folder/predict?path=${encodeURIComponent(row.path)}`);
         const body = await res.json();
         if (res.ok) Object.assign(row, { score: body.score, pred: body.pred, weights: body.weights });
         else row.error = body.error;
