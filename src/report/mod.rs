@@ -1,14 +1,16 @@
-//! `npr report`: tested runs → the study plan's answers. Tables over seeds, significance
-//! against the baseline (McNemar per seed on the same images, paired t-tests over seeds,
-//! Holm within each family), bootstrap intervals, branch-weight analysis, failure cases, and
-//! the hypotheses stated with their numbers ("not met" is an answer). It reads only the run
-//! folders' files (see `runs.rs`).
+//! `npr report`: tested runs → the study plan's answers. The hypotheses as verdicts with
+//! their intervals (`hypotheses.rs`, `evidence.rs`: "not met" and "inconclusive" are
+//! answers), tables over seeds, exploratory significance against the baseline (McNemar per
+//! seed on the same images, CMH over seeds, paired t-tests over seeds, Holm within each
+//! family), bootstrap intervals, branch-weight analysis and failure cases. It reads only the
+//! run folders' files and refuses inputs that would bias it (see `runs.rs`).
 //!
 //! ```text
 //! OUT/report.md                     the page to open first
 //! OUT/ablation_table.csv, .md       mean ± std over seeds per variant, set, perturbation
 //! OUT/runs.csv                      every run's scores per perturbation and set
 //! OUT/significance_mcnemar.csv      per variant, seed and set, against the baseline
+//! OUT/significance_cmh.csv          per variant and set, over seeds, against the baseline
 //! OUT/significance_ttest.csv        per variant, set and quantity, over seeds
 //! OUT/bootstrap.csv                 95 % intervals of acc, AP, AUC per run and set
 //! OUT/branch_weights.csv            mean ± std weight per variant, generator, label, scale
