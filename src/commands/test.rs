@@ -40,7 +40,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_out(&checkpoint, args.sweep.as_deref()));
+        .unwrap_or_else(|| default_out(&checkpoint, args.sweep.as_deref(), &levels));
     // Everything is written into a staging folder and swapped into place at the end, so
     // `out` holds the previous complete results or the new ones, never a mix.
     completion::remove_stale_staging(&out)?;
@@ -52,6 +52,10 @@ pub fn run(args: &TestArgs) -> Result<()> {
         args.resize.map(|_| true)
     };
     let sets = sets_to_test(args, &loaded.config)?;
+    let mut keep: Vec<&Path> = vec![checkpoint.as_path()];
+    keep.extend(run_dir);
+    keep.extend(sets.iter().map(|s| s.dataroot.as_path()));
+    completion::check_replaceable(&out, &keep)?;
     let synthetic = suite::all_synthetic(&sets);
     let done = Completion {
         checkpoint: checkpoint.clone(),
@@ -73,9 +77,14 @@ pub fn run(args: &TestArgs) -> Result<()> {
         out: staging.clone(),
     };
     let tables = match suite::run(&loaded, &checkpoint, &request, device)
-        .and_then(|t| completion::publish(&staging, &out, &done).map(|()| t))
+        .and_then(|t| completion::publish(&staging, &out, &done).map(|warning| (t, warning)))
     {
-        Ok(t) => t,
+        Ok((t, warning)) => {
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            t
+        }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging); // best effort: the error matters more
             return Err(e.context(format!(
@@ -92,12 +101,19 @@ pub fn run(args: &TestArgs) -> Result<()> {
     Ok(())
 }
 
-/// `RUN/test` for the clean test; a sweep never writes over it: `RUN/test_sweep_<kind>`.
-fn default_out(checkpoint: &Path, sweep: Option<&str>) -> PathBuf {
+/// `RUN/test` for the clean test; anything else never writes over it: a sweep writes
+/// `RUN/test_sweep_<kind>`, a single perturbation `RUN/test_<level>` (`test_jpeg_75`).
+fn default_out(checkpoint: &Path, sweep: Option<&str>, levels: &[Perturbation]) -> PathBuf {
     let dir = checkpoint.parent().unwrap_or(Path::new("."));
-    match sweep.and_then(|s| s.split_once('=')) {
-        Some((kind, _)) => dir.join(format!("test_sweep_{}", kind.trim())),
-        None => dir.join("test"),
+    if let Some((kind, _)) = sweep.and_then(|s| s.split_once('=')) {
+        return dir.join(format!("test_sweep_{}", kind.trim()));
+    }
+    match levels {
+        [only] if *only != Perturbation::default() => dir.join(format!(
+            "test_{}",
+            only.to_string().replace(['=', ';', '.'], "_")
+        )),
+        _ => dir.join("test"),
     }
 }
 

@@ -99,8 +99,8 @@ pub fn staging_dir(out: &Path) -> Result<PathBuf> {
     Ok(parent.join(format!(".{name}.staging-{}", std::process::id())))
 }
 
-/// Removes staging folders of `out` that killed processes left behind (the caller holds
-/// the run folder's lock, so none of them is being written).
+/// Removes staging folders of `out` that killed processes left behind: those whose PID is
+/// no longer alive (a live one belongs to another `npr test` writing to the same `out`).
 pub fn remove_stale_staging(out: &Path) -> Result<()> {
     let (Some(name), Some(parent)) = (out.file_name(), out.parent()) else {
         return Ok(());
@@ -115,36 +115,125 @@ pub fn remove_stale_staging(out: &Path) -> Result<()> {
         return Ok(());
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            std::fs::remove_dir_all(e.path())
-                .with_context(|| format!("removing debris {}", e.path().display()))?;
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && process_alive(pid) {
+            continue;
         }
+        std::fs::remove_dir_all(e.path())
+            .with_context(|| format!("removing debris {}", e.path().display()))?;
+    }
+    Ok(())
+}
+
+/// Whether a process with this PID exists (signal 0 probes without sending anything).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Refuses an `--out` that `npr test` must not replace: one that holds the run folder, the
+/// checkpoint or a test set (replacing it would delete them), or an existing folder that
+/// is neither empty nor a test folder (`complete.json` or `metrics.csv` inside).
+pub fn check_replaceable(out: &Path, keep: &[&Path]) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    let canonical = out
+        .canonicalize()
+        .with_context(|| format!("resolving --out {}", out.display()))?;
+    if !canonical.is_dir() {
+        return Err(crate::usage!(
+            "--out {} exists and is not a folder",
+            out.display()
+        ));
+    }
+    for k in keep {
+        if k.canonicalize().is_ok_and(|k| k.starts_with(&canonical)) {
+            return Err(crate::usage!(
+                "--out {} holds {}: npr test replaces its --out folder whole, so it must be a folder of its own (e.g. RUN/test_NAME)",
+                out.display(),
+                k.display()
+            ));
+        }
+    }
+    let empty = std::fs::read_dir(&canonical)
+        .with_context(|| format!("listing --out {}", out.display()))?
+        .next()
+        .is_none();
+    if !empty && !out.join(MARKER).is_file() && !out.join("metrics.csv").is_file() {
+        return Err(crate::usage!(
+            "--out {} is a folder that npr test did not write (no {MARKER} or metrics.csv): npr test replaces its --out folder whole; choose a new or empty folder",
+            out.display()
+        ));
     }
     Ok(())
 }
 
 /// Writes the marker into `staging`, then puts `staging` in the place of `out` in one
 /// step: `renameat2(RENAME_EXCHANGE)` swaps a previous folder out atomically (it is then
-/// removed); with no previous folder a plain rename suffices. A kill at any instant leaves
-/// `out` as it was or as it is now.
-pub fn publish(staging: &Path, out: &Path, done: &Completion) -> Result<()> {
+/// removed); with no previous folder a plain rename suffices. File systems without the
+/// exchange (NFS, many FUSE mounts) get two renames under the run's lock: a kill between
+/// them leaves the previous results at `.NAME.old-PID` and no `out`, which readers see as
+/// "not tested" rather than as a mix. Returns a warning when the previous results could not
+/// be removed after the new ones were in place.
+pub fn publish(staging: &Path, out: &Path, done: &Completion) -> Result<Option<String>> {
     crate::atomic::write(
         &staging.join(MARKER),
         serde_json::to_string_pretty(done)?.as_bytes(),
     )?;
     if !out.exists() {
-        return std::fs::rename(staging, out)
-            .with_context(|| format!("moving {} to {}", staging.display(), out.display()));
+        std::fs::rename(staging, out)
+            .with_context(|| format!("moving {} to {}", staging.display(), out.display()))?;
+        return Ok(None);
     }
-    exchange(staging, out)
-        .with_context(|| format!("replacing {} with {}", out.display(), staging.display()))?;
-    // `staging` now holds the previous results.
-    std::fs::remove_dir_all(staging).with_context(|| {
+    let old = match exchange(staging, out) {
+        // `staging` now holds the previous results.
+        Ok(()) => staging.to_path_buf(),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+            ) =>
+        {
+            let old = staging.with_file_name(
+                staging
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .replace(".staging-", ".old-"),
+            );
+            std::fs::rename(out, &old)
+                .with_context(|| format!("moving {} aside to {}", out.display(), old.display()))?;
+            std::fs::rename(staging, out)
+                .with_context(|| format!("moving {} to {}", staging.display(), out.display()))?;
+            old
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "replacing {} with {}",
+                out.display(),
+                staging.display()
+            )))
+        }
+    };
+    // The new results are in place: failing to remove the old ones is worth a warning only.
+    Ok(std::fs::remove_dir_all(&old).err().map(|e| {
         format!(
-            "removing the previous results, now at {}",
-            staging.display()
+            "the new results are in {}, but the previous ones at {} could not be removed: {e}",
+            out.display(),
+            old.display()
         )
-    })
+    }))
 }
 
 /// Atomically swaps two paths (Linux `renameat2` with `RENAME_EXCHANGE`).
@@ -195,7 +284,7 @@ mod tests {
             let staging = staging_dir(&out).unwrap();
             std::fs::create_dir_all(&staging).unwrap();
             std::fs::write(staging.join("metrics.csv"), round).unwrap();
-            publish(&staging, &out, &marker(round)).unwrap();
+            assert_eq!(publish(&staging, &out, &marker(round)).unwrap(), None);
             assert!(!staging.exists());
             assert_eq!(
                 std::fs::read_to_string(out.join("metrics.csv")).unwrap(),
@@ -210,6 +299,41 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("test")]);
+    }
+
+    #[test]
+    fn only_test_folders_of_their_own_are_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("run");
+        let ckpt = run.join("best.safetensors");
+        std::fs::create_dir_all(run.join("test")).unwrap();
+        std::fs::write(&ckpt, b"w").unwrap();
+        let ok = |out: &Path| check_replaceable(out, &[&run, &ckpt]).is_ok();
+        // New, empty, or an earlier test folder: fine.
+        assert!(ok(&run.join("test_new")));
+        assert!(ok(&run.join("test")));
+        std::fs::write(run.join("test/metrics.csv"), "x").unwrap();
+        assert!(ok(&run.join("test")));
+        // The run folder itself, a folder holding it, a foreign folder: refused.
+        assert!(!ok(&run));
+        assert!(!ok(tmp.path()));
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("img.png"), "x").unwrap();
+        assert!(!ok(&data));
+    }
+
+    #[test]
+    fn staging_of_live_processes_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("test");
+        // PID 1 is alive; a PID above the kernel's maximum is not.
+        for pid in [1u32, 99_999_999] {
+            std::fs::create_dir_all(tmp.path().join(format!(".test.staging-{pid}"))).unwrap();
+        }
+        remove_stale_staging(&out).unwrap();
+        assert!(tmp.path().join(".test.staging-1").exists());
+        assert!(!tmp.path().join(".test.staging-99999999").exists());
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl<'a> Evidence<'a> {
             }
             let robust = hypotheses::robustness(&levels);
             lines.push(format!(
-                "Robustness on `{set}` (`{att}` − `{base}` accuracy, all generators, at every perturbation level; met when no level's interval lies below −{:.0} point, not met when one lies below 0): {} — {}",
+                "Robustness on `{set}` (`{att}` − `{base}` accuracy, all generators, at every perturbation level, non-inferiority margin {:.0} point: met when every level's interval lies above −{0:.0}, not met when one lies below it): {} — {}",
                 hypotheses::ROBUSTNESS_MARGIN * 100.0,
                 robust.verdict,
                 robust.line

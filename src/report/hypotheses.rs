@@ -213,8 +213,9 @@ pub fn h3(gap: Option<Estimate>, gap_difference: Option<Estimate>) -> Finding {
 }
 
 /// Robustness from the accuracy difference (attention − baseline, all generators) at each
-/// perturbation level: not met when some level's interval lies below 0; met when every
-/// level's interval lies above −[`ROBUSTNESS_MARGIN`]; inconclusive otherwise.
+/// perturbation level, as a non-inferiority test with margin [`ROBUSTNESS_MARGIN`]: not
+/// met when some level's interval lies below −margin (worse by more than the margin), met
+/// when every level's interval lies above −margin, inconclusive otherwise.
 pub fn robustness(levels: &[(String, Estimate)]) -> Finding {
     if levels.is_empty() {
         return Finding::new(
@@ -224,7 +225,7 @@ pub fn robustness(levels: &[(String, Estimate)]) -> Finding {
     }
     let worse: Vec<&str> = levels
         .iter()
-        .filter(|(_, e)| e.hi < 0.0)
+        .filter(|(_, e)| e.hi < -ROBUSTNESS_MARGIN)
         .map(|(l, _)| l.as_str())
         .collect();
     let verdict = if !worse.is_empty() {
@@ -241,7 +242,11 @@ pub fn robustness(levels: &[(String, Estimate)]) -> Finding {
     let why = if worse.is_empty() {
         String::new()
     } else {
-        format!("; less accurate at {}", worse.join(", "))
+        format!(
+            "; less accurate by more than {:.0} point at {}",
+            ROBUSTNESS_MARGIN * 100.0,
+            worse.join(", ")
+        )
     };
     Finding::new(verdict, format!("{}{why}", parts.join("; ")))
 }
@@ -443,6 +448,18 @@ mod tests {
                 vec![l("jpeg=75", est(-0.01, -0.05, 0.03))],
                 Inconclusive,
             ),
+            // Surely worse, but by less than the 1-point margin: non-inferior.
+            (
+                "worse within the margin",
+                vec![l("jpeg=75", est(-0.005, -0.009, -0.001))],
+                Met,
+            ),
+            // The same effect measured less precisely stays undecided, never "better".
+            (
+                "across the margin",
+                vec![l("jpeg=75", est(-0.005, -0.015, 0.005))],
+                Inconclusive,
+            ),
             ("no levels", vec![], CannotEvaluate),
         ];
         for (name, levels, want) in cases {
@@ -451,7 +468,7 @@ mod tests {
         }
         assert!(robustness(&[l("jpeg=75", est(-0.03, -0.04, -0.02))])
             .line
-            .contains("less accurate at jpeg=75"));
+            .contains("less accurate by more than 1 point at jpeg=75"));
     }
 
     #[test]

@@ -358,10 +358,19 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for folder in test_folders(dir)? {
         if let Some(why) = completion::stale_reason(&folder, &checkpoint)? {
-            return Err(crate::usage!(
-                "{why}. Run `npr test --checkpoint {}` again (`npr ablate` does it for its cells)",
-                dir.display()
-            ));
+            let again = if folder == test {
+                format!(
+                    "`npr test --checkpoint {}` (`npr ablate` does it for its cells)",
+                    dir.display()
+                )
+            } else {
+                format!(
+                    "the `npr test --checkpoint {} --out {}` that wrote it, with its levels (`--sweep KIND=…` or `--jpeg-quality`/`--blur-sigma`), or remove the folder",
+                    dir.display(),
+                    folder.display()
+                )
+            };
+            return Err(crate::usage!("{why}. Run {again} again"));
         }
         synthetic &= completion::read(&folder)?.is_some_and(|c| c.synthetic);
         let (m, p, ips) = read_test_folder(&folder)?;

@@ -718,4 +718,49 @@ fn a_killed_or_failed_test_leaves_the_previous_complete_folder_or_the_new_one() 
     ok(&test(&[]));
     assert_eq!(debris(), Vec::<String>::new());
     assert_eq!(metrics(), first_metrics, "the same weights score the same");
+    // A single perturbation never replaces the clean results: it gets a folder of its own.
+    ok(&npr(
+        &[
+            "test",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--jpeg-quality",
+            "75",
+        ],
+        &[],
+    ));
+    assert_eq!(metrics(), first_metrics);
+    let jpeg = std::fs::read_to_string(run.join("test_jpeg_75/metrics.csv")).unwrap();
+    assert!(
+        jpeg.lines().skip(1).all(|l| l.starts_with("jpeg=75,")),
+        "{jpeg}"
+    );
+    // An --out that would replace the run itself, or a folder npr test did not write, is
+    // refused before any work, and nothing is touched.
+    let run_s = run.to_str().unwrap();
+    usage_error(
+        &npr(&["test", "--checkpoint", run_s, "--out", run_s], &[]),
+        "holds",
+    );
+    let foreign = dir.path().join("notes");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("todo.txt"), "keep me").unwrap();
+    usage_error(
+        &npr(
+            &[
+                "test",
+                "--checkpoint",
+                run_s,
+                "--out",
+                foreign.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        "did not write",
+    );
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("todo.txt")).unwrap(),
+        "keep me"
+    );
+    assert!(run.join("best.safetensors").is_file() || run.join("last.safetensors").is_file());
 }
