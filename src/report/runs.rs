@@ -431,7 +431,7 @@ pub fn read_run(dir: &Path) -> Result<Run> {
 }
 
 /// `test/` first, then every `test_*/` holding a metrics.csv (e.g. a robustness sweep
-/// written with `npr test --sweep jpeg=75,90,100 --out RUN/test_jpeg`).
+/// written by `npr test --sweep jpeg=75,90,100` into `RUN/test_sweep_jpeg/`).
 fn test_folders(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut extra: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
