@@ -98,7 +98,8 @@ pub struct TestArgs {
     /// Only these of the config's test sets (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     pub sets: Vec<String>,
-    /// Output folder (default: next to the checkpoint, test/).
+    /// Output folder, replaced whole when the test completes (default: next to the
+    /// checkpoint, test/; a sweep test_sweep_KIND/, one perturbation test_LEVEL/).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Re-encode every image as JPEG at this quality before the model.
