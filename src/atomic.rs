@@ -12,8 +12,9 @@ use anyhow::{Context, Result};
 /// the cleanup; never set outside tests).
 const FAIL_ENV: &str = "NPR_TEST_FAIL_WRITE";
 
-/// The temporary sibling of `path`.
-fn temp_path(path: &Path) -> Result<PathBuf> {
+/// A hidden sibling of `path` unique to this process: `.NAME.TAG-PID` in the same folder
+/// (the same file system, so a rename into place is atomic).
+pub fn hidden_sibling(path: &Path, tag: &str) -> Result<PathBuf> {
     let name = path
         .file_name()
         .with_context(|| format!("{} has no file name", path.display()))?
@@ -22,7 +23,12 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    Ok(dir.join(format!(".{name}.tmp-{}", std::process::id())))
+    Ok(dir.join(format!(".{name}.{tag}-{}", std::process::id())))
+}
+
+/// The temporary sibling of `path`.
+fn temp_path(path: &Path) -> Result<PathBuf> {
+    hidden_sibling(path, "tmp")
 }
 
 /// True for a temporary file of [`write`] (`.NAME.tmp-PID`): debris only a process killed

@@ -144,20 +144,23 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
 
 /// Reads and decodes one file. Every failure is a [`Rejected`] with its reason.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, Rejected> {
-    let cap = limits.max_file_bytes();
     if let Ok(meta) = std::fs::metadata(path) {
-        if meta.len() > cap {
-            return Err(Rejected::new(
-                SkipReason::Oversized,
-                format!(
-                    "{} bytes on disk, more than any image within the pixel limit",
-                    meta.len()
-                ),
-            ));
-        }
+        check_file_size(meta.len(), limits.max_file_bytes())?;
     }
     let bytes = std::fs::read(path).map_err(|e| read_error(path, &e))?;
     decode_bytes(&bytes, limits)
+}
+
+/// Refuses a file of `len` bytes before reading it when no image within the pixel limit
+/// can be that large (`cap`, [`DecodeLimits::max_file_bytes`]).
+pub fn check_file_size(len: u64, cap: u64) -> Result<(), Rejected> {
+    if len > cap {
+        return Err(Rejected::new(
+            SkipReason::Oversized,
+            format!("{len} bytes on disk, more than any image within the pixel limit"),
+        ));
+    }
+    Ok(())
 }
 
 /// The reason an `std::fs` call on an image path failed.

@@ -32,7 +32,9 @@ mod fixtures;
 
 pub use bench::{bench_loader, LoaderBench};
 pub use blur::{gaussian_blur, gaussian_kernel};
-pub use decode::{decode_bytes, decode_file, sniff, DecodeLimits, Format, DEFAULT_MAX_PIXELS};
+pub use decode::{
+    check_file_size, decode_bytes, decode_file, sniff, DecodeLimits, Format, DEFAULT_MAX_PIXELS,
+};
 pub use discover::{
     discover, discover_required_split, discover_split, discover_test_set, fingerprint,
     images_under, label_of_folder, split_val, Discovered, Sample, Summary, SummaryRow, FAKE,

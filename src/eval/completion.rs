@@ -61,42 +61,58 @@ pub fn read(test_dir: &Path) -> Result<Option<Completion>> {
 
 /// Why a test folder cannot stand for its checkpoint now; None when it can.
 pub fn stale_reason(test_dir: &Path, checkpoint: &Path) -> Result<Option<String>> {
+    Ok(current(
+        test_dir,
+        checkpoint,
+        checkpoint_sha256(checkpoint)?.as_deref(),
+    )?
+    .err())
+}
+
+/// SHA-256 of a checkpoint file, None when it no longer exists: hash it once, then ask
+/// [`current`] about each of its test folders.
+pub fn checkpoint_sha256(checkpoint: &Path) -> Result<Option<String>> {
+    checkpoint
+        .is_file()
+        .then(|| sha256_file(checkpoint))
+        .transpose()
+}
+
+/// The marker of `test_dir` if it stands for `checkpoint`, whose SHA-256 is `now` (None:
+/// the file is gone); otherwise why it does not.
+pub fn current(
+    test_dir: &Path,
+    checkpoint: &Path,
+    now: Option<&str>,
+) -> Result<std::result::Result<Completion, String>> {
     let Some(done) = read(test_dir)? else {
-        return Ok(Some(format!(
+        return Ok(Err(format!(
             "{} has no {MARKER}: the test was interrupted or made by an older npr",
             test_dir.display()
         )));
     };
-    if !checkpoint.is_file() {
-        return Ok(Some(format!(
+    let Some(now) = now else {
+        return Ok(Err(format!(
             "{} scored {}, which no longer exists",
             test_dir.display(),
             checkpoint.display()
         )));
-    }
-    let now = sha256_file(checkpoint)?;
-    Ok((now != done.checkpoint_sha256).then(|| {
-        format!(
+    };
+    if now != done.checkpoint_sha256 {
+        return Ok(Err(format!(
             "{} scored other weights than {} holds now (SHA-256 {} then, {} now): the run trained on after the test",
             test_dir.display(),
             checkpoint.display(),
             &done.checkpoint_sha256[..12.min(done.checkpoint_sha256.len())],
-            &now[..12]
-        )
-    }))
+            &now[..12.min(now.len())]
+        )));
+    }
+    Ok(Ok(done))
 }
 
 /// The staging folder for `out`: a hidden sibling, unique to this process.
 pub fn staging_dir(out: &Path) -> Result<PathBuf> {
-    let name = out
-        .file_name()
-        .with_context(|| format!("--out {} has no folder name", out.display()))?
-        .to_string_lossy();
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    Ok(parent.join(format!(".{name}.staging-{}", std::process::id())))
+    crate::atomic::hidden_sibling(out, "staging")
 }
 
 /// Removes staging folders of `out` that killed processes left behind: those whose PID is
@@ -205,13 +221,7 @@ pub fn publish(staging: &Path, out: &Path, done: &Completion) -> Result<Option<S
                 Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
             ) =>
         {
-            let old = staging.with_file_name(
-                staging
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .replace(".staging-", ".old-"),
-            );
+            let old = crate::atomic::hidden_sibling(out, "old")?;
             std::fs::rename(out, &old)
                 .with_context(|| format!("moving {} aside to {}", out.display(), old.display()))?;
             std::fs::rename(staging, out)

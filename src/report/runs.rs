@@ -350,6 +350,8 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         .unwrap_or_else(|| "not recorded".into());
     let test = dir.join("test");
     let checkpoint = crate::checkpoint::resolve(dir)?;
+    // Hashed once for all of the run's test folders.
+    let weights_sha = completion::checkpoint_sha256(&checkpoint)?;
     let (mut metrics, mut predictions, mut images_per_s) =
         (Vec::new(), Vec::new(), BTreeMap::new());
     let mut synthetic = true;
@@ -357,22 +359,25 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     // its images twice (and narrow every interval by about √2).
     let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for folder in test_folders(dir)? {
-        if let Some(why) = completion::stale_reason(&folder, &checkpoint)? {
-            let again = if folder == test {
-                format!(
-                    "`npr test --checkpoint {}` (`npr ablate` does it for its cells)",
-                    dir.display()
-                )
-            } else {
-                format!(
+        let done = match completion::current(&folder, &checkpoint, weights_sha.as_deref())? {
+            Ok(done) => done,
+            Err(why) => {
+                let again = if folder == test {
+                    format!(
+                        "`npr test --checkpoint {}` (`npr ablate` does it for its cells)",
+                        dir.display()
+                    )
+                } else {
+                    format!(
                     "the `npr test --checkpoint {} --out {}` that wrote it, with its levels (`--sweep KIND=…` or `--jpeg-quality`/`--blur-sigma`), or remove the folder",
                     dir.display(),
                     folder.display()
                 )
-            };
-            return Err(crate::usage!("{why}. Run {again} again"));
-        }
-        synthetic &= completion::read(&folder)?.is_some_and(|c| c.synthetic);
+                };
+                return Err(crate::usage!("{why}. Run {again} again"));
+            }
+        };
+        synthetic &= done.synthetic;
         let (m, p, ips) = read_test_folder(&folder)?;
         for row in &m {
             let key = (row.perturbation.clone(), row.set.clone());

@@ -238,15 +238,7 @@ async fn folder_predict(
 fn read_capped(path: &std::path::Path, cap: u64) -> Result<Bytes, Rejected> {
     let meta = std::fs::metadata(path)
         .map_err(|e| Rejected::new(SkipReason::Unreadable, e.to_string()))?;
-    if meta.len() > cap {
-        return Err(Rejected::new(
-            SkipReason::Oversized,
-            format!(
-                "{} bytes on disk, more than any image within the pixel limit",
-                meta.len()
-            ),
-        ));
-    }
+    crate::data::check_file_size(meta.len(), cap)?;
     std::fs::read(path)
         .map(Bytes::from)
         .map_err(|e| Rejected::new(SkipReason::Unreadable, e.to_string()))
