@@ -19,5 +19,6 @@ pub mod run_lock;
 pub mod serve;
 pub mod stats;
 pub mod synth;
+pub mod table;
 pub mod threads;
 pub mod train;
