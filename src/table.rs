@@ -3,12 +3,11 @@
 //! quoted only when it holds a comma, quote or line break), so paths with any of those
 //! round-trip.
 //!
-//! Numbers keep the format the files have always had: [`Plain`] is Rust's shortest
-//! round-trip `Display` (`1`, `0.8125`), [`Fixed`] a fixed number of decimals, and
-//! [`OrNa`] writes `n/a` for an undefined metric. Files with per-scale columns
-//! (`train_log.csv`, `scale_selection.csv`) write their header with [`write_with_header`]:
-//! the row type ends in a list, one field per scale.
-use std::fmt;
+//! Numbers keep the format the files have always had, chosen per field with
+//! `serialize_with`: [`plain`] is Rust's shortest round-trip `Display` (`1`, `0.8125`),
+//! [`fixed`] a fixed number of decimals, and [`or_na`] writes `n/a` for an undefined
+//! metric. Files with per-scale columns (`train_log.csv`, `scale_selection.csv`) write their
+//! header with [`write_with_header`]: the row type ends in a list, one field per scale.
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -91,63 +90,63 @@ fn describe(e: &csv::Error) -> String {
     }
 }
 
-/// A float as Rust's `Display` writes it: the shortest text that reads back to it.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct Plain(pub f64);
+/// A float as Rust's `Display` writes it (`1`, `0.0000001`): the shortest text that reads
+/// back to the same value. For `#[serde(serialize_with = "table::plain")]`.
+pub fn plain<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
 
-impl Serialize for Plain {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+/// A float with `N` decimals (scores, where the last digits are noise).
+pub fn fixed<const N: usize, S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{v:.N$}"))
+}
+
+/// `N` decimals, or an empty field where the value is absent or not finite.
+pub fn fixed_or_empty<const N: usize, S: Serializer>(
+    v: &Option<f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v.filter(|v| v.is_finite()) {
+        Some(v) => fixed::<N, S>(&v, s),
+        None => s.serialize_str(""),
     }
 }
 
-/// A float with `N` decimals (`Fixed::<8>`: scores, where the last digits are noise).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct Fixed<const N: usize>(pub f64);
-
-impl<const N: usize> Serialize for Fixed<N> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:.*}", N, self.0))
-    }
+/// One column per value (the trailing per-scale columns), as [`fixed_or_empty`].
+pub fn fixed_columns<const N: usize, S: Serializer>(
+    values: &[f64],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let text = |v: &f64| match v.is_finite() {
+        true => format!("{v:.N$}"),
+        false => String::new(),
+    };
+    s.collect_seq(values.iter().map(text))
 }
-
-/// A metric that may be undefined (one class absent): `n/a` in the file. Reading also
-/// takes an empty field and `NaN` as undefined.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OrNa(pub Option<f64>);
 
 /// How an undefined metric is written.
 pub const NA: &str = "n/a";
 
-impl Serialize for OrNa {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(v) => s.collect_str(&v),
+/// A metric that may be undefined (one class absent): `n/a` in the file. Reading also
+/// takes an empty field and `NaN` as undefined. For `#[serde(with = "table::or_na")]`.
+pub mod or_na {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.collect_str(v),
             None => s.serialize_str(NA),
         }
     }
-}
 
-impl<'de> Deserialize<'de> for OrNa {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OrNa, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
         let text = String::deserialize(d)?;
         match text.as_str() {
-            "" | NA | "NaN" | "nan" => Ok(OrNa(None)),
+            "" | NA | "NaN" | "nan" => Ok(None),
             v => v
                 .parse()
-                .map(|v| OrNa(Some(v)))
+                .map(Some)
                 .map_err(|_| serde::de::Error::custom(format!("{v:?} is not a number or {NA}"))),
-        }
-    }
-}
-
-impl fmt::Display for OrNa {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(v) => write!(f, "{v}"),
-            None => f.write_str(NA),
         }
     }
 }
@@ -159,17 +158,20 @@ mod tests {
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Row {
         path: String,
-        score: Fixed<3>,
-        auc: OrNa,
-        x: Plain,
+        #[serde(serialize_with = "fixed::<3, _>")]
+        score: f64,
+        #[serde(with = "or_na")]
+        auc: Option<f64>,
+        #[serde(serialize_with = "plain")]
+        x: f64,
     }
 
     fn row(path: &str) -> Row {
         Row {
             path: path.into(),
-            score: Fixed(0.5),
-            auc: OrNa(None),
-            x: Plain(1.0),
+            score: 0.5,
+            auc: None,
+            x: 1.0,
         }
     }
 
@@ -224,30 +226,54 @@ mod tests {
         }
     }
 
+    #[derive(Serialize)]
+    struct Formats {
+        #[serde(serialize_with = "plain")]
+        plain: f64,
+        #[serde(serialize_with = "fixed::<3, _>")]
+        fixed: f64,
+        #[serde(serialize_with = "fixed_or_empty::<2, _>")]
+        maybe: Option<f64>,
+        #[serde(with = "or_na")]
+        na: Option<f64>,
+    }
+
     #[test]
     fn numbers_keep_their_formats() {
-        for (value, plain, fixed) in [
-            (1.0, "1", "1.000"),
-            (1e-7, "0.0000001", "0.000"),
-            (0.8125, "0.8125", "0.812"),
+        for (v, maybe, na, want) in [
+            (1.0, None, None, "1,1.000,,n/a\n"),
+            (1e-7, Some(f64::NAN), Some(2.5), "0.0000001,0.000,,2.5\n"),
+            (0.8125, Some(0.125), Some(1.0), "0.8125,0.812,0.12,1\n"),
         ] {
-            assert_eq!(
-                line(&(Plain(value), Fixed::<3>(value))).unwrap(),
-                format!("{plain},{fixed}\n")
-            );
+            let row = Formats {
+                plain: v,
+                fixed: v,
+                maybe,
+                na,
+            };
+            assert_eq!(line(&row).unwrap(), want);
         }
-        assert_eq!(line(&(OrNa(None), OrNa(Some(2.5)))).unwrap(), "n/a,2.5\n");
     }
 
     #[test]
     fn a_trailing_list_fills_the_per_scale_columns() {
+        #[derive(Serialize)]
+        struct Weights {
+            kind: &'static str,
+            #[serde(serialize_with = "fixed_columns::<2, _>")]
+            w: Vec<f64>,
+        }
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("w.csv");
         let header = ["kind".to_string(), "w_0.5".into(), "w_1".into()];
-        write_with_header(&file, &header, [("epoch", vec![Plain(0.25), Plain(0.75)])]).unwrap();
+        let rows = [Weights {
+            kind: "epoch",
+            w: vec![0.25, f64::NAN],
+        }];
+        write_with_header(&file, &header, rows).unwrap();
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
-            "kind,w_0.5,w_1\nepoch,0.25,0.75\n"
+            "kind,w_0.5,w_1\nepoch,0.25,\n"
         );
     }
 }
