@@ -96,6 +96,14 @@ pub fn plain<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
+/// [`plain`], or an empty field where the value is absent.
+pub fn plain_or_empty<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_str(""),
+    }
+}
+
 /// A float with `N` decimals (scores, where the last digits are noise).
 pub fn fixed<const N: usize, S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{v:.N$}"))

@@ -96,8 +96,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     for image in &scored.images {
         let path = &samples[image.sample].path;
         let weights = image.branch_weights();
-        // score > 0.5 ⇔ logit > 0 (the test's rule, also where the score rounds to 1).
-        let call = if image.logit > 0.0 { "fake" } else { "real" };
+        let call = crate::eval::score::call(image.logit);
         if args.json {
             let line = serde_json::json!({
                 "path": path.display().to_string(), "logit": image.logit, "score": image.score,

@@ -11,30 +11,62 @@
 //! OUT/attention_weights.npz  per-image branch weights, labels, scores, generators, features
 //! OUT/scale_selection.csv    top NPR branch vs the true scale, mean weights (synth.json data)
 //! ```
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::metrics::{self, fmt_opt, BinaryMetrics};
+use super::metrics::{self, BinaryMetrics};
 use super::scale_selection::SelectionRow;
+use super::score::is_fake;
+use crate::table::{self, fixed, fixed_columns, fixed_or_empty, or_na, plain, plain_or_empty};
 
-/// One scored image, flattened for the files.
-#[derive(Debug, Clone)]
-pub struct Scored {
+/// One row of `predictions.csv`: one image at one perturbation level. `logit` is what the
+/// ranking metrics use (scores of confident images round to 1); `pred` is the call,
+/// [`is_fake`]`(logit)`. The report reads the file back into this type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
     pub path: String,
     pub set: String,
     pub generator: String,
     pub label: u8,
+    #[serde(serialize_with = "plain")]
     pub logit: f64,
+    #[serde(serialize_with = "fixed::<8, _>")]
     pub score: f64,
+    pub pred: u8,
+    /// Absent in files written before sweeps shared one folder: the clean level.
+    #[serde(default = "clean_level")]
+    pub perturbation: String,
 }
 
-impl Scored {
-    /// Predicted fake: `logit > 0`, i.e. `score > 0.5`.
-    pub fn pred(&self) -> u8 {
-        u8::from(self.logit > 0.0)
+fn clean_level() -> String {
+    "none".into()
+}
+
+impl Prediction {
+    pub fn new(
+        path: String,
+        set: &str,
+        generator: &str,
+        label: u8,
+        logit: f64,
+        score: f64,
+    ) -> Self {
+        Prediction {
+            path,
+            set: set.into(),
+            generator: generator.into(),
+            label,
+            logit,
+            score,
+            pred: u8::from(is_fake(logit)),
+            perturbation: String::new(),
+        }
+    }
+
+    pub fn correct(&self) -> bool {
+        self.pred == self.label
     }
 }
 
@@ -51,62 +83,98 @@ pub struct GeneratorRow {
     pub metrics: BinaryMetrics,
 }
 
-/// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// One row of `metrics.csv`; the report reads the file back into this type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsLine {
+    pub perturbation: String,
+    pub set: String,
+    /// A generator, or `mean` (the set's mean row).
+    pub generator: String,
+    /// `seen`, `unseen`, or `n/a` (unknown, and the mean row).
+    #[serde(with = "seen_column")]
+    pub seen: Option<bool>,
+    pub policy: String,
+    pub n_real: u64,
+    pub n_fake: u64,
+    #[serde(with = "or_na")]
+    pub acc: Option<f64>,
+    #[serde(with = "or_na")]
+    pub ap: Option<f64>,
+    #[serde(with = "or_na")]
+    pub auc: Option<f64>,
+    #[serde(with = "or_na")]
+    pub f1: Option<f64>,
+    #[serde(with = "or_na")]
+    pub precision: Option<f64>,
+    #[serde(with = "or_na")]
+    pub recall: Option<f64>,
+    #[serde(with = "or_na")]
+    pub r_acc: Option<f64>,
+    #[serde(with = "or_na")]
+    pub f_acc: Option<f64>,
+    #[serde(with = "or_na")]
+    pub eer: Option<f64>,
+    #[serde(with = "or_na")]
+    pub best_acc_oracle: Option<f64>,
+    #[serde(with = "or_na")]
+    pub best_threshold_oracle: Option<f64>,
+    #[serde(with = "or_na")]
+    pub tpr_at_fpr_1pct: Option<f64>,
+    #[serde(with = "or_na")]
+    pub tpr_at_fpr_5pct: Option<f64>,
+}
+
+impl From<&GeneratorRow> for MetricsLine {
+    fn from(r: &GeneratorRow) -> Self {
+        let m = &r.metrics;
+        MetricsLine {
+            perturbation: r.perturbation.clone(),
+            set: r.set.clone(),
+            generator: r.generator.clone(),
+            seen: r.seen,
+            policy: r.policy.clone(),
+            n_real: m.n_real,
+            n_fake: m.n_fake,
+            acc: m.acc,
+            ap: m.ap,
+            auc: m.auc,
+            f1: m.f1,
+            precision: m.precision,
+            recall: m.recall,
+            r_acc: m.r_acc,
+            f_acc: m.f_acc,
+            eer: m.eer,
+            best_acc_oracle: m.best_acc,
+            best_threshold_oracle: m.best_threshold,
+            tpr_at_fpr_1pct: m.tpr_at_fpr_1pct,
+            tpr_at_fpr_5pct: m.tpr_at_fpr_5pct,
+        }
     }
 }
 
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    crate::atomic::write(path, text.as_bytes())
-}
+/// The `seen` column of `metrics.csv`.
+mod seen_column {
+    use super::*;
 
-pub const METRICS_HEADER: &str = "perturbation,set,generator,seen,policy,n_real,n_fake,acc,ap,auc,f1,precision,recall,r_acc,f_acc,eer,best_acc_oracle,best_threshold_oracle,tpr_at_fpr_1pct,tpr_at_fpr_5pct";
-
-pub fn write_metrics_csv(path: &Path, rows: &[GeneratorRow]) -> Result<()> {
-    let mut out = String::from(METRICS_HEADER);
-    out.push('\n');
-    for r in rows {
-        let m = &r.metrics;
-        let seen = match r.seen {
+    pub fn serialize<S: Serializer>(seen: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match seen {
             Some(true) => "seen",
             Some(false) => "unseen",
-            None => "n/a",
-        };
-        let values = [
-            m.acc,
-            m.ap,
-            m.auc,
-            m.f1,
-            m.precision,
-            m.recall,
-            m.r_acc,
-            m.f_acc,
-            m.eer,
-            m.best_acc,
-            m.best_threshold,
-            m.tpr_at_fpr_1pct,
-            m.tpr_at_fpr_5pct,
-        ];
-        let _ = write!(
-            out,
-            "{},{},{},{seen},{},{},{}",
-            csv_field(&r.perturbation),
-            csv_field(&r.set),
-            csv_field(&r.generator),
-            csv_field(&r.policy),
-            m.n_real,
-            m.n_fake
-        );
-        for v in values {
-            let _ = write!(out, ",{}", fmt_opt(v));
-        }
-        out.push('\n');
+            None => table::NA,
+        })
     }
-    write_file(path, &out)
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "seen" => Some(true),
+            "unseen" => Some(false),
+            _ => None,
+        })
+    }
+}
+
+pub fn write_metrics_csv(path: &Path, rows: &[GeneratorRow]) -> Result<()> {
+    table::write(path, rows.iter().map(MetricsLine::from))
 }
 
 /// Mean of the defined values; None when none is defined.
@@ -166,28 +234,27 @@ pub fn generalization_gap(rows: &[&GeneratorRow]) -> Option<f64> {
     metrics::generalization_gap(&accs(true), &accs(false))
 }
 
-/// One row per image and perturbation level, the level in the last column; `logit` is
-/// what the ranking metrics use (scores of confident images round to 1), `pred` is
-/// `logit > 0` (= `score > 0.5`).
-pub fn write_predictions_csv(path: &Path, levels: &[(String, Vec<Scored>)]) -> Result<()> {
-    let mut out = String::from("path,set,generator,label,logit,score,pred,perturbation\n");
-    for (perturbation, items) in levels {
-        for s in items {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{:.8},{},{}",
-                csv_field(&s.path),
-                csv_field(&s.set),
-                csv_field(&s.generator),
-                s.label,
-                s.logit,
-                s.score,
-                s.pred(),
-                csv_field(perturbation)
-            );
-        }
-    }
-    write_file(path, &out)
+/// `predictions.csv`: every image at every level, levels in sweep order.
+pub fn write_predictions_csv(path: &Path, predictions: &[Prediction]) -> Result<()> {
+    table::write(path, predictions)
+}
+
+/// One row of `scale_selection.csv`, then one column per branch weight (reals, then fakes).
+#[derive(Serialize)]
+struct SelectionLine<'a> {
+    set: &'a str,
+    generator: &'a str,
+    seen: Option<bool>,
+    #[serde(serialize_with = "plain_or_empty")]
+    true_scale: Option<f64>,
+    reals: usize,
+    fakes: usize,
+    #[serde(serialize_with = "fixed_or_empty::<6, _>")]
+    share_top_is_true: Option<f64>,
+    #[serde(serialize_with = "fixed::<6, _>")]
+    chance: f64,
+    #[serde(serialize_with = "fixed_columns::<6, _>")]
+    weights: Vec<f64>,
 }
 
 /// `scale_selection.csv`: per set and generator, the share of fakes whose top NPR branch is
@@ -198,57 +265,85 @@ pub fn write_scale_selection_csv(
     scales: &[f64],
     rows: &[(String, Option<bool>, SelectionRow)],
 ) -> Result<()> {
-    let mut out =
-        String::from("set,generator,seen,true_scale,reals,fakes,share_top_is_true,chance");
+    let mut header: Vec<String> = [
+        "set",
+        "generator",
+        "seen",
+        "true_scale",
+        "reals",
+        "fakes",
+        "share_top_is_true",
+        "chance",
+    ]
+    .map(String::from)
+    .to_vec();
     for class in ["real", "fake"] {
-        for s in scales {
-            let _ = write!(out, ",weight_{class}_{s}");
-        }
+        header.extend(scales.iter().map(|s| format!("weight_{class}_{s}")));
     }
-    out.push('\n');
-    let opt = |x: Option<f64>| {
-        x.filter(|v| v.is_finite())
-            .map(|v| format!("{v:.6}"))
-            .unwrap_or_default()
-    };
-    for (set, seen, r) in rows {
-        let _ = write!(
-            out,
-            "{},{},{},{},{},{},{},{:.6}",
-            csv_field(set),
-            csv_field(&r.generator),
-            seen.map(|b| b.to_string()).unwrap_or_default(),
-            r.true_scale.map(|t| t.to_string()).unwrap_or_default(),
-            r.reals,
-            r.fakes,
-            opt(r.share_top_is_true),
-            r.chance
-        );
-        for w in r.mean_weight_real.iter().chain(&r.mean_weight_fake) {
-            let _ = write!(out, ",{}", opt(Some(*w)));
-        }
-        out.push('\n');
-    }
-    write_file(path, &out)
+    let lines = rows.iter().map(|(set, seen, r)| SelectionLine {
+        set,
+        generator: &r.generator,
+        seen: *seen,
+        true_scale: r.true_scale,
+        reals: r.reals,
+        fakes: r.fakes,
+        share_top_is_true: r.share_top_is_true,
+        chance: r.chance,
+        weights: r
+            .mean_weight_real
+            .iter()
+            .chain(&r.mean_weight_fake)
+            .copied()
+            .collect(),
+    });
+    table::write_with_header(path, &header, lines)
+}
+
+/// One row of `confusion.csv`.
+#[derive(Serialize)]
+struct ConfusionLine<'a> {
+    perturbation: &'a str,
+    set: &'a str,
+    generator: &'a str,
+    tn: u64,
+    fp: u64,
+    #[serde(rename = "fn")]
+    fn_: u64,
+    tp: u64,
 }
 
 pub fn write_confusion_csv(path: &Path, rows: &[GeneratorRow]) -> Result<()> {
-    let mut out = String::from("perturbation,set,generator,tn,fp,fn,tp\n");
-    for r in rows {
-        let c = r.metrics.confusion;
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{}",
-            csv_field(&r.perturbation),
-            csv_field(&r.set),
-            csv_field(&r.generator),
-            c[0][0],
-            c[0][1],
-            c[1][0],
-            c[1][1]
-        );
-    }
-    write_file(path, &out)
+    table::write(
+        path,
+        rows.iter().map(|r| {
+            let c = r.metrics.confusion;
+            ConfusionLine {
+                perturbation: &r.perturbation,
+                set: &r.set,
+                generator: &r.generator,
+                tn: c[0][0],
+                fp: c[0][1],
+                fn_: c[1][0],
+                tp: c[1][1],
+            }
+        }),
+    )
+}
+
+/// One point of a ROC (`x` = fpr, `y` = tpr) or PR (`x` = recall, `y` = precision) curve;
+/// the threshold as a logit and as a score (empty at the PR curve's end point).
+#[derive(Serialize)]
+struct CurvePoint<'a> {
+    set: &'a str,
+    generator: &'a str,
+    #[serde(serialize_with = "plain")]
+    x: f64,
+    #[serde(serialize_with = "plain")]
+    y: f64,
+    #[serde(serialize_with = "plain_or_empty")]
+    threshold_logit: Option<f64>,
+    #[serde(serialize_with = "plain_or_empty")]
+    threshold: Option<f64>,
 }
 
 /// ROC and PR curve points of every generator with both classes, from logits (one point
@@ -258,85 +353,88 @@ pub fn write_curves(
     pr_path: &Path,
     groups: &[(String, String, Vec<u8>, Vec<f64>)],
 ) -> Result<()> {
-    let mut roc = String::from("set,generator,fpr,tpr,threshold_logit,threshold\n");
-    let mut pr = String::from("set,generator,recall,precision,threshold_logit,threshold\n");
+    let (mut roc, mut pr) = (Vec::new(), Vec::new());
     for (set, generator, labels, logits) in groups {
-        let (set, generator) = (csv_field(set), csv_field(generator));
+        let point = |x: f64, y: f64, t: Option<f64>| CurvePoint {
+            set,
+            generator,
+            x,
+            y,
+            threshold_logit: t,
+            threshold: t.map(metrics::sigmoid),
+        };
         if let Some(c) = metrics::roc_curve(labels, logits)? {
-            for i in 0..c.fpr.len() {
-                let t = c.thresholds[i];
-                let _ = writeln!(
-                    roc,
-                    "{set},{generator},{},{},{t},{}",
-                    c.fpr[i],
-                    c.tpr[i],
-                    metrics::sigmoid(t)
-                );
-            }
+            roc.extend((0..c.fpr.len()).map(|i| point(c.fpr[i], c.tpr[i], Some(c.thresholds[i]))));
         }
         if let Some(c) = metrics::pr_curve(labels, logits)? {
-            for i in 0..c.precision.len() {
-                let (t, s) = match c.thresholds.get(i) {
-                    Some(&t) => (t.to_string(), metrics::sigmoid(t).to_string()),
-                    None => (String::new(), String::new()),
-                };
-                let _ = writeln!(
-                    pr,
-                    "{set},{generator},{},{},{t},{s}",
-                    c.recall[i], c.precision[i]
-                );
-            }
+            pr.extend(
+                (0..c.precision.len())
+                    .map(|i| point(c.recall[i], c.precision[i], c.thresholds.get(i).copied())),
+            );
         }
     }
-    write_file(roc_path, &roc)?;
-    write_file(pr_path, &pr)
+    let header = |x: &str, y: &str| {
+        ["set", "generator", x, y, "threshold_logit", "threshold"].map(String::from)
+    };
+    table::write_with_header(roc_path, &header("fpr", "tpr"), roc)?;
+    table::write_with_header(pr_path, &header("recall", "precision"), pr)
+}
+
+/// One row of `misclassified.csv`.
+#[derive(Serialize)]
+struct Mistake<'a> {
+    perturbation: &'a str,
+    set: &'a str,
+    generator: &'a str,
+    path: &'a str,
+    label: u8,
+    #[serde(serialize_with = "plain")]
+    logit: f64,
+    #[serde(serialize_with = "fixed::<8, _>")]
+    score: f64,
+    #[serde(serialize_with = "fixed::<6, _>")]
+    confidence: f64,
 }
 
 /// Wrongly classified images, per perturbation level (in sweep order) and generator, most
 /// confident mistakes first (largest |logit|, which keeps ordering where scores round to 0
 /// or 1).
-pub fn write_misclassified_csv(path: &Path, levels: &[(String, Vec<Scored>)]) -> Result<()> {
-    let mut out = String::from("perturbation,set,generator,path,label,logit,score,confidence\n");
-    for (perturbation, items) in levels {
-        let mut wrong: Vec<&Scored> = items.iter().filter(|s| s.pred() != s.label).collect();
+pub fn write_misclassified_csv(path: &Path, predictions: &[Prediction]) -> Result<()> {
+    let mut rows = Vec::new();
+    for level in predictions.chunk_by(|a, b| a.perturbation == b.perturbation) {
+        let mut wrong: Vec<&Prediction> = level.iter().filter(|p| !p.correct()).collect();
         wrong.sort_by(|a, b| {
             (a.set.as_str(), a.generator.as_str())
                 .cmp(&(b.set.as_str(), b.generator.as_str()))
                 .then(b.logit.abs().total_cmp(&a.logit.abs()))
         });
-        for s in wrong {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{:.8},{:.6}",
-                csv_field(perturbation),
-                csv_field(&s.set),
-                csv_field(&s.generator),
-                csv_field(&s.path),
-                s.label,
-                s.logit,
-                s.score,
-                (s.score - 0.5).abs() / 0.5
-            );
-        }
+        rows.extend(wrong.into_iter().map(|p| Mistake {
+            perturbation: &p.perturbation,
+            set: &p.set,
+            generator: &p.generator,
+            path: &p.path,
+            label: p.label,
+            logit: p.logit,
+            score: p.score,
+            confidence: (p.score - 0.5).abs() / 0.5,
+        }));
     }
-    write_file(path, &out)
+    let header = [
+        "perturbation",
+        "set",
+        "generator",
+        "path",
+        "label",
+        "logit",
+        "score",
+        "confidence",
+    ];
+    table::write_with_header(path, &header.map(String::from), rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        for (input, want) in [
-            ("a", "a"),
-            ("a,b", "\"a,b\""),
-            ("say \"x\"", "\"say \"\"x\"\"\""),
-            ("", ""),
-        ] {
-            assert_eq!(csv_field(input), want);
-        }
-    }
 
     #[test]
     fn means_skip_undefined_values() {

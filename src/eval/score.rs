@@ -30,11 +30,31 @@ pub struct ImageScore {
 impl ImageScore {
     /// The weight of every branch, averaged over the colour channels.
     pub fn branch_weights(&self) -> Vec<f64> {
-        self.weights
-            .chunks(3)
-            .map(|c| c.iter().map(|&w| f64::from(w)).sum::<f64>() / c.len() as f64)
-            .collect()
+        branch_means(&self.weights)
     }
+}
+
+/// The call: fake iff `logit > 0`, i.e. `score > 0.5` — also where the score rounds to 1.
+pub fn is_fake(logit: f64) -> bool {
+    logit > 0.0
+}
+
+/// The call as a word (`fake`/`real`), as `npr predict`, `--maps` and `npr serve` print it.
+pub fn call(logit: f64) -> &'static str {
+    if is_fake(logit) {
+        "fake"
+    } else {
+        "real"
+    }
+}
+
+/// The weight of every branch, averaged over its colour channels: `weights` is k×3
+/// row-major (branch, channel), as the model, the NPZ and `npr serve` hold them.
+pub fn branch_means<T: Copy + Into<f64>>(weights: &[T]) -> Vec<f64> {
+    weights
+        .chunks(3)
+        .map(|c| c.iter().map(|&w| w.into()).sum::<f64>() / c.len() as f64)
+        .collect()
 }
 
 /// The scores of one pass in sample order, plus the pooled features of the first images.

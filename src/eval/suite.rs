@@ -14,7 +14,7 @@ use crate::config::{Config, CropPolicy, TestSet};
 use crate::data::{self, SkipLog};
 use crate::eval::metrics;
 use crate::eval::npz::{write_npz, NpyArray};
-use crate::eval::outputs::{self, GeneratorRow, Scored};
+use crate::eval::outputs::{self, GeneratorRow, Prediction};
 use crate::eval::perturb::Perturbation;
 use crate::eval::scale_selection::{scale_selection, SelectionRow, WeightedImage};
 use crate::eval::score::{loader, score, Scores};
@@ -81,14 +81,13 @@ pub fn run(
     let mut rows: Vec<GeneratorRow> = Vec::new();
     let mut tables = Vec::new();
     let mut summary_sets = Vec::new();
-    let mut all_scored: Vec<(String, Vec<Scored>)> = Vec::new();
+    let mut predictions: Vec<Prediction> = Vec::new();
     let mut npz_parts: Vec<(String, Arc<Vec<data::Sample>>, Scores)> = Vec::new();
     let mut features_kept = 0usize;
     let mut selection: Vec<(String, Option<bool>, SelectionRow)> = Vec::new();
     for (level_index, level) in request.levels.iter().enumerate() {
         let first_level = level_index == 0;
         let level_name = level.to_string();
-        let mut level_scored = Vec::new();
         // Unreadable files are the same at every level: log them on the first one only.
         let level_skips = if first_level {
             skips.clone()
@@ -160,21 +159,21 @@ pub fn run(
                 images_per_s: results.images_per_s(),
             });
 
-            let scored: Vec<Scored> = results
-                .images
-                .iter()
-                .map(|r| {
-                    let s = &samples[r.sample];
-                    Scored {
-                        path: s.path.display().to_string(),
-                        set: plan.set.name.clone(),
-                        generator: s.generator.clone(),
-                        label: s.label,
-                        logit: r.logit,
-                        score: r.score,
-                    }
-                })
-                .collect();
+            predictions.extend(results.images.iter().map(|r| {
+                let s = &samples[r.sample];
+                let path = s.path.display().to_string();
+                Prediction {
+                    perturbation: level_name.clone(),
+                    ..Prediction::new(
+                        path,
+                        &plan.set.name,
+                        &s.generator,
+                        s.label,
+                        r.logit,
+                        r.score,
+                    )
+                }
+            }));
             if first_level {
                 let weights: Vec<Vec<f64>> =
                     results.images.iter().map(|r| r.branch_weights()).collect();
@@ -215,9 +214,7 @@ pub fn run(
             }
             rows.extend(set_rows);
             rows.push(mean);
-            level_scored.extend(scored);
         }
-        all_scored.push((level_name, level_scored));
     }
 
     // Files: metrics, confusion, predictions and misclassified for every level; curves,
@@ -257,8 +254,8 @@ pub fn run(
         }
     }
     outputs::write_confusion_csv(&request.out.join("confusion.csv"), &rows)?;
-    outputs::write_predictions_csv(&request.out.join("predictions.csv"), &all_scored)?;
-    outputs::write_misclassified_csv(&request.out.join("misclassified.csv"), &all_scored)?;
+    outputs::write_predictions_csv(&request.out.join("predictions.csv"), &predictions)?;
+    outputs::write_misclassified_csv(&request.out.join("misclassified.csv"), &predictions)?;
     let summary = serde_json::json!({
         "checkpoint": checkpoint.display().to_string(),
         // roc/pr curves, attention_weights.npz and scale_selection.csv are for this level;

@@ -204,10 +204,7 @@ pub struct Stretch {
 impl Explanation {
     /// The mean weight of every branch over the colour channels.
     pub fn branch_weights(&self) -> Vec<f64> {
-        self.weights
-            .chunks(3)
-            .map(|c| c.iter().map(|&w| f64::from(w)).sum::<f64>() / c.len() as f64)
-            .collect()
+        crate::eval::score::branch_means(&self.weights)
     }
 
     /// The JSON summary; `files` maps each map key to what the caller names it.
@@ -216,7 +213,7 @@ impl Explanation {
             path: path.to_string(),
             score: self.score,
             logit: self.logit,
-            pred: if self.logit > 0.0 { "fake" } else { "real" },
+            pred: crate::eval::score::call(self.logit),
             scales: self.maps.scales.clone(),
             weights: self.branch_weights(),
             weights_rgb: self.weights.chunks(3).map(<[f32]>::to_vec).collect(),

@@ -29,7 +29,7 @@ pub mod runs;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -37,6 +37,8 @@ use serde::Serialize;
 use analysis::{Aggregate, CLEAN};
 use hypotheses::ALPHA;
 use runs::Run;
+
+use crate::table;
 
 /// What to report on.
 pub struct ReportRequest {
@@ -106,15 +108,20 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
         .collect();
 
     let out = &req.out;
-    write_csv(&out.join("ablation_table.csv"), &table)?;
-    write_csv(&out.join("runs.csv"), &run_rows(&runs, &per_run))?;
-    write_csv(&out.join("significance_mcnemar.csv"), &mcnemar)?;
-    write_csv(&out.join("significance_cmh.csv"), &cmh)?;
-    write_csv(&out.join("significance_ttest.csv"), &ttests)?;
-    write_csv(&out.join("bootstrap.csv"), &boot)?;
-    write_csv(&out.join("branch_weights.csv"), &weights)?;
-    write_csv(&out.join("failure_cases.csv"), &failure_cases(&runs, 5))?;
-    write_csv(&out.join("scale_selection.csv"), &selection)?;
+    table::write(&out.join("ablation_table.csv"), &table)?;
+    let header = ["run", "variant", "seed", "perturbation", "set"].into_iter();
+    let header: Vec<String> = header
+        .chain(analysis::QUANTITIES)
+        .map(String::from)
+        .collect();
+    table::write_with_header(&out.join("runs.csv"), &header, &run_rows(&runs, &per_run))?;
+    table::write(&out.join("significance_mcnemar.csv"), &mcnemar)?;
+    table::write(&out.join("significance_cmh.csv"), &cmh)?;
+    table::write(&out.join("significance_ttest.csv"), &ttests)?;
+    table::write(&out.join("bootstrap.csv"), &boot)?;
+    table::write(&out.join("branch_weights.csv"), &weights)?;
+    table::write(&out.join("failure_cases.csv"), &failure_cases(&runs, 5))?;
+    table::write(&out.join("scale_selection.csv"), &selection)?;
     eprintln!("report: figures…");
     let (figures, not_drawn) = figures::draw_all(
         out,
@@ -388,7 +395,7 @@ struct RunRow {
     seed: u64,
     perturbation: String,
     set: String,
-    #[serde(flatten)]
+    /// One column per quantity, named by `analysis::QUANTITIES`.
     scores: analysis::Scores,
 }
 
@@ -450,41 +457,4 @@ fn failure_cases(runs: &[Run], k: usize) -> Vec<Failure> {
         }
     }
     out
-}
-
-/// Writes serialisable rows as CSV (header from the first row's fields, in declaration
-/// order: serde_json keeps it with `preserve_order`), atomically.
-fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut s = String::new();
-    let values: Vec<serde_json::Value> = rows
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<_, _>>()?;
-    if let Some(serde_json::Value::Object(first)) = values.first() {
-        let keys: Vec<&String> = first.keys().collect();
-        s.push_str(
-            &keys
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        s.push('\n');
-        for v in &values {
-            let fields: Vec<String> = keys
-                .iter()
-                .map(|k| match &v[k.as_str()] {
-                    serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(t) if t.contains([',', '"']) => {
-                        format!("\"{}\"", t.replace('"', "\"\""))
-                    }
-                    serde_json::Value::String(t) => t.clone(),
-                    other => other.to_string(),
-                })
-                .collect();
-            s.push_str(&fields.join(","));
-            s.push('\n');
-        }
-    }
-    crate::atomic::write(path, s.as_bytes())
 }

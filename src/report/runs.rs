@@ -9,8 +9,10 @@ use anyhow::{bail, Context, Result};
 use crate::config::Config;
 use crate::eval::completion;
 use crate::eval::npz::read_npz;
+use crate::eval::outputs::MetricsLine;
+use crate::eval::score::branch_means;
 
-/// One row of `test/metrics.csv`.
+/// One row of `test/metrics.csv`, as the report uses it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricRow {
     pub perturbation: String,
@@ -26,22 +28,19 @@ pub struct MetricRow {
 }
 
 /// One row of `test/predictions.csv`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    pub path: String,
-    pub set: String,
-    pub generator: String,
-    pub label: u8,
-    pub logit: f64,
-    pub score: f64,
-    pub pred: u8,
-    pub perturbation: String,
-}
+pub use crate::eval::outputs::Prediction;
 
-impl Prediction {
-    pub fn correct(&self) -> bool {
-        self.pred == self.label
-    }
+/// The columns of `train_log.csv` the report uses.
+#[derive(serde::Deserialize)]
+struct LogLine {
+    kind: String,
+    epoch: usize,
+    #[serde(with = "crate::table::or_na")]
+    loss: Option<f64>,
+    #[serde(with = "crate::table::or_na")]
+    val_loss: Option<f64>,
+    #[serde(with = "crate::table::or_na")]
+    val_acc: Option<f64>,
 }
 
 /// One epoch row of `train_log.csv`.
@@ -103,59 +102,6 @@ impl Run {
             .map(|m| m.perturbation.as_str())
             .collect()
     }
-}
-
-/// Splits one CSV line (fields may be double-quoted, `""` inside quotes).
-pub fn csv_fields(line: &str) -> Vec<String> {
-    let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut field)),
-            _ => field.push(c),
-        }
-    }
-    out.push(field);
-    out
-}
-
-/// The rows of a CSV file as maps from column name to value.
-fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines();
-    let header = csv_fields(
-        lines
-            .next()
-            .with_context(|| format!("{} is empty", path.display()))?,
-    );
-    Ok(lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| header.iter().cloned().zip(csv_fields(l)).collect())
-        .collect())
-}
-
-fn number(row: &BTreeMap<String, String>, key: &str, file: &Path) -> Result<Option<f64>> {
-    match row.get(key).map(String::as_str) {
-        None => bail!("{}: no column {key:?}", file.display()),
-        Some("" | "n/a" | "NaN" | "nan") => Ok(None),
-        Some(v) => {
-            Ok(Some(v.parse().with_context(|| {
-                format!("{}: {key} = {v:?}", file.display())
-            })?))
-        }
-    }
-}
-
-fn text(row: &BTreeMap<String, String>, key: &str, file: &Path) -> Result<String> {
-    row.get(key)
-        .cloned()
-        .with_context(|| format!("{}: no column {key:?}", file.display()))
 }
 
 /// The tested run folders under `roots` (a run folder itself, or folders holding them, two
@@ -402,20 +348,18 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     }
 
     let file = dir.join("train_log.csv");
-    let epochs = match file.is_file().then(|| read_csv(&file)).transpose()? {
-        Some(rows) => rows
-            .iter()
-            .filter(|r| r.get("kind").map(String::as_str) == Some("epoch"))
-            .map(|r| {
-                Ok(EpochRow {
-                    epoch: text(r, "epoch", &file)?.parse()?,
-                    train_loss: number(r, "loss", &file)?,
-                    val_loss: number(r, "val_loss", &file)?.unwrap_or(f64::NAN),
-                    val_acc: number(r, "val_acc", &file)?.unwrap_or(f64::NAN),
-                })
+    let epochs = match file.is_file() {
+        true => crate::table::read::<LogLine>(&file)?
+            .into_iter()
+            .filter(|r| r.kind == "epoch")
+            .map(|r| EpochRow {
+                epoch: r.epoch,
+                train_loss: r.loss,
+                val_loss: r.val_loss.unwrap_or(f64::NAN),
+                val_acc: r.val_acc.unwrap_or(f64::NAN),
             })
-            .collect::<Result<Vec<_>>>()?,
-        None => Vec::new(),
+            .collect(),
+        false => Vec::new(),
     };
 
     let weights = read_weights(&test.join("attention_weights.npz"))?;
@@ -461,46 +405,24 @@ type TestFolder = (
 /// metrics.csv, predictions.csv and the throughput in summary.json of one test folder.
 fn read_test_folder(test: &Path) -> Result<TestFolder> {
     let file = test.join("metrics.csv");
-    let metrics = read_csv(&file)?
-        .iter()
+    let metrics = crate::table::read::<MetricsLine>(&file)?
+        .into_iter()
         .map(|r| {
             Ok(MetricRow {
-                perturbation: text(r, "perturbation", &file)?,
-                set: text(r, "set", &file)?,
-                generator: text(r, "generator", &file)?,
-                seen: match text(r, "seen", &file)?.as_str() {
-                    "seen" => Some(true),
-                    "unseen" => Some(false),
-                    _ => None,
-                },
-                policy: text(r, "policy", &file)?,
-                acc: number(r, "acc", &file)?
+                acc: r
+                    .acc
                     .with_context(|| format!("{}: empty acc", file.display()))?,
-                ap: number(r, "ap", &file)?,
-                auc: number(r, "auc", &file)?,
+                perturbation: r.perturbation,
+                set: r.set,
+                generator: r.generator,
+                seen: r.seen,
+                policy: r.policy,
+                ap: r.ap,
+                auc: r.auc,
             })
         })
         .collect::<Result<Vec<_>>>()?;
-
-    let file = test.join("predictions.csv");
-    let predictions = read_csv(&file)?
-        .iter()
-        .map(|r| {
-            Ok(Prediction {
-                path: text(r, "path", &file)?,
-                set: text(r, "set", &file)?,
-                generator: text(r, "generator", &file)?,
-                label: text(r, "label", &file)?.parse()?,
-                logit: number(r, "logit", &file)?.unwrap_or(f64::NAN),
-                score: number(r, "score", &file)?.unwrap_or(f64::NAN),
-                pred: text(r, "pred", &file)?.parse()?,
-                perturbation: r
-                    .get("perturbation")
-                    .cloned()
-                    .unwrap_or_else(|| "none".into()),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let predictions = crate::table::read(&test.join("predictions.csv"))?;
 
     let file = test.join("summary.json");
     let text =
@@ -548,14 +470,7 @@ fn read_weights(path: &Path) -> Result<Option<BranchWeights>> {
     let gens = get("generator_index")?.to_f64()?;
     let images = (0..n)
         .map(|i| {
-            let per_branch = (0..k)
-                .map(|b| {
-                    values[(i * k + b) * 3..(i * k + b) * 3 + 3]
-                        .iter()
-                        .sum::<f64>()
-                        / 3.0
-                })
-                .collect();
+            let per_branch = branch_means(&values[i * k * 3..(i + 1) * k * 3]);
             (gens[i] as usize, labels[i] as u8, per_branch)
         })
         .collect();
@@ -633,17 +548,4 @@ pub fn check_same_protocol(runs: &[Run]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_follow_the_quoting_rules() {
-        let cases: [(&str, &[&str]); 4] = [
-            ("a,b,c", &["a", "b", "c"]),
-            ("\"x,y\",2", &["x,y", "2"]),
-            ("\"say \"\"hi\"\"\",", &["say \"hi\"", ""]),
-            ("", &[""]),
-        ];
-        for (line, want) in cases {
-            assert_eq!(csv_fields(line), want, "{line:?}");
-        }
-    }
 }

@@ -316,14 +316,11 @@ fn render(
 ) -> anyhow::Result<serde_json::Value> {
     let (logit, score) = (scored.logit, scored.score);
     let weights_rgb: Vec<Vec<f32>> = scored.weights.chunks(3).map(<[f32]>::to_vec).collect();
+    let weights = crate::eval::score::branch_means(&scored.weights);
     let Some(explained) = scored.explanation() else {
-        let weights: Vec<f64> = weights_rgb
-            .iter()
-            .map(|c| c.iter().map(|&w| f64::from(w)).sum::<f64>() / c.len() as f64)
-            .collect();
         return Ok(json!({
             "path": name, "score": score, "logit": logit,
-            "pred": if logit > 0.0 { "fake" } else { "real" },
+            "pred": crate::eval::score::call(logit),
             "scales": scales, "weights": weights, "weights_rgb": weights_rgb,
             "preprocessing": policy,
         }));

@@ -191,7 +191,7 @@ fn train_then_test_writes_every_output() {
     assert!(stdout.contains("generalization gap"), "{stdout}");
     // (file, header) of every CSV `npr test` writes (ARCHITECTURE.md, Outputs).
     let headers = [
-        ("metrics.csv", npr::eval::outputs::METRICS_HEADER),
+        ("metrics.csv", "perturbation,set,generator,seen,policy,n_real,n_fake,acc,ap,auc,f1,precision,recall,r_acc,f_acc,eer,best_acc_oracle,best_threshold_oracle,tpr_at_fpr_1pct,tpr_at_fpr_5pct"),
         (
             "predictions.csv",
             "path,set,generator,label,logit,score,pred,perturbation",
