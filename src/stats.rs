@@ -65,6 +65,12 @@ impl fmt::Display for StatsError {
 impl std::error::Error for StatsError {}
 
 /// Mean and sample standard deviation (divisor n − 1, as `np.std(xs, ddof=1)`), for
+/// The arithmetic mean; None for no values. The one mean of the crate's tables.
+pub fn mean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = xs.into_iter().collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 /// "mean ± std over seeds".
 ///
 /// None if `xs` is empty or holds a NaN/infinite value. A single value gives a std of

@@ -139,6 +139,13 @@ pub fn resolve(path: &Path) -> Result<std::path::PathBuf> {
     Ok(path.join(name))
 }
 
+/// An official NPR PyTorch checkpoint (`.pth`, `.pt`, `.bin`, `.tar`): no config, no
+/// training data list inside; anything else is ours (`.safetensors`, or a run folder).
+pub fn is_official(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str());
+    ext.is_some_and(|e| ["pth", "pt", "bin", "tar"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
 /// Rebuilds the model of a checkpoint: ours (`.safetensors`, config inside; a run folder
 /// stands for its recipe's weights, see [`resolve`]) or an official NPR `.pth` (the
 /// single-scale baseline). Missing model weights are an error.
@@ -150,12 +157,7 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
             path.display()
         ));
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let is_torch = matches!(ext.as_deref(), Some("pth" | "pt" | "bin" | "tar"));
-    let (tensors, config) = if is_torch {
+    let (tensors, config) = if is_official(path) {
         (read_official(path)?, official_npr_config())
     } else {
         let (tensors, meta) = read_safetensors(path)?;

@@ -375,7 +375,7 @@ impl Producer {
                 return;
             }
             while submitted < order.len() && submitted < emitted + window {
-                let job = Job {
+                let job = DecodeJob {
                     pos: submitted,
                     draw: order[submitted],
                     samples: self.samples.clone(),
@@ -428,7 +428,7 @@ impl Producer {
     }
 }
 
-struct Job {
+struct DecodeJob {
     pos: usize,
     draw: Draw,
     samples: Arc<Vec<Sample>>,
@@ -439,7 +439,7 @@ struct Job {
     tx: mpsc::Sender<(usize, Outcome)>,
 }
 
-impl Job {
+impl DecodeJob {
     fn run(self) {
         let outcome = if self.stop.load(Ordering::SeqCst) {
             None

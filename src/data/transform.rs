@@ -284,14 +284,6 @@ impl TestTransform {
         }
     }
 
-    /// The official NPR protocol for ForenSynths and most test sets: resize to `n`, no crop.
-    pub fn resize_no_crop(n: u32) -> Self {
-        TestTransform {
-            resize: Some(n),
-            ..Default::default()
-        }
-    }
-
     pub fn validate(&self) -> Result<(), DataError> {
         if let Some(n) = self.resize {
             check_size("test.resize", n)?;
@@ -310,30 +302,6 @@ impl TestTransform {
             check_size("test.pre_resize", n)?;
         }
         Ok(())
-    }
-
-    /// A short description recorded with every result row, e.g. `blur1+jpeg75+resize256+nocrop`.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(s) = self.blur_sigma {
-            parts.push(format!("blur{s}"));
-        }
-        if let Some(n) = self.pre_resize {
-            parts.push(format!("down{n}"));
-        }
-        if let Some(q) = self.jpeg_quality {
-            parts.push(format!("jpeg{q}"));
-        }
-        parts.push(
-            self.resize
-                .map_or("noresize".to_string(), |n| format!("resize{n}")),
-        );
-        parts.push(match self.crop {
-            Crop::Center(n) => format!("center{n}"),
-            Crop::None => "nocrop".to_string(),
-            Crop::Tile(n) => format!("tile{n}"),
-        });
-        parts.join("+")
     }
 }
 
@@ -640,7 +608,6 @@ mod tests {
                 upscaled: false
             }
         );
-        assert_eq!(t.describe(), "blur1+down20+jpeg75+resize16+center12");
     }
 
     #[test]
@@ -758,7 +725,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.crop, Crop::Tile(224));
-        assert_eq!(t.describe(), "blur1+jpeg75+noresize+tile224");
+        assert_eq!(
+            (t.jpeg_quality, t.blur_sigma, t.resize),
+            (Some(75), Some(1.0), None)
+        );
         let none: Crop = serde_json::from_str(r#""none""#).unwrap();
         assert_eq!(none, Crop::None);
         let err = serde_json::from_str::<TrainTransform>(
@@ -770,7 +740,10 @@ mod tests {
         let train: TrainTransform =
             serde_json::from_str(r#"{"load_size": 256, "crop_size": 224}"#).unwrap();
         assert_eq!(train, TrainTransform::default());
-        let fixed = Transform::Test(TestTransform::resize_no_crop(256));
+        let fixed = Transform::Test(TestTransform {
+            resize: Some(256),
+            ..Default::default()
+        });
         assert_eq!(fixed.output_size(), Some((256, 256)));
         assert_eq!(
             Transform::Test(TestTransform::default()).output_size(),

@@ -160,7 +160,7 @@ pub struct BestThreshold {
 
 /// Checks that the two slices describe the same images, that labels are 0/1 and
 /// that scores are finite. Every public function calls it first.
-pub fn validate(labels: &[u8], scores: &[f64]) -> Result<(), MetricsError> {
+pub fn check_scores(labels: &[u8], scores: &[f64]) -> Result<(), MetricsError> {
     if labels.len() != scores.len() {
         return Err(MetricsError::LengthMismatch {
             labels: labels.len(),
@@ -217,7 +217,7 @@ pub fn binary_metrics(
     scores: &[f64],
     threshold: f64,
 ) -> Result<BinaryMetrics, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     if threshold.is_nan() {
         return Err(MetricsError::InvalidThreshold { value: threshold });
     }
@@ -253,7 +253,7 @@ pub fn binary_metrics(
 /// optimistic. None when there are no fakes (recall is undefined; scikit-learn warns
 /// and returns 0 there).
 pub fn average_precision(labels: &[u8], scores: &[f64]) -> Result<Option<f64>, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     Ok(Ranked::new(labels, scores).average_precision())
 }
 
@@ -261,21 +261,21 @@ pub fn average_precision(labels: &[u8], scores: &[f64]) -> Result<Option<f64>, M
 /// scores above a random real, a tie counting one half. None unless both classes
 /// are present (scikit-learn raises there).
 pub fn roc_auc(labels: &[u8], scores: &[f64]) -> Result<Option<f64>, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     Ok(Ranked::new(labels, scores).roc_auc())
 }
 
 /// The ROC curve for CSV export and figures; None unless both classes are present
 /// (one of FPR, TPR would divide by zero).
 pub fn roc_curve(labels: &[u8], scores: &[f64]) -> Result<Option<RocCurve>, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     Ok(Ranked::new(labels, scores).roc_curve())
 }
 
 /// The precision–recall curve; None without fakes (recall undefined; scikit-learn
 /// warns and sets recall to 1). Defined on a set with only fakes (precision 1).
 pub fn pr_curve(labels: &[u8], scores: &[f64]) -> Result<Option<PrCurve>, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     Ok(Ranked::new(labels, scores).pr_curve())
 }
 
@@ -285,7 +285,7 @@ pub fn pr_curve(labels: &[u8], scores: &[f64]) -> Result<Option<PrCurve>, Metric
 /// Interpolating (rather than taking the nearest ROC point) makes the EER independent
 /// of how finely the scores happen to be quantised.
 pub fn equal_error_rate(labels: &[u8], scores: &[f64]) -> Result<Option<f64>, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     Ok(Ranked::new(labels, scores).eer())
 }
 
@@ -293,7 +293,7 @@ pub fn equal_error_rate(labels: &[u8], scores: &[f64]) -> Result<Option<f64>, Me
 /// and all fake) and the threshold that attains it. Ties go to the highest threshold.
 /// None unless both classes are present: with one class the oracle is trivially 1.
 pub fn best_accuracy(labels: &[u8], scores: &[f64]) -> Result<Option<BestThreshold>, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     Ok(Ranked::new(labels, scores).best_accuracy())
 }
 
@@ -305,7 +305,7 @@ pub fn tpr_at_fpr(
     scores: &[f64],
     max_fpr: f64,
 ) -> Result<Option<f64>, MetricsError> {
-    validate(labels, scores)?;
+    check_scores(labels, scores)?;
     if !(0.0..=1.0).contains(&max_fpr) {
         return Err(MetricsError::InvalidThreshold { value: max_fpr });
     }
@@ -336,15 +336,8 @@ pub fn confusion_matrix(labels: &[u8], preds: &[u8]) -> Result<[[u64; 2]; 2], Me
 /// training generators). Unweighted means, so every generator counts once whatever
 /// its image count. None if either list is empty.
 pub fn generalization_gap(seen_accs: &[f64], unseen_accs: &[f64]) -> Option<f64> {
+    let mean = |xs: &[f64]| crate::stats::mean(xs.iter().copied());
     Some(mean(seen_accs)? - mean(unseen_accs)?)
-}
-
-fn mean(xs: &[f64]) -> Option<f64> {
-    if xs.is_empty() {
-        None
-    } else {
-        Some(xs.iter().sum::<f64>() / xs.len() as f64)
-    }
 }
 
 /// `num / den`, or None for `0 / 0`-style undefined ratios.

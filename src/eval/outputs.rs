@@ -179,8 +179,7 @@ pub fn write_metrics_csv(path: &Path, rows: &[GeneratorRow]) -> Result<()> {
 
 /// Mean of the defined values; None when none is defined.
 pub fn mean_defined(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let v: Vec<f64> = values.flatten().collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    crate::stats::mean(values.flatten())
 }
 
 /// The mean over generators of every metric (the field's "mean" row); counts are summed.

@@ -47,6 +47,18 @@ pub fn describe_transform(t: &data::TestTransform, origin: &str) -> String {
     format!("{} ({origin})", describe(t.resize, t.crop))
 }
 
+/// The policy as `metrics.csv` and `summary.json` record it: `resize=256;crop=none`,
+/// `resize=no;crop=center`.
+pub fn column(resize: Option<u32>, crop: CropPolicy) -> String {
+    let resize = resize.map_or("no".to_string(), |n| n.to_string());
+    let crop = match crop {
+        CropPolicy::Center => "center",
+        CropPolicy::None => "none",
+        CropPolicy::Tile => "tile",
+    };
+    format!("resize={resize};crop={crop}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

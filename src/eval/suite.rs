@@ -16,6 +16,7 @@ use crate::eval::metrics;
 use crate::eval::npz::{write_npz, NpyArray};
 use crate::eval::outputs::{self, GeneratorRow, Prediction};
 use crate::eval::perturb::Perturbation;
+use crate::eval::policy;
 use crate::eval::scale_selection::{scale_selection, SelectionRow, WeightedImage};
 use crate::eval::score::{loader, score, Scores};
 use crate::usage;
@@ -97,7 +98,7 @@ pub fn run(
         for plan in &plans {
             let samples = plan.samples.clone();
             let transform = test_transform(plan, config.data.crop_size, level);
-            let policy = policy_string(plan);
+            let policy = policy::column(plan.resize, plan.set.crop);
             let max_features = if first_level {
                 request.max_features.saturating_sub(features_kept)
             } else {
@@ -336,8 +337,7 @@ fn plan_sets(request: &TestRequest, config: &Config, skips: &SkipLog) -> Result<
 /// data is found again from the embedded config when it is on this machine; when it is not
 /// (an official `.pth`, another machine) that is said, not assumed.
 fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan]) -> Result<()> {
-    let official = checkpoint.extension().is_some_and(|e| e != "safetensors");
-    if official {
+    if crate::checkpoint::is_official(checkpoint) {
         eprintln!("note: {} carries no training data list: disjointness from its training set is not checked", checkpoint.display());
         return Ok(());
     }
@@ -416,14 +416,6 @@ fn finite(xs: &[f64]) -> Vec<Option<f64>> {
     xs.iter().map(|x| x.is_finite().then_some(*x)).collect()
 }
 
-fn crop_name(c: CropPolicy) -> &'static str {
-    match c {
-        CropPolicy::Center => "center",
-        CropPolicy::None => "none",
-        CropPolicy::Tile => "tile",
-    }
-}
-
 /// The policy in the words every command uses, and whether the flags chose it.
 fn policy_origin(request: &TestRequest, resize: Option<u32>, crop: data::Crop) -> String {
     let asked =
@@ -431,17 +423,14 @@ fn policy_origin(request: &TestRequest, resize: Option<u32>, crop: data::Crop) -
     let origin = if asked {
         "asked on the command line: --no-resize / --resize / --crop"
     } else {
-        crate::eval::policy::CHECKPOINT_POLICY
+        policy::CHECKPOINT_POLICY
     };
-    format!("{} ({origin})", crate::eval::policy::describe(resize, crop))
-}
-
-fn policy_string(plan: &SetPlan) -> String {
-    let resize = plan
-        .resize
-        .map(|n| n.to_string())
-        .unwrap_or_else(|| "no".into());
-    format!("resize={resize};crop={}", crop_name(plan.set.crop))
+    let t = data::TestTransform {
+        resize,
+        crop,
+        ..Default::default()
+    };
+    policy::describe_transform(&t, origin)
 }
 
 /// The set's protocol plus the perturbation; crops are `crop_size` of the training config.

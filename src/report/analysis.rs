@@ -70,11 +70,6 @@ impl Scores {
     }
 }
 
-fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
-    let v: Vec<f64> = xs.collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 /// A run's [`Scores`] per (perturbation, set).
 pub fn scores(run: &Run) -> BTreeMap<(String, String), Scores> {
     let keys: BTreeSet<(String, String)> = run
@@ -92,7 +87,7 @@ pub fn scores(run: &Run) -> BTreeMap<(String, String), Scores> {
                 })
                 .collect();
             let over = |seen: bool, f: &dyn Fn(&super::runs::MetricRow) -> Option<f64>| {
-                mean(
+                crate::stats::mean(
                     rows.iter()
                         .filter(|m| m.seen == Some(seen))
                         .filter_map(|m| f(m)),

@@ -220,9 +220,9 @@ fn interpretability(runs: &[Run], att: &str) -> String {
     )
 }
 
+/// The mean, None when any value is undefined.
 fn mean(xs: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let v: Vec<f64> = xs.collect::<Option<Vec<f64>>>()?;
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    crate::stats::mean(xs.collect::<Option<Vec<f64>>>()?)
 }
 
 /// The sets with clean scores, sorted.

@@ -33,7 +33,7 @@ use super::listing::Listing;
 use super::memory::Reclaimer;
 use super::reply::{busy, error, status_of, JsonQuery};
 use super::root::PathRefused;
-use super::worker::{Job, Refused, Scored, Worker};
+use super::worker::{Refused, ScoreJob, Scored, Worker};
 use crate::data::{Rejected, SkipReason};
 use crate::explain::maps::png_bytes;
 use crate::explain::Explanation;
@@ -111,7 +111,7 @@ async fn health(State(s): State<AppState>) -> Response {
         "status": "ok",
         "checkpoint": s.checkpoint,
         "scales": c.model.scales,
-        "fusion": format!("{:?}", c.model.fusion).to_lowercase(),
+        "fusion": c.model.fusion.to_string(),
         "preprocessing": &*s.policy,
         "folder": s.listing.is_some(),
         "limits": {
@@ -275,7 +275,7 @@ async fn answer(
         Err(_) => return busy("the model is busy (too many images waiting); retry shortly"),
     };
     let (tx, rx) = oneshot::channel();
-    match s.worker.submit(Job {
+    match s.worker.submit(ScoreJob {
         image,
         maps,
         reply: tx,

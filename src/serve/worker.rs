@@ -21,7 +21,7 @@ use crate::eval::score::score_batch;
 use crate::explain::{Explanation, ImageMaps};
 
 /// One image for the model, already decoded and transformed.
-pub struct Job {
+pub struct ScoreJob {
     pub image: RgbImage,
     /// Also return the residual maps.
     pub maps: bool,
@@ -62,7 +62,7 @@ pub enum Refused {
 /// The sending side, cloned into every request handler.
 #[derive(Clone)]
 pub struct Worker {
-    tx: SyncSender<Job>,
+    tx: SyncSender<ScoreJob>,
     /// The checkpoint's config (scales, preprocessing).
     pub config: std::sync::Arc<Config>,
 }
@@ -76,7 +76,7 @@ impl Worker {
         batch_size: usize,
         queue: usize,
     ) -> Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<Job>(queue.max(1));
+        let (tx, rx) = mpsc::sync_channel::<ScoreJob>(queue.max(1));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Config>>();
         let checkpoint = checkpoint.to_path_buf();
         std::thread::Builder::new()
@@ -109,7 +109,7 @@ impl Worker {
     }
 
     /// Queues one job without waiting; the answer comes on the job's `reply`.
-    pub fn submit(&self, job: Job) -> Result<(), Refused> {
+    pub fn submit(&self, job: ScoreJob) -> Result<(), Refused> {
         self.tx.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => Refused::Busy,
             TrySendError::Disconnected(_) => Refused::Stopped,
@@ -125,7 +125,7 @@ fn run(
     scales: &[f64],
     device: Device,
     batch_size: usize,
-    rx: &Receiver<Job>,
+    rx: &Receiver<ScoreJob>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -166,9 +166,9 @@ pub const MAX_BATCH_PIXELS: u64 = 4096 * 4096;
 
 /// Jobs grouped by image size (width, height), and each size split into batches of at
 /// most [`MAX_BATCH_PIXELS`] pixels (one image per batch at the least).
-fn same_size_groups(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+fn same_size_groups(jobs: Vec<ScoreJob>) -> Vec<Vec<ScoreJob>> {
     let sizes: Vec<(u32, u32)> = jobs.iter().map(|j| j.image.dimensions()).collect();
-    let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
+    let mut jobs: Vec<Option<ScoreJob>> = jobs.into_iter().map(Some).collect();
     batches_by_size(&sizes, MAX_BATCH_PIXELS)
         .into_iter()
         .map(|batch| batch.iter().filter_map(|&i| jobs[i].take()).collect())

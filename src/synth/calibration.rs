@@ -98,7 +98,7 @@ pub(crate) fn auc_below(lower: &[f64], higher: &[f64]) -> f64 {
 
 /// Per-image measurements at every scale of [`SCALES`].
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Scores {
+pub(crate) struct ScaleMeasures {
     /// Mean |NPR_s|, `[0, 1]` units.
     pub mean: [f64; 4],
     /// [`grid_ratio`].
@@ -115,7 +115,7 @@ pub(crate) fn paired_scores(
     fam: Family,
     count: usize,
     key: &str,
-) -> Vec<(Scores, Scores)> {
+) -> Vec<(ScaleMeasures, ScaleMeasures)> {
     (0..count)
         .into_par_iter()
         .map(|i| {
@@ -126,7 +126,7 @@ pub(crate) fn paired_scores(
                     .render(class, kind, &mut rng.clone())
                     .expect("in-memory render");
                 let img = to_planes(&rgb);
-                Scores {
+                ScaleMeasures {
                     mean: SCALES.map(|s| mean_abs_npr(&img, s)),
                     ratio: SCALES.map(|s| grid_ratio(&img, s)),
                 }
@@ -175,7 +175,7 @@ pub(crate) struct Row {
 }
 
 fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
+    crate::stats::mean(v.iter().copied()).unwrap_or(f64::NAN)
 }
 
 fn var(v: &[f64]) -> f64 {

@@ -168,7 +168,7 @@ pub(crate) enum Kind {
 }
 
 /// One file to write.
-struct Job {
+struct FileJob {
     split: Split,
     group: String,
     label: u8,
@@ -314,7 +314,7 @@ fn image_rng(seed: u64, split: Split, group: &str, label: u8, index: usize) -> C
 }
 
 /// Checks the options; returns the seen families in the given order.
-fn validate(opts: &SynthOptions) -> Result<Vec<Family>, SynthError> {
+fn check_options(opts: &SynthOptions) -> Result<Vec<Family>, SynthError> {
     let bad = |option, message: String| Err(SynthError::InvalidOption { option, message });
     if opts.size < 16 || !opts.size.is_multiple_of(8) {
         return bad(
@@ -390,7 +390,7 @@ fn validate(opts: &SynthOptions) -> Result<Vec<Family>, SynthError> {
 }
 
 /// Every file of the benchmark, in a fixed order.
-fn plan(opts: &SynthOptions, seen: &[Family]) -> Vec<Job> {
+fn plan(opts: &SynthOptions, seen: &[Family]) -> Vec<FileJob> {
     let classes = &CLASSES[..opts.classes];
     let mut jobs = Vec::new();
     for (split, per) in [
@@ -406,7 +406,7 @@ fn plan(opts: &SynthOptions, seen: &[Family]) -> Vec<Job> {
                         let fam = seen[index % seen.len()];
                         (Kind::Fake(fam), format!("{index:05}_{}.png", fam.name()))
                     };
-                    jobs.push(Job {
+                    jobs.push(FileJob {
                         split,
                         group: class.name().to_string(),
                         label,
@@ -433,7 +433,7 @@ fn plan(opts: &SynthOptions, seen: &[Family]) -> Vec<Job> {
                 } else {
                     Kind::Fake(fam)
                 };
-                jobs.push(Job {
+                jobs.push(FileJob {
                     split: Split::Test,
                     group: fam.name().to_string(),
                     label,
@@ -480,7 +480,7 @@ fn prepare_out(opts: &SynthOptions) -> anyhow::Result<()> {
 /// Writes the benchmark described by `opts` and returns its manifest (also written to
 /// `out/synth.json`, last).
 pub fn generate(opts: &SynthOptions) -> anyhow::Result<Manifest> {
-    let seen = validate(opts)?;
+    let seen = check_options(opts)?;
     prepare_out(opts)?;
     let recipe = Recipe::new(
         opts.size as usize,
@@ -532,7 +532,7 @@ fn build_manifest(
     opts: &SynthOptions,
     seen: &[Family],
     recipe: &Recipe,
-    jobs: &[Job],
+    jobs: &[FileJob],
     folders: Vec<FolderRecord>,
 ) -> Manifest {
     let families = Family::ALL
