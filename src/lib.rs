@@ -2,6 +2,7 @@
 pub mod ablation;
 pub mod amp;
 pub mod atomic;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;

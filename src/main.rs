@@ -38,13 +38,13 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args),
-        Command::Ablate(args) => commands::ablate::run(&args),
+        Command::Ablate(args) => npr::ablation::sweep::run(&args),
         Command::Test(args) => commands::test::run(&args).map(done),
         Command::Predict(args) => commands::predict::run(&args).map(done),
         Command::Report(args) => commands::report::run(&args).map(done),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Synth(args) => commands::synth::run(&args).map(done),
-        Command::Bench(args) => commands::bench::run(&args).map(done),
+        Command::Bench(args) => npr::bench::run(&args).map(done),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),

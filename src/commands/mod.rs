@@ -1,8 +1,6 @@
-//! One module per subcommand: glue between the CLI and the library, nothing more.
-pub mod ablate;
-pub mod bench;
-pub mod bench_pipeline;
-pub mod dry_run;
+//! One module per subcommand: glue between the CLI and the library, nothing more. `npr
+//! ablate` and `npr bench` dispatch straight to their rooms, `src/ablation/` (study file, the
+//! sweep and its child processes, the dry run) and `src/bench/` (model, pipeline, loader).
 pub mod predict;
 pub mod report;
 pub mod serve;

@@ -7,11 +7,9 @@
 //! - [`decode_file`] → `image::RgbImage` (PNG via `image`, JPEG via libjpeg-turbo)
 //! - [`TrainTransform`], [`TestTransform`] → [`Transform::apply`]
 //! - [`batches`] → [`BatchIter`] of [`Batch`] (NHWC uint8), skips into a [`SkipLog`]
-//! - [`bench_loader`] → [`LoaderBench`]
 //!
 //! Self-contained: only `super::`/`self::` paths, no `crate::`.
 
-mod bench;
 mod blur;
 mod decode;
 mod discover;
@@ -30,7 +28,6 @@ mod corpus;
 #[cfg(test)]
 mod fixtures;
 
-pub use bench::{bench_loader, LoaderBench};
 pub use blur::{gaussian_blur, gaussian_kernel};
 pub use decode::{
     check_file_size, decode_bytes, decode_file, sniff, DecodeLimits, Format, DEFAULT_MAX_PIXELS,

@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::discover::{discover, Sample};
-use super::loader::{batches, LoaderOptions};
-use super::skip::SkipLog;
-use super::transform::{TrainTransform, Transform};
-use super::DataError;
+use crate::data::DataError;
+use crate::data::SkipLog;
+use crate::data::{batches, LoaderOptions};
+use crate::data::{discover, Sample};
+use crate::data::{TrainTransform, Transform};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LoaderBench {

@@ -6,19 +6,22 @@
 //! autocast (`--amp`); with `--dataroot`, the same end to end from the image files
 //! (`bench_pipeline`); and the process's peak memory (`peak_memory`). `--json` writes
 //! the figures.
+pub mod loader;
+pub mod pipeline;
+
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::bench_pipeline::{sync, time_pipeline, PipelineSize};
 use crate::cli::BenchArgs;
 use crate::config::{Config, Fusion, ModelConfig};
 use crate::model::detector::{parse_device, trainable_parameters};
 use crate::model::Detector;
 use crate::train::adam::Adam;
 use crate::train::step::train_step;
+use pipeline::{sync, time_pipeline, PipelineSize};
 
 /// The line a child `npr bench --model NAME` prints its figures on.
 const CHILD_LINE: &str = "bench-json: ";
@@ -318,7 +321,7 @@ fn loader(args: &BenchArgs) -> Result<()> {
             "--loader needs --dataroot DIR (a folder of labelled images)"
         ));
     };
-    let r = crate::data::bench_loader(
+    let r = loader::bench_loader(
         root,
         args.workers,
         args.batch_size,

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
-use super::Outcome;
-use crate::ablation::{parse_shard, shard, Cell, Study};
+use super::{parse_shard, shard, Cell, Study};
 use crate::cli::AblateArgs;
+use crate::commands::Outcome;
 use crate::config::{Config, Suites};
 use crate::eval::completion;
 use crate::run_lock::RunLock;

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::bench::{time_model, BenchSize};
-use super::Outcome;
+use crate::bench::{time_model, BenchSize};
+use crate::commands::Outcome;
 use crate::config::Config;
 use crate::data::{self, Sample, SkipLog};
 use crate::train::{run_status, RunStatus};

@@ -6,6 +6,9 @@
 //! `npr ablate` gets the four built-in variants: `baseline` (official single-scale NPR at
 //! 0.5), and the multi-scale model with `equal` weights, `learned` input-independent
 //! weights, or per-image `attention`.
+pub mod dry_run;
+pub mod sweep;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
