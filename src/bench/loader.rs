@@ -87,8 +87,8 @@ pub fn bench_loader(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::touch_png;
     use super::*;
+    use crate::data::fixtures::touch_png;
 
     #[test]
     fn bench_runs_on_a_tiny_set() {

@@ -26,7 +26,7 @@ mod transform;
 #[cfg(test)]
 mod corpus;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use blur::{gaussian_blur, gaussian_kernel};
 pub use decode::{

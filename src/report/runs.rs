@@ -544,8 +544,3 @@ pub fn check_same_protocol(runs: &[Run]) -> Result<()> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
