@@ -10,6 +10,9 @@ use super::hypotheses::{self, Estimate, IntervalMethod, ALPHA};
 use super::image_bootstrap::{Accuracies, PairedImages};
 use super::runs::Run;
 
+/// Branch weights whose means span less than this are called uniform.
+const UNIFORM_SPREAD: f64 = 0.05;
+
 /// Below this many paired seeds, intervals come from the image bootstrap.
 const MIN_SEEDS_FOR_T: usize = 3;
 
@@ -208,7 +211,7 @@ fn interpretability(runs: &[Run], att: &str) -> String {
     let differ = adjusted.iter().any(|&p| p < ALPHA);
     format!(
         "Interpretability (`{att}`, exploratory): branch means span {spread:.3} ({}); between generators (fakes; one-way ANOVA per branch on the per-run mean weight of each generator, n = {} runs; Holm over branches) the weights {} (largest difference of generator means {max_between:.3}; {})",
-        if spread >= super::UNIFORM_SPREAD { "non-uniform" } else { "close to uniform" },
+        if spread >= UNIFORM_SPREAD { "non-uniform" } else { "close to uniform" },
         anova.first().map_or(0, |a| a.4),
         if differ { "differ significantly" } else { "do not differ significantly" },
         anova
