@@ -78,34 +78,22 @@ pub fn run(
     } else {
         check_against_training(checkpoint, config, &plans)?;
     }
-
-    let mut rows: Vec<GeneratorRow> = Vec::new();
-    let mut tables = Vec::new();
-    let mut summary_sets = Vec::new();
-    let mut predictions: Vec<Prediction> = Vec::new();
-    let mut npz_parts: Vec<(String, Arc<Vec<data::Sample>>, Scores)> = Vec::new();
-    let mut features_kept = 0usize;
-    let mut selection: Vec<(String, Option<bool>, SelectionRow)> = Vec::new();
+    let mut found = Collected::default();
     for (level_index, level) in request.levels.iter().enumerate() {
         let first_level = level_index == 0;
-        let level_name = level.to_string();
         // Unreadable files are the same at every level: log them on the first one only.
-        let level_skips = if first_level {
-            skips.clone()
-        } else {
-            Arc::new(SkipLog::default())
+        let level_skips = match first_level {
+            true => skips.clone(),
+            false => Arc::new(SkipLog::default()),
         };
         for plan in &plans {
-            let samples = plan.samples.clone();
-            let transform = test_transform(plan, config.data.crop_size, level);
-            let policy = policy::column(plan.resize, plan.set.crop);
-            let max_features = if first_level {
-                request.max_features.saturating_sub(features_kept)
-            } else {
-                0
+            let max_features = match first_level {
+                true => request.max_features.saturating_sub(found.features_kept),
+                false => 0,
             };
+            let transform = test_transform(plan, config.data.crop_size, level);
             let loader = loader(
-                samples.clone(),
+                plan.samples.clone(),
                 transform,
                 request.batch_size,
                 request.workers,
@@ -113,137 +101,204 @@ pub fn run(
             )?;
             let results = score(&model.detector, &loader, max_features, device)
                 .with_context(|| format!("test set {:?}", plan.set.name))?;
-            features_kept += results.features.len();
+            found.features_kept += results.features.len();
             eprintln!(
-                "{} [{}]: {} images at {:.1} images/s",
+                "{} [{level}]: {} images at {:.1} images/s",
                 plan.set.name,
-                level_name,
                 results.images.len(),
                 results.images_per_s()
             );
-
-            // Group by generator (sorted by name).
-            let mut by_gen: BTreeMap<String, (Vec<u8>, Vec<f64>)> = BTreeMap::new();
-            for r in &results.images {
-                let s = &samples[r.sample];
-                let e = by_gen.entry(s.generator.clone()).or_default();
-                e.0.push(s.label);
-                e.1.push(r.logit);
-            }
-            let mut set_rows = Vec::new();
-            for (generator, (labels, logits)) in &by_gen {
-                let m = metrics::from_logits(labels, logits)?;
-                set_rows.push(GeneratorRow {
-                    perturbation: level_name.clone(),
-                    set: plan.set.name.clone(),
-                    generator: generator.clone(),
-                    seen: plan.seen.get(generator).copied(),
-                    policy: policy.clone(),
-                    metrics: m,
-                });
-            }
-            let refs: Vec<&GeneratorRow> = set_rows.iter().collect();
-            let mean = outputs::mean_row(&refs, &level_name, &plan.set.name);
-            let gap = outputs::generalization_gap(&refs);
-            summary_sets.push(serde_json::json!({
-                "perturbation": level_name, "set": plan.set.name, "policy": policy,
-                "images": results.images.len(), "images_per_s": results.images_per_s(),
-                "mean_acc": mean.metrics.acc, "mean_ap": mean.metrics.ap,
-                "generalization_gap": gap,
-            }));
-            tables.push(SetTable {
-                set: plan.set.name.clone(),
-                level: level_name.clone(),
-                rows: set_rows.clone(),
-                mean: mean.clone(),
-                gap,
-                images_per_s: results.images_per_s(),
-            });
-
-            predictions.extend(results.images.iter().map(|r| {
-                let s = &samples[r.sample];
-                let path = s.path.display().to_string();
-                Prediction {
-                    perturbation: level_name.clone(),
-                    ..Prediction::new(
-                        path,
-                        &plan.set.name,
-                        &s.generator,
-                        s.label,
-                        r.logit,
-                        r.score,
-                    )
-                }
-            }));
+            let by_gen = found.add_level(plan, &level.to_string(), &results)?;
             if first_level {
-                let weights: Vec<Vec<f64>> =
-                    results.images.iter().map(|r| r.branch_weights()).collect();
-                let images = results
-                    .images
-                    .iter()
-                    .zip(&weights)
-                    .map(|(r, w)| WeightedImage {
-                        generator: &samples[r.sample].generator,
-                        label: r.label,
-                        weights: w,
-                    });
-                let rows = scale_selection(&config.model.scales, &plan.true_scale, images);
-                selection.extend(rows.into_iter().map(|r| {
-                    (
-                        plan.set.name.clone(),
-                        plan.seen.get(&r.generator).copied(),
-                        r,
-                    )
-                }));
-                npz_parts.push((plan.set.name.clone(), samples.clone(), results));
-            }
-            let groups: Vec<(String, String, Vec<u8>, Vec<f64>)> = by_gen
-                .into_iter()
-                .map(|(g, (l, s))| (plan.set.name.clone(), g, l, s))
-                .collect();
-            if first_level {
-                let tag = if plans.len() > 1 {
-                    format!("_{}", plan.set.name)
-                } else {
-                    String::new()
+                // Curves, branch weights and scale selection: the first level only.
+                let tag = match plans.len() > 1 {
+                    true => format!("_{}", plan.set.name),
+                    false => String::new(),
                 };
+                let groups: Vec<_> = by_gen
+                    .into_iter()
+                    .map(|(g, (l, s))| (plan.set.name.clone(), g, l, s))
+                    .collect();
                 outputs::write_curves(
                     &request.out.join(format!("roc{tag}.csv")),
                     &request.out.join(format!("pr{tag}.csv")),
                     &groups,
                 )?;
+                found.add_per_image(plan, &config.model.scales, results);
             }
-            rows.extend(set_rows);
-            rows.push(mean);
         }
     }
+    found.write(request, config, checkpoint, &skips)?;
+    if !skips.is_empty() || skips.upscaled() > 0 {
+        eprintln!("{}", skips.summary());
+    }
+    Ok(found.tables)
+}
 
-    // Files: metrics, confusion, predictions and misclassified for every level; curves,
-    // branch weights and scale selection for the first level (named in summary.json).
-    write_attention_npz(
-        &request.out.join("attention_weights.npz"),
-        &npz_parts,
-        &config.model.scales,
-        &request
-            .levels
-            .first()
-            .map(|l| l.to_string())
-            .unwrap_or_default(),
-    )?;
-    outputs::write_metrics_csv(&request.out.join("metrics.csv"), &rows)?;
-    let has_truth = selection
-        .iter()
-        .any(|(_, _, r)| r.share_top_is_true.is_some());
-    if has_truth {
-        outputs::write_scale_selection_csv(
-            &request.out.join("scale_selection.csv"),
+/// Labels and logits per generator (sorted by name).
+type ByGenerator = BTreeMap<String, (Vec<u8>, Vec<f64>)>;
+
+/// What the levels and sets of a test run add up to, before it is written.
+#[derive(Default)]
+struct Collected {
+    /// Per generator and the mean row, every level and set.
+    rows: Vec<GeneratorRow>,
+    tables: Vec<SetTable>,
+    summary_sets: Vec<serde_json::Value>,
+    predictions: Vec<Prediction>,
+    /// The first level's per-image scores for the NPZ.
+    npz_parts: Vec<(String, Arc<Vec<data::Sample>>, Scores)>,
+    features_kept: usize,
+    selection: Vec<(String, Option<bool>, SelectionRow)>,
+}
+
+impl Collected {
+    /// The metrics of one set at one level, its printed table and its predictions;
+    /// returns the labels and logits per generator (for the curves).
+    fn add_level(&mut self, plan: &SetPlan, level: &str, results: &Scores) -> Result<ByGenerator> {
+        let samples = &plan.samples;
+        let policy = policy::column(plan.resize, plan.set.crop);
+        let mut by_gen = ByGenerator::new();
+        for r in &results.images {
+            let s = &samples[r.sample];
+            let e = by_gen.entry(s.generator.clone()).or_default();
+            e.0.push(s.label);
+            e.1.push(r.logit);
+        }
+        let mut set_rows = Vec::new();
+        for (generator, (labels, logits)) in &by_gen {
+            set_rows.push(GeneratorRow {
+                perturbation: level.into(),
+                set: plan.set.name.clone(),
+                generator: generator.clone(),
+                seen: plan.seen.get(generator).copied(),
+                policy: policy.clone(),
+                metrics: metrics::from_logits(labels, logits)?,
+            });
+        }
+        let refs: Vec<&GeneratorRow> = set_rows.iter().collect();
+        let mean = outputs::mean_row(&refs, level, &plan.set.name);
+        let gap = outputs::generalization_gap(&refs);
+        self.summary_sets.push(serde_json::json!({
+            "perturbation": level, "set": plan.set.name, "policy": policy,
+            "images": results.images.len(), "images_per_s": results.images_per_s(),
+            "mean_acc": mean.metrics.acc, "mean_ap": mean.metrics.ap,
+            "generalization_gap": gap,
+        }));
+        self.tables.push(SetTable {
+            set: plan.set.name.clone(),
+            level: level.into(),
+            rows: set_rows.clone(),
+            mean: mean.clone(),
+            gap,
+            images_per_s: results.images_per_s(),
+        });
+        self.predictions.extend(results.images.iter().map(|r| {
+            let s = &samples[r.sample];
+            let path = s.path.display().to_string();
+            Prediction {
+                perturbation: level.into(),
+                ..Prediction::new(
+                    path,
+                    &plan.set.name,
+                    &s.generator,
+                    s.label,
+                    r.logit,
+                    r.score,
+                )
+            }
+        }));
+        self.rows.extend(set_rows);
+        self.rows.push(mean);
+        Ok(by_gen)
+    }
+
+    /// Scale selection and the NPZ's per-image weights of one set (first level).
+    fn add_per_image(&mut self, plan: &SetPlan, scales: &[f64], results: Scores) {
+        let weights: Vec<Vec<f64>> = results.images.iter().map(|r| r.branch_weights()).collect();
+        let images = results
+            .images
+            .iter()
+            .zip(&weights)
+            .map(|(r, w)| WeightedImage {
+                generator: &plan.samples[r.sample].generator,
+                label: r.label,
+                weights: w,
+            });
+        let rows = scale_selection(scales, &plan.true_scale, images);
+        self.selection.extend(rows.into_iter().map(|r| {
+            let seen = plan.seen.get(&r.generator).copied();
+            (plan.set.name.clone(), seen, r)
+        }));
+        self.npz_parts
+            .push((plan.set.name.clone(), plan.samples.clone(), results));
+    }
+
+    /// Every file of `npr test` (README.md, "Outputs"): metrics, confusion, predictions
+    /// and misclassified for every level; branch weights and scale selection for the first
+    /// level (named in summary.json).
+    fn write(
+        &self,
+        request: &TestRequest,
+        config: &Config,
+        checkpoint: &Path,
+        skips: &SkipLog,
+    ) -> Result<()> {
+        let out = &request.out;
+        let first_level = request.levels.first().map(|l| l.to_string());
+        write_attention_npz(
+            &out.join("attention_weights.npz"),
+            &self.npz_parts,
             &config.model.scales,
-            &selection,
+            first_level.as_deref().unwrap_or_default(),
         )?;
-        for (set, _, r) in selection
+        outputs::write_metrics_csv(&out.join("metrics.csv"), &self.rows)?;
+        self.write_selection(out, &config.model.scales)?;
+        outputs::write_confusion_csv(&out.join("confusion.csv"), &self.rows)?;
+        outputs::write_predictions_csv(&out.join("predictions.csv"), &self.predictions)?;
+        outputs::write_misclassified_csv(&out.join("misclassified.csv"), &self.predictions)?;
+        let selection = self.selection.iter().map(|(set, seen, r)| {
+            serde_json::json!({
+                "set": set, "generator": r.generator, "seen": seen, "true_scale": r.true_scale,
+                "reals": r.reals, "fakes": r.fakes, "share_top_is_true": r.share_top_is_true,
+                "chance": r.chance, "mean_weight_real": finite(&r.mean_weight_real),
+                "mean_weight_fake": finite(&r.mean_weight_fake),
+            })
+        });
+        let summary = serde_json::json!({
+            "checkpoint": checkpoint.display().to_string(),
+            // roc/pr curves, attention_weights.npz and scale_selection.csv are for this level;
+            // metrics, confusion, predictions and misclassified hold every level.
+            "per_image_level": first_level,
+            "model": { "backbone": config.model.backbone.to_string(), "fusion": config.model.fusion.to_string(), "scales": config.model.scales },
+            "sets": self.summary_sets,
+            "rows": self.rows,
+            "scale_selection": selection.collect::<Vec<_>>(),
+            "skipped": skips.len(),
+        });
+        crate::atomic::write(
+            &out.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+        crate::atomic::write(&out.join("skipped.tsv"), skips.to_tsv().as_bytes())
+    }
+
+    /// `scale_selection.csv` and its summary lines, where a manifest names true scales.
+    fn write_selection(&self, out: &Path, scales: &[f64]) -> Result<()> {
+        let known: Vec<_> = self
+            .selection
             .iter()
             .filter(|(_, _, r)| r.share_top_is_true.is_some())
-        {
+            .collect();
+        if known.is_empty() {
+            return Ok(());
+        }
+        outputs::write_scale_selection_csv(
+            &out.join("scale_selection.csv"),
+            scales,
+            &self.selection,
+        )?;
+        for (set, _, r) in known {
             eprintln!(
                 "{set}/{}: top NPR branch is the true scale {} for {:.1}% of {} fakes (chance {:.1}%)",
                 r.generator,
@@ -253,35 +308,8 @@ pub fn run(
                 100.0 * r.chance
             );
         }
+        Ok(())
     }
-    outputs::write_confusion_csv(&request.out.join("confusion.csv"), &rows)?;
-    outputs::write_predictions_csv(&request.out.join("predictions.csv"), &predictions)?;
-    outputs::write_misclassified_csv(&request.out.join("misclassified.csv"), &predictions)?;
-    let summary = serde_json::json!({
-        "checkpoint": checkpoint.display().to_string(),
-        // roc/pr curves, attention_weights.npz and scale_selection.csv are for this level;
-        // metrics, confusion, predictions and misclassified hold every level.
-        "per_image_level": request.levels.first().map(|l| l.to_string()),
-        "model": { "backbone": config.model.backbone.to_string(), "fusion": config.model.fusion.to_string(), "scales": config.model.scales },
-        "sets": summary_sets,
-        "rows": rows,
-        "scale_selection": selection.iter().map(|(set, seen, r)| serde_json::json!({
-            "set": set, "generator": r.generator, "seen": seen, "true_scale": r.true_scale,
-            "reals": r.reals, "fakes": r.fakes, "share_top_is_true": r.share_top_is_true,
-            "chance": r.chance, "mean_weight_real": finite(&r.mean_weight_real),
-            "mean_weight_fake": finite(&r.mean_weight_fake),
-        })).collect::<Vec<_>>(),
-        "skipped": skips.len(),
-    });
-    crate::atomic::write(
-        &request.out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
-    crate::atomic::write(&request.out.join("skipped.tsv"), skips.to_tsv().as_bytes())?;
-    if !skips.is_empty() || skips.upscaled() > 0 {
-        eprintln!("{}", skips.summary());
-    }
-    Ok(tables)
 }
 
 /// Discovers every set once, with the request's protocol overrides applied.
