@@ -15,6 +15,7 @@ mod decode;
 mod discover;
 mod disjoint;
 mod error;
+mod from_config;
 mod jpeg;
 mod loader;
 mod resize;
