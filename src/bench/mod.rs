@@ -266,18 +266,24 @@ pub struct ModelBench {
     pub infer_ips: f64,
 }
 
-/// Times one model on device-resident random tensors (no loader).
-pub fn time_model(config: &ModelConfig, device: Device, size: &BenchSize) -> Result<ModelBench> {
-    tch::manual_seed(0);
-    let vs = nn::VarStore::new(device);
-    let mut model = Detector::new(&vs.root(), config);
+/// Adam over every trainable variable, one group, the study plan's settings: the optimizer
+/// both model benchmarks step with.
+fn bench_adam(vs: &nn::VarStore) -> Adam {
     let params = vs
         .variables()
         .into_iter()
         .filter(|(_, t)| t.requires_grad())
         .map(|(n, t)| (n, t, 0))
         .collect();
-    let mut adam = Adam::new(params, 2e-4, (0.9, 0.999), 1e-8, 0.0, vec![1.0]);
+    Adam::new(params, 2e-4, (0.9, 0.999), 1e-8, 0.0, vec![1.0])
+}
+
+/// Times one model on device-resident random tensors (no loader).
+pub fn time_model(config: &ModelConfig, device: Device, size: &BenchSize) -> Result<ModelBench> {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let mut model = Detector::new(&vs.root(), config);
+    let mut adam = bench_adam(&vs);
     let (b, s) = (size.batch as i64, size.crop as i64);
     let x = Tensor::randn([b, 3, s, s], (Kind::Float, device));
     let y = Tensor::randint(2, [b], (Kind::Float, device));

@@ -13,7 +13,6 @@ use crate::config::ModelConfig;
 use crate::data::{self, LoaderOptions, SkipLog, TestTransform, TrainTransform, Transform};
 use crate::model::input::to_input;
 use crate::model::Detector;
-use crate::train::adam::Adam;
 use crate::train::step::train_step;
 
 /// What the pipeline benchmark loads.
@@ -61,13 +60,7 @@ pub fn time_pipeline(
     if size.amp && device.is_cuda() {
         model.use_channels_last(&vs);
     }
-    let params = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .map(|(n, t)| (n, t, 0))
-        .collect();
-    let mut adam = Adam::new(params, 2e-4, (0.9, 0.999), 1e-8, 0.0, vec![1.0]);
+    let mut adam = super::bench_adam(&vs);
 
     let train = Transform::Train(TrainTransform {
         load_size: Some(size.load),

@@ -256,39 +256,45 @@ pub(crate) fn markdown(rows: &[Row]) -> String {
     let avg = |f: &dyn Fn(&Row) -> [f64; 4]| -> [f64; 4] {
         std::array::from_fn(|k| rows.iter().map(|r| f(r)[k]).sum::<f64>() / rows.len() as f64)
     };
+    // One table: a reals row, then one row per family, each with three groups of columns.
+    type Column<'a> = (&'a dyn Fn(&Row) -> [f64; 4], &'a dyn Fn(f64) -> String);
+    let table = |s: &mut String, titles: &[&str], reals: Column, columns: [Column; 3]| {
+        head(s, "images", titles);
+        s.push_str("| reals | — |");
+        cells(s, &avg(reals.0), reals.1);
+        s.push_str(&" — |".repeat(8));
+        s.push('\n');
+        for r in rows {
+            s.push_str(&format!(
+                "| {} | {} |",
+                r.family.name(),
+                r.family.npr_scale()
+            ));
+            for (values, fmt) in columns {
+                cells(s, &values(r), fmt);
+            }
+            s.push('\n');
+        }
+    };
+    let (two, three) = (&|v: f64| format!("{v:.2}"), &|v: f64| format!("{v:.3}"));
+    let percent = &|v: f64| format!("{:+.0} %", 100.0 * v);
     let mut s = String::new();
-    head(&mut s, "images", &["mean abs NPR", "paired change", "AUC"]);
-    s.push_str("| reals | — |");
-    cells(&mut s, &avg(&|r| r.real), &|v| format!("{v:.2}"));
-    s.push_str(&" — |".repeat(8));
+    table(
+        &mut s,
+        &["mean abs NPR", "paired change", "AUC"],
+        (&|r| r.real, two),
+        [
+            (&|r| r.fake, two),
+            (&|r| r.change, percent),
+            (&|r| r.raw_auc, two),
+        ],
+    );
     s.push('\n');
-    for r in rows {
-        s.push_str(&format!(
-            "| {} | {} |",
-            r.family.name(),
-            r.family.npr_scale()
-        ));
-        cells(&mut s, &r.fake, &|v| format!("{v:.2}"));
-        cells(&mut s, &r.change, &|v| format!("{:+.0} %", 100.0 * v));
-        cells(&mut s, &r.raw_auc, &|v| format!("{v:.2}"));
-        s.push('\n');
-    }
-    s.push('\n');
-    head(&mut s, "images", &["grid ratio", "d", "AUC"]);
-    s.push_str("| reals | — |");
-    cells(&mut s, &avg(&|r| r.real_ratio), &|v| format!("{v:.3}"));
-    s.push_str(&" — |".repeat(8));
-    s.push('\n');
-    for r in rows {
-        s.push_str(&format!(
-            "| {} | {} |",
-            r.family.name(),
-            r.family.npr_scale()
-        ));
-        cells(&mut s, &r.ratio, &|v| format!("{v:.3}"));
-        cells(&mut s, &r.d, &|v| format!("{v:.2}"));
-        cells(&mut s, &r.auc, &|v| format!("{v:.2}"));
-        s.push('\n');
-    }
+    table(
+        &mut s,
+        &["grid ratio", "d", "AUC"],
+        (&|r| r.real_ratio, three),
+        [(&|r| r.ratio, three), (&|r| r.d, two), (&|r| r.auc, two)],
+    );
     s
 }
