@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::analysis::{
-    self, Aggregate, BootstrapRow, ScaleSelection, Scores, Significance, WeightRow,
-};
+use super::analysis::{self, Aggregate, BootstrapRow, ScaleSelection, Scores, WeightRow};
 use super::runs::Run;
+use super::significance::{self, Significance};
 use super::ReportRequest;
 use crate::config::Fusion;
 
@@ -33,7 +32,7 @@ impl Findings {
         let per_run: Vec<_> = runs.iter().map(analysis::scores).collect();
         let table = analysis::ablation_table(&runs, &per_run);
         let significance = match runs.iter().any(|r| r.variant == req.baseline) {
-            true => analysis::significance(&runs, &per_run, &req.baseline),
+            true => significance::significance(&runs, &per_run, &req.baseline),
             false => Significance {
                 mcnemar: Vec::new(),
                 cmh: Vec::new(),

@@ -28,6 +28,7 @@ pub mod hypotheses;
 pub mod image_bootstrap;
 mod page;
 pub mod runs;
+pub mod significance;
 mod tables;
 
 use std::path::PathBuf;
