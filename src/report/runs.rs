@@ -269,100 +269,10 @@ fn variant_and_seed(dir: &Path, config: &Config) -> Result<(String, u64)> {
 
 /// Reads one tested run folder.
 pub fn read_run(dir: &Path) -> Result<Run> {
-    let config_path = dir.join("config.yaml");
-    let config = Config::load(&config_path, &[])?;
+    let config = Config::load(&dir.join("config.yaml"), &[])?;
     let (variant, seed) = variant_and_seed(dir, &config)?;
-    let meta_path = dir.join("meta.json");
-    let meta: serde_json::Value = if meta_path.is_file() {
-        let text = std::fs::read_to_string(&meta_path)
-            .with_context(|| format!("reading {}", meta_path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", meta_path.display()))?
-    } else {
-        serde_json::Value::Null
-    };
-    let revision = meta["git_revision"]
-        .as_str()
-        .unwrap_or("unknown")
-        .to_string();
-    let command = meta["command"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|| "not recorded".into());
-    let test = dir.join("test");
-    let checkpoint = crate::checkpoint::resolve(dir)?;
-    // Hashed once for all of the run's test folders.
-    let weights_sha = completion::checkpoint_sha256(&checkpoint)?;
-    let (mut metrics, mut predictions, mut images_per_s) =
-        (Vec::new(), Vec::new(), BTreeMap::new());
-    let mut synthetic = true;
-    // Which test folder scored each (perturbation, set): a level read twice would count
-    // its images twice (and narrow every interval by about √2).
-    let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
-    for folder in test_folders(dir)? {
-        let done = match completion::current(&folder, &checkpoint, weights_sha.as_deref())? {
-            Ok(done) => done,
-            Err(why) => {
-                let again = if folder == test {
-                    format!(
-                        "`npr test --checkpoint {}` (`npr ablate` does it for its cells)",
-                        dir.display()
-                    )
-                } else {
-                    format!(
-                    "the `npr test --checkpoint {} --out {}` that wrote it, with its levels (`--sweep KIND=…` or `--jpeg-quality`/`--blur-sigma`), or remove the folder",
-                    dir.display(),
-                    folder.display()
-                )
-                };
-                return Err(crate::usage!("{why}. Run {again} again"));
-            }
-        };
-        synthetic &= done.synthetic;
-        let (m, p, ips) = read_test_folder(&folder)?;
-        for row in &m {
-            let key = (row.perturbation.clone(), row.set.clone());
-            match origin.get(&key) {
-                Some(other) if other != &folder => {
-                    return Err(crate::usage!(
-                        "{} and {} both hold set {:?} at perturbation level {:?}: remove one (a sweep belongs in its own folder, `npr test --sweep` writes test_sweep_<kind>/)",
-                        other.display(),
-                        folder.display(),
-                        key.1,
-                        key.0
-                    ))
-                }
-                _ => {
-                    origin.insert(key, folder.clone());
-                }
-            }
-        }
-        metrics.extend(m);
-        predictions.extend(p);
-        images_per_s.extend(ips);
-    }
-
-    let file = dir.join("train_log.csv");
-    let epochs = match file.is_file() {
-        true => crate::table::read::<LogLine>(&file)?
-            .into_iter()
-            .filter(|r| r.kind == "epoch")
-            .map(|r| EpochRow {
-                epoch: r.epoch,
-                train_loss: r.loss,
-                val_loss: r.val_loss.unwrap_or(f64::NAN),
-                val_acc: r.val_acc.unwrap_or(f64::NAN),
-            })
-            .collect(),
-        false => Vec::new(),
-    };
-
-    let weights = read_weights(&test.join("attention_weights.npz"))?;
+    let (revision, command) = read_meta(dir)?;
+    let tested = read_tests(dir)?;
     Ok(Run {
         dir: dir.to_path_buf(),
         variant,
@@ -370,13 +280,115 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         config,
         revision,
         command,
-        metrics,
-        predictions,
-        images_per_s,
-        epochs,
-        weights,
-        synthetic,
+        metrics: tested.metrics,
+        predictions: tested.predictions,
+        images_per_s: tested.images_per_s,
+        epochs: read_epochs(&dir.join("train_log.csv"))?,
+        weights: read_weights(&dir.join("test/attention_weights.npz"))?,
+        synthetic: tested.synthetic,
     })
+}
+
+/// The git revision and command line `meta.json` records ("unknown", "not recorded"
+/// without it).
+fn read_meta(dir: &Path) -> Result<(String, String)> {
+    let path = dir.join("meta.json");
+    let meta: serde_json::Value = match path.is_file() {
+        true => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?
+        }
+        false => serde_json::Value::Null,
+    };
+    let revision = meta["git_revision"].as_str().unwrap_or("unknown");
+    let command = meta["command"].as_array().map(|a| {
+        let words: Vec<&str> = a.iter().filter_map(|x| x.as_str()).collect();
+        words.join(" ")
+    });
+    Ok((
+        revision.into(),
+        command.unwrap_or_else(|| "not recorded".into()),
+    ))
+}
+
+/// What a run's test folders hold together.
+struct Tested {
+    metrics: Vec<MetricRow>,
+    predictions: Vec<Prediction>,
+    images_per_s: BTreeMap<(String, String), f64>,
+    /// Every folder scored the synthetic benchmark (their `complete.json` says).
+    synthetic: bool,
+}
+
+/// Every test folder of a run, each complete and current for the run's weights, no
+/// (perturbation, set) held by two folders: a level read twice would count its images
+/// twice (and narrow every interval by about √2).
+fn read_tests(dir: &Path) -> Result<Tested> {
+    let checkpoint = crate::checkpoint::resolve(dir)?;
+    // Hashed once for all of the run's test folders.
+    let weights_sha = completion::checkpoint_sha256(&checkpoint)?;
+    let mut tested = Tested {
+        metrics: Vec::new(),
+        predictions: Vec::new(),
+        images_per_s: BTreeMap::new(),
+        synthetic: true,
+    };
+    let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+    for folder in test_folders(dir)? {
+        let done = completion::current(&folder, &checkpoint, weights_sha.as_deref())?
+            .map_err(|why| crate::usage!("{why}. Run {} again", rebuild_command(dir, &folder)))?;
+        tested.synthetic &= done.synthetic;
+        let (m, p, ips) = read_test_folder(&folder)?;
+        for row in &m {
+            let key = (row.perturbation.clone(), row.set.clone());
+            if let Some(other) = origin.get(&key).filter(|o| *o != &folder) {
+                return Err(crate::usage!(
+                    "{} and {} both hold set {:?} at perturbation level {:?}: remove one (a sweep belongs in its own folder, `npr test --sweep` writes test_sweep_<kind>/)",
+                    other.display(),
+                    folder.display(),
+                    key.1,
+                    key.0
+                ));
+            }
+            origin.insert(key, folder.clone());
+        }
+        tested.metrics.extend(m);
+        tested.predictions.extend(p);
+        tested.images_per_s.extend(ips);
+    }
+    Ok(tested)
+}
+
+/// The command that makes a stale or unfinished test folder again.
+fn rebuild_command(dir: &Path, folder: &Path) -> String {
+    if folder == dir.join("test") {
+        return format!(
+            "`npr test --checkpoint {}` (`npr ablate` does it for its cells)",
+            dir.display()
+        );
+    }
+    format!(
+        "the `npr test --checkpoint {} --out {}` that wrote it, with its levels (`--sweep KIND=…` or `--jpeg-quality`/`--blur-sigma`), or remove the folder",
+        dir.display(),
+        folder.display()
+    )
+}
+
+/// The epoch rows of `train_log.csv` (none without the file).
+fn read_epochs(file: &Path) -> Result<Vec<EpochRow>> {
+    if !file.is_file() {
+        return Ok(Vec::new());
+    }
+    let rows = crate::table::read::<LogLine>(file)?.into_iter();
+    let epochs = rows.filter(|r| r.kind == "epoch").map(|r| EpochRow {
+        epoch: r.epoch,
+        train_loss: r.loss,
+        val_loss: r.val_loss.unwrap_or(f64::NAN),
+        val_acc: r.val_acc.unwrap_or(f64::NAN),
+    });
+    Ok(epochs.collect())
 }
 
 /// `test/` first, then every `test_*/` holding a metrics.csv (e.g. a robustness sweep
