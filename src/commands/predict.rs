@@ -15,7 +15,9 @@ use crate::cli::PredictArgs;
 use crate::data::{self, Sample, SkipLog};
 use crate::eval::metrics::sigmoid;
 use crate::eval::policy::{describe_transform, CHECKPOINT_POLICY};
-use crate::eval::score::{loader, predict_transform, score_with_maps, BatchScores, MapsHook};
+use crate::eval::score::{
+    loader, predict_transform, score_with_maps, BatchScores, ImageScore, MapsHook,
+};
 use crate::explain::{unique_stems, Explanation, ImageMaps};
 use crate::model::detector::parse_device;
 use crate::usage;
@@ -39,25 +41,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     for skip in &unlisted {
         eprintln!("skipped {}: {}", skip.path.display(), skip.detail);
     }
-    if files.is_empty() {
-        return Err(usage!(
-            "no image found in {:?} (extensions: {})",
-            args.paths,
-            data::IMAGE_EXTENSIONS.join(", ")
-        ));
-    }
-    // Labels are unknown here; the scorer carries them through untouched.
-    let samples: Arc<Vec<Sample>> = Arc::new(
-        files
-            .iter()
-            .map(|path| Sample {
-                path: path.clone(),
-                label: data::REAL,
-                generator: String::new(),
-                class: String::new(),
-            })
-            .collect(),
-    );
+    let samples = unlabelled(&files, &args.paths)?;
     let skips = Arc::new(SkipLog::default());
     let loader = loader(samples.clone(), transform, 1, threads.loader, &skips)?;
     let scales = &config.model.scales;
@@ -86,28 +70,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         eprintln!("skipped {}: {}", skip.path.display(), skip.detail);
     }
     let scored = scored?;
-    if !args.json {
-        let heads: String = scales
-            .iter()
-            .map(|s| format!("{:>7}", format!("w@{s}")))
-            .collect();
-        println!("{:<8} {:<5} {heads}  path", "score", "call");
-    }
-    for image in &scored.images {
-        let path = &samples[image.sample].path;
-        let weights = image.branch_weights();
-        let call = crate::eval::score::call(image.logit);
-        if args.json {
-            let line = serde_json::json!({
-                "path": path.display().to_string(), "logit": image.logit, "score": image.score,
-                "pred": call, "scales": scales, "weights": weights, "preprocessing": policy,
-            });
-            println!("{line}");
-        } else {
-            let ws: String = weights.iter().map(|w| format!("{w:>7.3}")).collect();
-            println!("{:<8.4} {call:<5} {ws}  {}", image.score, path.display());
-        }
-    }
+    print_scores(&scored.images, &samples, scales, &policy, args.json);
     if !skips.is_empty() {
         eprintln!(
             "{} of {} file(s) could not be read",
@@ -129,4 +92,56 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The files as samples; labels are unknown here, the scorer carries them through untouched.
+fn unlabelled(
+    files: &[std::path::PathBuf],
+    asked: &[std::path::PathBuf],
+) -> Result<Arc<Vec<Sample>>> {
+    if files.is_empty() {
+        return Err(usage!(
+            "no image found in {asked:?} (extensions: {})",
+            data::IMAGE_EXTENSIONS.join(", ")
+        ));
+    }
+    let sample = |path: &std::path::PathBuf| Sample {
+        path: path.clone(),
+        label: data::REAL,
+        generator: String::new(),
+        class: String::new(),
+    };
+    Ok(Arc::new(files.iter().map(sample).collect()))
+}
+
+/// One line per image: a table (score, call, branch weights, path) or JSON lines.
+fn print_scores(
+    images: &[ImageScore],
+    samples: &[Sample],
+    scales: &[f64],
+    policy: &str,
+    json: bool,
+) {
+    if !json {
+        let heads: String = scales
+            .iter()
+            .map(|s| format!("{:>7}", format!("w@{s}")))
+            .collect();
+        println!("{:<8} {:<5} {heads}  path", "score", "call");
+    }
+    for image in images {
+        let path = &samples[image.sample].path;
+        let weights = image.branch_weights();
+        let call = crate::eval::score::call(image.logit);
+        if json {
+            let line = serde_json::json!({
+                "path": path.display().to_string(), "logit": image.logit, "score": image.score,
+                "pred": call, "scales": scales, "weights": weights, "preprocessing": policy,
+            });
+            println!("{line}");
+        } else {
+            let ws: String = weights.iter().map(|w| format!("{w:>7.3}")).collect();
+            println!("{:<8.4} {call:<5} {ws}  {}", image.score, path.display());
+        }
+    }
 }
