@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use crate::bench::{time_model, BenchSize};
 use crate::commands::Outcome;
-use crate::config::Config;
+use crate::config::{Config, TestSet};
 use crate::data::{self, Sample, SkipLog};
 use crate::train::{run_status, RunStatus};
 
@@ -36,89 +36,112 @@ pub fn run(
     device: &str,
 ) -> Result<Outcome> {
     let mut problems: Vec<String> = Vec::new();
-    let skips = SkipLog::default();
-
     println!("data:");
-    let (mut train_n, mut val_n) = (0usize, 0usize);
-    match base.data.splits(base.train.seed, &[]).discover(&skips) {
-        Ok((train, val, _)) => {
-            (train_n, val_n) = (train.len(), val.len());
-            println!(
-                "  training    {}  {}",
-                base.data.dataroot.display(),
-                counts(&train)
-            );
-            println!("  validation  {}", counts(&val));
-        }
-        Err(e) => problems.push(format!(
-            "training data at {}: {e}",
-            base.data.dataroot.display()
-        )),
-    }
+    let (train_n, val_n) = training_data(base, &mut problems);
     let mut test_n = 0usize;
     for set in &base.test.sets {
         let must: &[String] = expected
             .iter()
             .find(|(name, _)| name == &set.name)
             .map_or(&[], |(_, g)| g);
-        let dir = set.dataroot.display();
-        if !set.dataroot.is_dir() {
-            let holding = if must.is_empty() {
-                "one folder per generator".to_string()
-            } else {
-                must.join(", ")
-            };
-            problems.push(format!(
-                "test suite {:?}: {dir} is not a folder (expected there: {holding}, each with 0_real/ and 1_fake/)",
-                set.name
-            ));
-            continue;
-        }
-        match data::discover_test_set(&set.dataroot, None) {
-            Ok((found, _)) => {
-                let mut by_gen: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
-                for s in &found.samples {
-                    by_gen.entry(&s.generator).or_default().push(s.clone());
-                }
-                for g in must.iter().filter(|g| !by_gen.contains_key(g.as_str())) {
-                    problems.push(format!(
-                        "test suite {:?}: no images for generator {g:?}: expected {dir}/{g}/0_real and {dir}/{g}/1_fake (or {dir}/{g}/<class>/…)",
-                        set.name
-                    ));
-                }
-                let policy = format!(
-                    "resize={}, crop={:?}",
-                    if set.resize {
-                        base.data.load_size.to_string()
-                    } else {
-                        "no".into()
-                    },
-                    set.crop
-                )
-                .to_lowercase();
-                println!(
-                    "  test {:?}  {dir}  {}  [{policy}]",
-                    set.name,
-                    counts(&found.samples)
-                );
-                for (g, samples) in &by_gen {
-                    let seen = if set.seen_generators.is_empty() {
-                        set.seen
-                    } else {
-                        set.seen_generators.iter().any(|s| s == g)
-                    };
-                    let tag = if seen { "seen" } else { "unseen" };
-                    println!("      {g:<24} {}  {tag}", counts(samples));
-                }
-                test_n += found.samples.len();
-            }
-            Err(e) => problems.push(format!("test suite {:?} at {dir}: {e}", set.name)),
-        }
+        test_n += test_set(base, set, must, &mut problems);
     }
     if base.test.sets.is_empty() {
         problems.push("no test sets: the base config's test.sets is empty (give --suites, or add sets to the config)".into());
     }
+    print_plan(cells, out);
+    if !problems.is_empty() {
+        eprintln!("data layout: {} problem(s):", problems.len());
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        return Err(crate::usage!(
+            "the data layout is not what the sweep needs ({} problem(s) above); nothing was run",
+            problems.len()
+        ));
+    }
+    estimate(cells, (train_n, val_n, test_n), device)?;
+    Ok(Outcome::Done)
+}
 
+/// The training and validation images (counts printed), or the problem.
+fn training_data(base: &Config, problems: &mut Vec<String>) -> (usize, usize) {
+    match base
+        .data
+        .splits(base.train.seed, &[])
+        .discover(&SkipLog::default())
+    {
+        Ok((train, val, _)) => {
+            let root = base.data.dataroot.display();
+            println!("  training    {root}  {}", counts(&train));
+            println!("  validation  {}", counts(&val));
+            (train.len(), val.len())
+        }
+        Err(e) => {
+            problems.push(format!(
+                "training data at {}: {e}",
+                base.data.dataroot.display()
+            ));
+            (0, 0)
+        }
+    }
+}
+
+/// One test set's images per generator (printed, with seen/unseen), or its problems:
+/// a missing folder, or a generator of `must` without images. Returns the image count.
+fn test_set(base: &Config, set: &TestSet, must: &[String], problems: &mut Vec<String>) -> usize {
+    let dir = set.dataroot.display();
+    if !set.dataroot.is_dir() {
+        let holding = match must.is_empty() {
+            true => "one folder per generator".to_string(),
+            false => must.join(", "),
+        };
+        problems.push(format!(
+            "test suite {:?}: {dir} is not a folder (expected there: {holding}, each with 0_real/ and 1_fake/)",
+            set.name
+        ));
+        return 0;
+    }
+    let found = match data::discover_test_set(&set.dataroot, None) {
+        Ok((found, _)) => found,
+        Err(e) => {
+            problems.push(format!("test suite {:?} at {dir}: {e}", set.name));
+            return 0;
+        }
+    };
+    let mut by_gen: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+    for s in &found.samples {
+        by_gen.entry(&s.generator).or_default().push(s.clone());
+    }
+    for g in must.iter().filter(|g| !by_gen.contains_key(g.as_str())) {
+        problems.push(format!(
+            "test suite {:?}: no images for generator {g:?}: expected {dir}/{g}/0_real and {dir}/{g}/1_fake (or {dir}/{g}/<class>/…)",
+            set.name
+        ));
+    }
+    let resize = match set.resize {
+        true => base.data.load_size.to_string(),
+        false => "no".into(),
+    };
+    let policy = format!("resize={resize}, crop={:?}", set.crop).to_lowercase();
+    println!(
+        "  test {:?}  {dir}  {}  [{policy}]",
+        set.name,
+        counts(&found.samples)
+    );
+    for (g, samples) in &by_gen {
+        let seen = match set.seen_generators.is_empty() {
+            true => set.seen,
+            false => set.seen_generators.iter().any(|s| s == g),
+        };
+        let tag = if seen { "seen" } else { "unseen" };
+        println!("      {g:<24} {}  {tag}", counts(samples));
+    }
+    found.samples.len()
+}
+
+/// Every cell with its model, epochs and whether it runs, resumes or is skipped.
+fn print_plan(cells: &[(String, Config)], out: &Path) {
     println!("plan: {} cell(s) into {}", cells.len(), out.display());
     for (name, c) in cells {
         let state = match run_status(&out.join(name), c) {
@@ -131,19 +154,12 @@ pub fn run(
             c.model.fusion, c.model.scales, c.train.epochs
         );
     }
+}
 
-    if !problems.is_empty() {
-        eprintln!("data layout: {} problem(s):", problems.len());
-        for p in &problems {
-            eprintln!("  - {p}");
-        }
-        return Err(crate::usage!(
-            "the data layout is not what the sweep needs ({} problem(s) above); nothing was run",
-            problems.len()
-        ));
-    }
-
-    // The estimate: each distinct model timed once at the training batch and crop.
+/// The estimate: each distinct model timed once at the training batch and crop, for
+/// (training, validation, test) images.
+fn estimate(cells: &[(String, Config)], images: (usize, usize, usize), device: &str) -> Result<()> {
+    let (train_n, val_n, test_n) = images;
     let device = crate::model::detector::parse_device(device)?;
     let mut timed: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut total = 0.0;
@@ -169,5 +185,5 @@ pub fn run(
         total / 3600.0,
         timed.len()
     );
-    Ok(Outcome::Done)
+    Ok(())
 }
