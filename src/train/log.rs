@@ -13,30 +13,23 @@ use crate::table;
 
 /// One row of `train_log.csv`. Step rows fill the columns up to `images_per_s`; epoch rows
 /// leave that one blank and fill the validation columns, with the mean weight of every
-/// branch on real and on fake validation images. The numbers keep the formats the file has
-/// always had: six decimals (`NaN` stays `NaN`), the rate as `{:e}`, the speed with one.
+/// branch on real and on fake validation images.
 #[derive(Serialize)]
 struct LogRow {
     kind: &'static str,
     epoch: usize,
     step: i64,
     /// `n/a` in an epoch row when a resume on its last batch saw no training loss.
-    #[serde(serialize_with = "fixed_or::<6, _>")]
-    loss: Option<f64>,
+    loss: Num<6>,
     #[serde(serialize_with = "exponent")]
     lr: f64,
-    #[serde(serialize_with = "fixed_or_blank::<1, _>")]
-    images_per_s: Option<f64>,
-    #[serde(serialize_with = "fixed_or_blank::<6, _>")]
-    val_loss: Option<f64>,
-    #[serde(serialize_with = "fixed_or_blank::<6, _>")]
-    val_acc: Option<f64>,
-    /// Blank in step rows, `n/a` where AP is undefined (one class absent).
-    #[serde(serialize_with = "ap")]
-    val_ap: Option<Option<f64>>,
+    images_per_s: Num<1>,
+    val_loss: Num<6>,
+    val_acc: Num<6>,
+    /// `n/a` where AP is undefined (one class absent).
+    val_ap: Num<6>,
     /// `w_real_{s}`, `w_fake_{s}` for every scale `s` (see [`header`]).
-    #[serde(serialize_with = "weights")]
-    weights: Vec<Option<f64>>,
+    weights: Vec<Num<6>>,
 }
 
 /// The columns: [`LogRow`]'s fields, the weights one column per scale and class.
@@ -44,53 +37,41 @@ fn header(scales: &[f64]) -> Vec<String> {
     let weights = scales
         .iter()
         .flat_map(|s| [format!("w_real_{s}"), format!("w_fake_{s}")]);
-    [
-        "kind",
-        "epoch",
-        "step",
-        "loss",
-        "lr",
-        "images_per_s",
-        "val_loss",
-        "val_acc",
-        "val_ap",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain(weights)
-    .collect()
+    let fixed = "kind,epoch,step,loss,lr,images_per_s,val_loss,val_acc,val_ap".split(',');
+    fixed.map(String::from).chain(weights).collect()
 }
 
 /// The column of the optimizer step, by which a resume cuts the log.
 const STEP_COLUMN: usize = 2;
 
+/// A number as the log has always written it, with `N` decimals (`NaN` stays `NaN`); `n/a`
+/// where undefined; blank in a column the row does not fill.
+#[derive(Clone, Copy)]
+enum Num<const N: usize> {
+    Of(f64),
+    Na,
+    Blank,
+}
+
+impl<const N: usize> Num<N> {
+    fn or_na(v: Option<f64>) -> Self {
+        v.map_or(Num::Na, Num::Of)
+    }
+}
+
+impl<const N: usize> Serialize for Num<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Num::Of(v) => table::fixed::<N, S>(v, s),
+            Num::Na => s.serialize_str(table::NA),
+            Num::Blank => s.serialize_none(),
+        }
+    }
+}
+
+/// The learning rate as `{:e}` (`2e-4`).
 fn exponent<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{v:e}"))
-}
-
-fn fixed_or_blank<const N: usize, S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => table::fixed::<N, S>(v, s),
-        None => s.serialize_none(),
-    }
-}
-
-fn fixed_or<const N: usize, S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => table::fixed::<N, S>(v, s),
-        None => s.serialize_str(table::NA),
-    }
-}
-
-fn ap<S: Serializer>(v: &Option<Option<f64>>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => fixed_or::<6, S>(v, s),
-        None => s.serialize_none(),
-    }
-}
-
-fn weights<S: Serializer>(v: &[Option<f64>], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(|w| w.map(|w| format!("{w:.6}"))))
 }
 
 /// `train_log.csv`, appended row by row and flushed, so a killed run keeps its rows.
@@ -130,21 +111,20 @@ impl TrainLog {
             kind: "step",
             epoch,
             step,
-            loss: Some(loss),
+            loss: Num::Of(loss),
             lr,
-            images_per_s: Some(ips),
-            val_loss: None,
-            val_acc: None,
-            val_ap: None,
-            weights: vec![None; 2 * self.scales],
+            images_per_s: Num::Of(ips),
+            val_loss: Num::Blank,
+            val_acc: Num::Blank,
+            val_ap: Num::Blank,
+            weights: vec![Num::Blank; 2 * self.scales],
         })
     }
 
     /// An epoch row: the epoch's mean training loss and its validation figures.
     pub fn epoch(
         &mut self,
-        epoch: usize,
-        step: i64,
+        (epoch, step): (usize, i64),
         loss: Option<f64>,
         lr: f64,
         val: &ValStats,
@@ -154,13 +134,15 @@ impl TrainLog {
             kind: "epoch",
             epoch,
             step,
-            loss,
+            loss: Num::or_na(loss),
             lr,
-            images_per_s: None,
-            val_loss: Some(val.loss),
-            val_acc: Some(val.acc),
-            val_ap: Some(val.ap),
-            weights: weights.flat_map(|(r, f)| [Some(*r), Some(*f)]).collect(),
+            images_per_s: Num::Blank,
+            val_loss: Num::Of(val.loss),
+            val_acc: Num::Of(val.acc),
+            val_ap: Num::or_na(val.ap),
+            weights: weights
+                .flat_map(|(r, f)| [Num::Of(*r), Num::Of(*f)])
+                .collect(),
         })
     }
 
@@ -243,10 +225,10 @@ epoch,2,5,0.450000,1.8e-4,,0.400000,0.875000,0.900000,0.100000,0.200000,0.300000
         let mut log = TrainLog::open(&path, &scales, 0).unwrap();
         log.step(1, 2, 0.6931471805, 2e-4, 123.456).unwrap();
         let first = val(0.55, f64::NAN, None, [0.5, 1.0 / 3.0], [0.25, 2.0 / 3.0]);
-        log.epoch(1, 3, None, 2e-4, &first).unwrap();
+        log.epoch((1, 3), None, 2e-4, &first).unwrap();
         log.step(2, 4, 0.5, 1.8e-4, 99.95).unwrap();
         let second = val(0.4, 0.875, Some(0.9), [0.1, 0.3], [0.2, 0.4]);
-        log.epoch(2, 5, Some(0.45), 1.8e-4, &second).unwrap();
+        log.epoch((2, 5), Some(0.45), 1.8e-4, &second).unwrap();
         drop(log);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), FOUR_ROWS);
 

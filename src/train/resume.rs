@@ -1,15 +1,14 @@
 //! The training state in a checkpoint: what every save writes, and how `--resume` checks
 //! that a checkpoint belongs to this run (same config, same data) and continues from it.
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tch::{nn, Tensor};
 
 use super::adam::Adam;
 use super::run_dir::{self, RunDir, Start};
-use super::schedule::EarlyStopper;
-use super::trainer::TrainOutcome;
+use super::trainer::{TrainOutcome, Trainer};
 use crate::checkpoint::{self, model_tensors, read_safetensors, write_safetensors_atomic};
 use crate::config::Config;
 use crate::data::Splits;
@@ -41,64 +40,43 @@ impl Progress {
         patience > 0 && self.bad_epochs >= patience
     }
 
-    fn to_meta(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("epoch", self.epoch.to_string()),
-            ("batch_in_epoch", self.batch_in_epoch.to_string()),
-            ("step", self.step.to_string()),
-            (
-                "best",
-                self.best.map(|b| format!("{b:e}")).unwrap_or_default(),
-            ),
-            ("bad_epochs", self.bad_epochs.to_string()),
-        ]
-    }
-
     fn from_meta(meta: &HashMap<String, String>) -> Result<Progress> {
-        let get = |k: &str| {
-            meta.get(k)
-                .with_context(|| format!("checkpoint metadata has no {k:?}"))
-        };
+        let get =
+            |k: &str| (meta.get(k)).with_context(|| format!("checkpoint metadata has no {k:?}"));
+        let best = get("best").ok().filter(|s| !s.is_empty());
         Ok(Progress {
             epoch: get("epoch")?.parse()?,
             batch_in_epoch: get("batch_in_epoch")?.parse()?,
             step: get("step")?.parse()?,
-            best: get("best")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse())
-                .transpose()?,
+            best: best.map(|s| s.parse()).transpose()?,
             bad_epochs: get("bad_epochs")?.parse()?,
         })
     }
 }
 
-/// Weights, BN statistics, Adam moments, progress, the resolved config and the data's
-/// fingerprints, atomically.
-pub(super) fn save(
-    path: &Path,
-    vs: &nn::VarStore,
-    adam: &Adam,
-    progress: &Progress,
-    config: &Config,
-    splits: &Splits,
-) -> Result<()> {
-    let mut tensors = model_tensors(vs);
-    tensors.extend(adam.state_tensors());
-    let mut meta: BTreeMap<String, String> = progress
-        .to_meta()
-        .into_iter()
+impl Trainer<'_> {
+    /// Weights, BN statistics, Adam moments, progress, the resolved config and the data's
+    /// fingerprints, atomically.
+    pub(super) fn save(&self, name: &str) -> Result<()> {
+        let mut tensors = model_tensors(&self.vs);
+        tensors.extend(self.adam.state_tensors());
+        let (p, config, splits) = (&self.progress, &self.opts.config, self.splits);
+        let meta: BTreeMap<String, String> = [
+            ("epoch", p.epoch.to_string()),
+            ("batch_in_epoch", p.batch_in_epoch.to_string()),
+            ("step", p.step.to_string()),
+            ("best", p.best.map(|b| format!("{b:e}")).unwrap_or_default()),
+            ("bad_epochs", p.bad_epochs.to_string()),
+            (checkpoint::META_CONFIG, config.to_yaml()),
+            (checkpoint::META_FORMAT, checkpoint::FORMAT_VERSION.into()),
+            ("seed", config.train.seed.to_string()),
+            (META_TRAIN_FILES, splits.train_fingerprint.clone()),
+            (META_VAL_FILES, splits.val_fingerprint.clone()),
+        ]
         .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    meta.insert(checkpoint::META_CONFIG.into(), config.to_yaml());
-    meta.insert(
-        checkpoint::META_FORMAT.into(),
-        checkpoint::FORMAT_VERSION.into(),
-    );
-    meta.insert("seed".into(), config.train.seed.to_string());
-    meta.insert(META_TRAIN_FILES.into(), splits.train_fingerprint.clone());
-    meta.insert(META_VAL_FILES.into(), splits.val_fingerprint.clone());
-    write_safetensors_atomic(path, &tensors, &meta)
+        .into();
+        write_safetensors_atomic(&self.run.file(name), &tensors, &meta)
+    }
 }
 
 /// Where a run folder stands, for sweeps that must skip or continue finished cells.
@@ -130,10 +108,32 @@ pub fn run_status(run: &Path, config: &Config) -> Result<RunStatus> {
 /// Where a run starts.
 pub(super) enum Resume {
     Fresh,
-    /// From `last.safetensors`: its tensors and progress.
-    From(HashMap<String, Tensor>, Progress),
+    From(Saved),
     /// Nothing to do: `--resume auto` on a finished run.
     Finished(TrainOutcome),
+}
+
+/// The state in `last.safetensors`: its tensors and progress.
+pub(super) struct Saved {
+    last: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    progress: Progress,
+}
+
+impl Saved {
+    /// Loads the weights, BN statistics and Adam moments; returns the position in the
+    /// schedule.
+    pub(super) fn restore(self, vs: &nn::VarStore, adam: &mut Adam) -> Result<Progress> {
+        let report = checkpoint::load_into(vs, &self.tensors)?;
+        if !report.missing.is_empty() {
+            bail!("{}: {report}", self.last.display());
+        }
+        let p = self.progress;
+        adam.load_state(&self.tensors, p.step)?;
+        let (epoch, batch, step) = (p.epoch + 1, p.batch_in_epoch, p.step);
+        eprintln!("resuming at epoch {epoch} (batch {batch}), step {step}");
+        Ok(p)
+    }
 }
 
 /// On `--resume`, the state to continue from, after checking that it is the same run and
@@ -178,7 +178,11 @@ pub(super) fn resume_point(
             config.train.patience()
         ));
     }
-    Ok(Resume::From(tensors, progress))
+    Ok(Resume::From(Saved {
+        last,
+        tensors,
+        progress,
+    }))
 }
 
 /// The same config (only `train.epochs` may grow) and the same training and validation
@@ -219,29 +223,4 @@ fn check_same_run(
         }
     }
     Ok(())
-}
-
-/// Loads a checkpoint's weights, BN statistics, Adam moments and early-stopping state;
-/// returns its progress, the position in the schedule.
-pub(super) fn restore(
-    last: &Path,
-    (tensors, progress): (HashMap<String, Tensor>, Progress),
-    vs: &nn::VarStore,
-    adam: &mut Adam,
-    stopper: &mut EarlyStopper,
-) -> Result<Progress> {
-    let report = checkpoint::load_into(vs, &tensors)?;
-    if !report.missing.is_empty() {
-        bail!("{}: {report}", last.display());
-    }
-    adam.load_state(&tensors, progress.step)?;
-    stopper.best = progress.best;
-    stopper.bad_epochs = progress.bad_epochs;
-    eprintln!(
-        "resuming at epoch {} (batch {}), step {}",
-        progress.epoch + 1,
-        progress.batch_in_epoch,
-        progress.step
-    );
-    Ok(progress)
 }

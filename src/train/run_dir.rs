@@ -63,7 +63,9 @@ impl RunDir {
                 ))
             }
             Start::Resume | Start::Auto if has_last => {
-                remove_stale_temp_files(path)?;
+                for temp in remove_entries(path, crate::atomic::is_temp_name)? {
+                    eprintln!("removed {} (left by a process killed mid-write)", temp.display());
+                }
                 true
             }
             Start::New if has_files => {
@@ -81,7 +83,7 @@ impl RunDir {
                         path.display()
                     ));
                 }
-                remove_contents(path)?;
+                remove_entries(path, |name| name != crate::run_lock::LOCK)?;
                 false
             }
             _ => false,
@@ -103,40 +105,24 @@ impl RunDir {
     }
 }
 
-/// Removes the temporary files a process killed mid-write left (the caller holds the lock,
-/// so no live writer owns them).
-fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
-    for entry in entries.filter_map(|e| e.ok()) {
-        if crate::atomic::is_temp_name(&entry.file_name().to_string_lossy()) {
+/// Removes the entries of a run folder whose names `pick` selects (folders whole); returns
+/// their paths. The caller holds the lock, so no live writer owns them.
+fn remove_entries(dir: &Path, pick: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
+    let listing = || format!("listing {}", dir.display());
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(listing)? {
+        let entry = entry.with_context(listing)?;
+        if pick(&entry.file_name().to_string_lossy()) {
             let path = entry.path();
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-            eprintln!(
-                "removed {} (left by a process killed mid-write)",
-                path.display()
-            );
+            let result = match entry.file_type().is_ok_and(|t| t.is_dir()) {
+                true => std::fs::remove_dir_all(&path),
+                false => std::fs::remove_file(&path),
+            };
+            result.with_context(|| format!("removing {}", path.display()))?;
+            removed.push(path);
         }
     }
-    Ok(())
-}
-
-/// Removes everything in a run folder except its lock file.
-fn remove_contents(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-        if entry.file_name() == crate::run_lock::LOCK {
-            continue;
-        }
-        let path = entry.path();
-        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.with_context(|| format!("removing {}", path.display()))?;
-    }
-    Ok(())
+    Ok(removed)
 }
 
 /// The git revision this binary was built from (`unknown` outside a checkout).

@@ -4,7 +4,6 @@
 //! sample index), the model has no other randomness, and a checkpoint holds weights,
 //! BatchNorm statistics, Adam moments, the step, the epoch and the batch within it. So a
 //! run interrupted at any step and resumed reaches the weights of an uninterrupted run.
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,13 +14,13 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::adam::Adam;
 use super::log::{progress_bar, say, TrainLog};
-use super::resume::{self, resume_point, Progress, Resume};
+use super::resume::{resume_point, Progress, Resume};
 use super::run_dir::{self, RunDir, Start};
 use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
 use super::step::train_step;
 use crate::config::{Config, Monitor};
 use crate::data::{self, SkipLog, Splits};
-use crate::eval::metrics;
+use crate::eval::{metrics, score};
 use crate::model::fusion::{ATTENTION_PREFIX, LEARNED_WEIGHTS};
 use crate::model::input::to_input;
 use crate::model::Detector;
@@ -79,24 +78,24 @@ pub struct ValStats {
 
 /// Parameters with their optimizer group: 0 backbone, 1 fusion (its own lr multiplier).
 fn parameter_groups(vs: &nn::VarStore) -> Vec<(String, Tensor, usize)> {
-    let mut named: Vec<(String, Tensor)> = vs
+    let fusion = |name: &str| name.starts_with(ATTENTION_PREFIX) || name == LEARNED_WEIGHTS;
+    let mut params: Vec<(String, Tensor, usize)> = vs
         .variables()
         .into_iter()
         .filter(|(_, t)| t.requires_grad())
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
-        .into_iter()
         .map(|(name, t)| {
-            let group = usize::from(name.starts_with(ATTENTION_PREFIX) || name == LEARNED_WEIGHTS);
+            let group = usize::from(fusion(&name));
             (name, t, group)
         })
-        .collect()
+        .collect();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    params
 }
 
 /// Trains one model; see the module doc for the guarantees.
 pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let config = &opts.config;
+    let (seed, batch_size) = (config.train.seed, config.train.batch_size);
     // Threads: libtorch's team and the decode pool sized together (README.md, "Threads on
     // CPU"); a bad NPR_THREADS stops here, before anything is written.
     let threads = crate::threads::apply(opts.device, config.data.workers)?;
@@ -107,62 +106,41 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 
     // Data next: a dataset that cannot be used leaves no run folder behind.
     let skips = Arc::new(SkipLog::default());
-    let mut splits = config
-        .data
-        .splits(config.train.seed, &config.test.sets)
-        .load(&skips)
-        .with_context(|| {
-            format!(
-                "the training data (data.dataroot {})",
-                config.data.dataroot.display()
-            )
-        })?;
+    let dataroot = config.data.dataroot.display();
+    let spec = config.data.splits(seed, &config.test.sets);
+    let mut splits = (spec.load(&skips))
+        .with_context(|| format!("the training data (data.dataroot {dataroot})"))?;
     // The lists move into the loaders; `splits` keeps the fingerprints and summary.
     let train_samples = Arc::new(std::mem::take(&mut splits.train));
     let val_samples = Arc::new(std::mem::take(&mut splits.val));
 
     // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
     let run = RunDir::prepare(&opts.out, opts.start)?;
-    let saved = match resume_point(&run, config, &splits, opts.start)? {
-        Resume::Finished(outcome) => return Ok(outcome),
-        Resume::From(tensors, progress) => Some((tensors, progress)),
-        Resume::Fresh => None,
-    };
+    let resume = resume_point(&run, config, &splits, opts.start)?;
+    if let Resume::Finished(outcome) = resume {
+        return Ok(outcome);
+    }
     run.write(run_dir::CONFIG, &config.to_yaml())?;
+    let (n_train, n_val, folder) = (train_samples.len(), val_samples.len(), run.path.display());
     eprintln!(
-        "train: {} images, val: {} images, device {:?}, run folder {}",
-        train_samples.len(),
-        val_samples.len(),
-        opts.device,
-        run.path.display()
+        "train: {n_train} images, val: {n_val} images, device {:?}, run folder {folder}",
+        opts.device
     );
-    let steps_per_epoch = train_samples.len().div_ceil(config.train.batch_size);
-    let mut trainer = Trainer::new(&opts, run, &splits, threads, steps_per_epoch, saved)?;
+    let steps_per_epoch = n_train.div_ceil(batch_size);
+    let mut trainer = Trainer::new(&opts, run, &splits, threads, steps_per_epoch, resume)?;
 
     // One decode pool each for the whole run.
-    let train_loader = data::Loader::new(
-        train_samples,
-        data::Transform::Train(config.data.train_transform()),
-        config
-            .data
-            .train_loader(config.train.batch_size, config.train.seed, threads.loader),
-        skips.clone(),
-    )?;
-    let val_loader = crate::eval::score::loader(
-        val_samples,
-        config.data.val_transform(),
-        config.test.batch_size,
-        threads.loader,
-        &skips,
-    )?;
+    let batches = config.data.train_loader(batch_size, seed, threads.loader);
+    let augment = data::Transform::Train(config.data.train_transform());
+    let train_loader = data::Loader::new(train_samples, augment, batches, skips.clone())?;
+    let (transform, batch) = (config.data.val_transform(), config.test.batch_size);
+    let val_loader = score::loader(val_samples, transform, batch, threads.loader, &skips)?;
     let result = trainer.fit(&train_loader, &val_loader);
     trainer.bar.finish_and_clear();
 
     // Whatever happened, say what was skipped and keep the list.
-    crate::atomic::write(
-        &trainer.run.file(run_dir::SKIPPED),
-        skips.to_tsv().as_bytes(),
-    )?;
+    let skipped = trainer.run.file(run_dir::SKIPPED);
+    crate::atomic::write(&skipped, skips.to_tsv().as_bytes())?;
     if !skips.is_empty() || skips.upscaled() > 0 {
         eprintln!("{}", skips.summary());
     }
@@ -177,16 +155,17 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
 }
 
 /// One run in progress: the model, its optimizer, where the run stands and what it reports.
-struct Trainer<'a> {
-    opts: &'a TrainOptions,
+/// Its checkpoints (`save`) are written beside the resume checks that read them, in resume.rs.
+pub(super) struct Trainer<'a> {
+    pub(super) opts: &'a TrainOptions,
     /// The data's fingerprints, saved with every checkpoint.
-    splits: &'a Splits,
-    run: RunDir,
-    vs: nn::VarStore,
+    pub(super) splits: &'a Splits,
+    pub(super) run: RunDir,
+    pub(super) vs: nn::VarStore,
     model: Detector,
-    adam: Adam,
+    pub(super) adam: Adam,
     stopper: EarlyStopper,
-    progress: Progress,
+    pub(super) progress: Progress,
     log: TrainLog,
     bar: ProgressBar,
 }
@@ -209,7 +188,7 @@ impl<'a> Trainer<'a> {
         splits: &'a Splits,
         threads: crate::threads::ThreadBudget,
         steps_per_epoch: usize,
-        saved: Option<(HashMap<String, Tensor>, Progress)>,
+        resume: Resume,
     ) -> Result<Self> {
         let (config, device) = (&opts.config, opts.device);
         tch::manual_seed(config.train.seed as i64);
@@ -218,22 +197,13 @@ impl<'a> Trainer<'a> {
         if config.train.channels_last {
             model.use_channels_last(&vs);
         }
-        let o = &config.train.optimizer;
-        let groups = parameter_groups(&vs);
-        let betas = (o.betas[0], o.betas[1]);
-        let lr_mult = vec![1.0, o.fusion_lr_mult];
+        let (o, groups) = (&config.train.optimizer, parameter_groups(&vs));
+        let (betas, lr_mult) = ((o.betas[0], o.betas[1]), vec![1.0, o.fusion_lr_mult]);
         let mut adam = Adam::new(groups, o.lr, betas, o.eps, o.weight_decay, lr_mult);
-        let goal = match config.train.early_stopping().map(|e| e.monitor) {
-            None | Some(Monitor::ValLoss) => Goal::Minimize,
-            Some(Monitor::ValAcc) => Goal::Maximize,
-        };
-        let mut stopper = EarlyStopper::new(goal, config.train.patience());
-        let progress = match saved {
-            Some(saved) => {
-                let last = run.file(run_dir::LAST);
-                resume::restore(&last, saved, &vs, &mut adam, &mut stopper)?
-            }
-            None => {
+        // Resume: weights, BN statistics, Adam moments and the position in the schedule.
+        let progress = match resume {
+            Resume::From(saved) => saved.restore(&vs, &mut adam)?,
+            _ => {
                 let meta = run_dir::run_meta(config, device, &vs, threads, splits.summary.clone());
                 run.write(run_dir::META, &serde_json::to_string_pretty(&meta)?)?;
                 Progress::default()
@@ -247,6 +217,15 @@ impl<'a> Trainer<'a> {
         let log = TrainLog::open(&run.file(run_dir::LOG), &config.model.scales, progress.step)?;
         crate::interrupt::install()?;
         crate::amp::configure_cudnn(config.train.deterministic, device);
+        let goal = match config.train.early_stopping().map(|e| e.monitor) {
+            None | Some(Monitor::ValLoss) => Goal::Minimize,
+            Some(Monitor::ValAcc) => Goal::Maximize,
+        };
+        let stopper = EarlyStopper {
+            best: progress.best,
+            bad_epochs: progress.bad_epochs,
+            ..EarlyStopper::new(goal, config.train.patience())
+        };
         let bar = progress_bar(
             (config.train.epochs * steps_per_epoch) as u64,
             (progress.epoch * steps_per_epoch + progress.batch_in_epoch) as u64,
@@ -331,7 +310,9 @@ impl<'a> Trainer<'a> {
                 // SAFETY: raising a signal for which a handler is installed.
                 unsafe { libc::raise(libc::SIGTERM) };
             }
-            interval.add(loss, batch.n);
+            interval.loss += loss;
+            interval.steps += 1;
+            interval.images += batch.n;
             self.bar.inc(1);
             if self.progress.step % self.opts.config.train.log_every as i64 == 0 {
                 let mean_loss = self.log_step(epoch, &interval)?;
@@ -428,26 +409,14 @@ impl<'a> Trainer<'a> {
                 if verdict == Verdict::Improved { " (best)" } else { "" }
             ),
         );
-        self.log
-            .epoch(epoch + 1, self.progress.step, train_loss, self.adam.lr, val)?;
+        let at = (epoch + 1, self.progress.step);
+        self.log.epoch(at, train_loss, self.adam.lr, val)?;
         // `best` exists only where the recipe evaluates it (the official one has none).
         if verdict == Verdict::Improved && config.train.evaluates_best() {
             self.save(run_dir::BEST)?;
         }
         self.save(run_dir::LAST)?;
         Ok(verdict)
-    }
-
-    fn save(&self, name: &str) -> Result<()> {
-        let (config, splits) = (&self.opts.config, self.splits);
-        resume::save(
-            &self.run.file(name),
-            &self.vs,
-            &self.adam,
-            &self.progress,
-            config,
-            splits,
-        )
     }
 }
 
@@ -470,17 +439,11 @@ impl Interval {
             clock: Instant::now(),
         }
     }
-
-    fn add(&mut self, loss: Tensor, images: usize) {
-        self.loss += loss;
-        self.steps += 1;
-        self.images += images;
-    }
 }
 
 /// Loss, accuracy, AP and mean branch weights on the validation set (eval mode, no grad).
 pub fn validate(model: &Detector, loader: &data::Loader, device: Device) -> Result<ValStats> {
-    let scores = crate::eval::score::score(model, loader, 0, device).context("validation")?;
+    let scores = score::score(model, loader, 0, device).context("validation")?;
     let k = model.config.scales.len();
     let mut loss_sum = 0.0;
     let mut w_sum = [vec![0.0; k], vec![0.0; k]];
