@@ -53,12 +53,6 @@ enum Num<const N: usize> {
     Blank,
 }
 
-impl<const N: usize> Num<N> {
-    fn or_na(v: Option<f64>) -> Self {
-        v.map_or(Num::Na, Num::Of)
-    }
-}
-
 impl<const N: usize> Serialize for Num<N> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -134,12 +128,12 @@ impl TrainLog {
             kind: "epoch",
             epoch,
             step,
-            loss: Num::or_na(loss),
+            loss: loss.map_or(Num::Na, Num::Of),
             lr,
             images_per_s: Num::Blank,
             val_loss: Num::Of(val.loss),
             val_acc: Num::Of(val.acc),
-            val_ap: Num::or_na(val.ap),
+            val_ap: val.ap.map_or(Num::Na, Num::Of),
             weights: weights
                 .flat_map(|(r, f)| [Num::Of(*r), Num::Of(*f)])
                 .collect(),
@@ -223,7 +217,8 @@ epoch,2,5,0.450000,1.8e-4,,0.400000,0.875000,0.900000,0.100000,0.200000,0.300000
         let path = dir.path().join("train_log.csv");
         let scales = [0.5, 1.0];
         let mut log = TrainLog::open(&path, &scales, 0).unwrap();
-        log.step(1, 2, 0.6931471805, 2e-4, 123.456).unwrap();
+        log.step(1, 2, std::f64::consts::LN_2, 2e-4, 123.456)
+            .unwrap();
         let first = val(0.55, f64::NAN, None, [0.5, 1.0 / 3.0], [0.25, 2.0 / 3.0]);
         log.epoch((1, 3), None, 2e-4, &first).unwrap();
         log.step(2, 4, 0.5, 1.8e-4, 99.95).unwrap();
