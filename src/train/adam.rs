@@ -101,18 +101,11 @@ impl Adam {
 
     /// Moments as named tensors (`optim.m.<name>`, `optim.v.<name>`) for a checkpoint.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::with_capacity(2 * self.slots.len());
-        for s in &self.slots {
-            out.push((
-                format!("optim.m.{}", s.name),
-                s.m.detach().to_device(tch::Device::Cpu),
-            ));
-            out.push((
-                format!("optim.v.{}", s.name),
-                s.v.detach().to_device(tch::Device::Cpu),
-            ));
-        }
-        out
+        let cpu = |t: &Tensor| t.detach().to_device(tch::Device::Cpu);
+        let moments = |s: &Slot| {
+            [("m", cpu(&s.m)), ("v", cpu(&s.v))].map(|(k, t)| (format!("optim.{k}.{}", s.name), t))
+        };
+        self.slots.iter().flat_map(moments).collect()
     }
 
     /// Restores the moments written by [`Adam::state_tensors`] and the step count.

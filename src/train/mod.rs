@@ -1,8 +1,12 @@
-//! Training: the loop, one step, the schedule, the optimizer, the run folder.
+//! Training: the loop, one step, the schedule, the optimizer, resuming, the log, the run
+//! folder.
 pub mod adam;
+pub mod log;
+pub mod resume;
 pub mod run_dir;
 pub mod schedule;
 pub mod step;
 pub mod trainer;
 
-pub use trainer::{run_status, train, RunStatus, TrainOptions, TrainOutcome};
+pub use resume::{run_status, RunStatus};
+pub use trainer::{train, TrainOptions, TrainOutcome};

@@ -9,11 +9,10 @@
 //! RUN/last.safetensors   the latest state, for --resume
 //! RUN/.npr.lock          while a process holds the folder: who (see `crate::run_lock`)
 //! ```
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use tch::{nn, Device};
 
 use crate::usage;
 
@@ -64,7 +63,9 @@ impl RunDir {
                 ))
             }
             Start::Resume | Start::Auto if has_last => {
-                remove_stale_temp_files(path)?;
+                for temp in remove_entries(path, crate::atomic::is_temp_name)? {
+                    eprintln!("removed {} (left by a process killed mid-write)", temp.display());
+                }
                 true
             }
             Start::New if has_files => {
@@ -82,7 +83,7 @@ impl RunDir {
                         path.display()
                     ));
                 }
-                remove_contents(path)?;
+                remove_entries(path, |name| name != crate::run_lock::LOCK)?;
                 false
             }
             _ => false,
@@ -104,102 +105,65 @@ impl RunDir {
     }
 }
 
-/// Appends rows to `train_log.csv`, writing the header when the file is new.
-pub struct CsvLog {
-    file: File,
-    columns: usize,
-}
-
-/// The column of `train_log.csv` that holds the optimizer step (see `log_header`).
-const STEP_COLUMN: usize = 2;
-
-impl CsvLog {
-    /// Opens the log for appending. Rows of steps after `through_step` (the checkpoint being
-    /// resumed) are removed first, since those steps run again: a resumed log never holds a
-    /// step twice. A new run passes 0 and gets a fresh file with `header`.
-    pub fn open(path: &Path, header: &[String], through_step: i64) -> Result<CsvLog> {
-        let old = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        let mut lines = old.lines();
-        let _old_header = lines.next();
-        let kept: Vec<&str> = lines
-            .filter(|row| {
-                let step = row
-                    .split(',')
-                    .nth(STEP_COLUMN)
-                    .and_then(|v| v.parse::<i64>().ok());
-                step.is_some_and(|s| s <= through_step)
-            })
-            .collect();
-        let mut text = header.join(",");
-        text.push('\n');
-        for row in &kept {
-            text.push_str(row);
-            text.push('\n');
-        }
-        if text != old {
-            crate::atomic::write(path, text.as_bytes())?;
-        }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        Ok(CsvLog {
-            file,
-            columns: header.len(),
-        })
-    }
-
-    /// Appends a row; a short row (a step row) leaves the remaining columns empty.
-    pub fn row(&mut self, values: &[String]) -> Result<()> {
-        debug_assert!(values.len() <= self.columns);
-        let blanks = self.columns.saturating_sub(values.len());
-        writeln!(self.file, "{}{}", values.join(","), ",".repeat(blanks))?;
-        self.file.flush()?;
-        Ok(())
-    }
-}
-
-/// Removes the temporary files a process killed mid-write left (the caller holds the lock,
-/// so no live writer owns them).
-fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
-    for entry in entries.filter_map(|e| e.ok()) {
-        if crate::atomic::is_temp_name(&entry.file_name().to_string_lossy()) {
+/// Removes the entries of a run folder whose names `pick` selects (folders whole); returns
+/// their paths. The caller holds the lock, so no live writer owns them.
+fn remove_entries(dir: &Path, pick: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
+    let listing = || format!("listing {}", dir.display());
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(listing)? {
+        let entry = entry.with_context(listing)?;
+        if pick(&entry.file_name().to_string_lossy()) {
             let path = entry.path();
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-            eprintln!(
-                "removed {} (left by a process killed mid-write)",
-                path.display()
-            );
+            let result = match entry.file_type().is_ok_and(|t| t.is_dir()) {
+                true => std::fs::remove_dir_all(&path),
+                false => std::fs::remove_file(&path),
+            };
+            result.with_context(|| format!("removing {}", path.display()))?;
+            removed.push(path);
         }
     }
-    Ok(())
-}
-
-/// Removes everything in a run folder except its lock file.
-fn remove_contents(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-        if entry.file_name() == crate::run_lock::LOCK {
-            continue;
-        }
-        let path = entry.path();
-        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.with_context(|| format!("removing {}", path.display()))?;
-    }
-    Ok(())
+    Ok(removed)
 }
 
 /// The git revision this binary was built from (`unknown` outside a checkout).
 pub fn git_revision() -> &'static str {
     option_env!("NPR_GIT_REVISION").unwrap_or("unknown")
+}
+
+/// What `meta.json` records about a run: enough to reproduce and to compare runs.
+pub fn run_meta(
+    config: &crate::config::Config,
+    device: Device,
+    vs: &nn::VarStore,
+    threads: crate::threads::ThreadBudget,
+    dataset: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": config.name,
+        "seed": config.train.seed,
+        "git_revision": git_revision(),
+        "npr_version": env!("CARGO_PKG_VERSION"),
+        "tch_version": "0.24.0",
+        "libtorch_version": "2.11.0",
+        "device": format!("{device:?}"),
+        "cuda_devices": tch::Cuda::device_count(),
+        "cpu_threads": tch::get_num_threads(),
+        "loader_threads": threads.loader,
+        // How libgomp waits (src/threads.rs): null where it runs with its own defaults.
+        "openmp_spin": std::env::var(crate::threads::SPIN_ENV).ok(),
+        "omp_wait_policy": std::env::var(crate::threads::WAIT_POLICY_ENV).ok(),
+        "trainable_parameters": crate::model::detector::trainable_parameters(vs),
+        "dataset": dataset,
+        "started": chrono_like_now(),
+        // The exact command line, so a report can say what produced the run.
+        "command": std::env::args().collect::<Vec<_>>(),
+    })
+}
+
+/// Seconds since the Unix epoch (no date crate needed for a timestamp in meta.json).
+fn chrono_like_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
