@@ -11,6 +11,7 @@ use crate::eval::completion;
 use crate::eval::npz::read_npz;
 use crate::eval::outputs::MetricsLine;
 use crate::eval::score::branch_means;
+use crate::train::log::LogRow;
 
 /// One row of `test/metrics.csv`, as the report uses it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,19 +30,6 @@ pub struct MetricRow {
 
 /// One row of `test/predictions.csv`.
 pub use crate::eval::outputs::Prediction;
-
-/// The columns of `train_log.csv` the report uses.
-#[derive(serde::Deserialize)]
-struct LogLine {
-    kind: String,
-    epoch: usize,
-    #[serde(with = "crate::table::or_na")]
-    loss: Option<f64>,
-    #[serde(with = "crate::table::or_na")]
-    val_loss: Option<f64>,
-    #[serde(with = "crate::table::or_na")]
-    val_acc: Option<f64>,
-}
 
 /// One epoch row of `train_log.csv`.
 #[derive(Debug, Clone, PartialEq)]
@@ -381,12 +369,12 @@ fn read_epochs(file: &Path) -> Result<Vec<EpochRow>> {
     if !file.is_file() {
         return Ok(Vec::new());
     }
-    let rows = crate::table::read::<LogLine>(file)?.into_iter();
+    let rows = crate::table::read::<LogRow>(file)?.into_iter();
     let epochs = rows.filter(|r| r.kind == "epoch").map(|r| EpochRow {
         epoch: r.epoch,
-        train_loss: r.loss,
-        val_loss: r.val_loss.unwrap_or(f64::NAN),
-        val_acc: r.val_acc.unwrap_or(f64::NAN),
+        train_loss: r.loss.value().filter(|v| !v.is_nan()),
+        val_loss: r.val_loss.value().unwrap_or(f64::NAN),
+        val_acc: r.val_acc.value().unwrap_or(f64::NAN),
     });
     Ok(epochs.collect())
 }

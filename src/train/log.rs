@@ -6,30 +6,33 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::trainer::ValStats;
 use crate::table;
 
 /// One row of `train_log.csv`. Step rows fill the columns up to `images_per_s`; epoch rows
 /// leave that one blank and fill the validation columns, with the mean weight of every
-/// branch on real and on fake validation images.
-#[derive(Serialize)]
-struct LogRow {
-    kind: &'static str,
-    epoch: usize,
-    step: i64,
+/// branch on real and on fake validation images. `npr report` reads the file back into
+/// this type (without the weights).
+#[derive(Serialize, Deserialize)]
+pub struct LogRow {
+    /// `step` or `epoch`.
+    pub kind: String,
+    pub epoch: usize,
+    pub step: i64,
     /// `n/a` in an epoch row when a resume on its last batch saw no training loss.
-    loss: Num<6>,
+    pub loss: Num<6>,
     #[serde(serialize_with = "exponent")]
-    lr: f64,
-    images_per_s: Num<1>,
-    val_loss: Num<6>,
-    val_acc: Num<6>,
+    pub lr: f64,
+    pub images_per_s: Num<1>,
+    pub val_loss: Num<6>,
+    pub val_acc: Num<6>,
     /// `n/a` where AP is undefined (one class absent).
-    val_ap: Num<6>,
+    pub val_ap: Num<6>,
     /// `w_real_{s}`, `w_fake_{s}` for every scale `s` (see [`header`]).
-    weights: Vec<Num<6>>,
+    #[serde(skip_deserializing)]
+    pub weights: Vec<Num<6>>,
 }
 
 /// The columns: [`LogRow`]'s fields, the weights one column per scale and class.
@@ -47,10 +50,33 @@ const STEP_COLUMN: usize = 2;
 /// A number as the log has always written it, with `N` decimals (`NaN` stays `NaN`); `n/a`
 /// where undefined; blank in a column the row does not fill.
 #[derive(Clone, Copy)]
-enum Num<const N: usize> {
+pub enum Num<const N: usize> {
     Of(f64),
     Na,
     Blank,
+}
+
+impl<const N: usize> Num<N> {
+    /// The number; None where undefined or blank.
+    pub fn value(self) -> Option<f64> {
+        match self {
+            Num::Of(v) => Some(v),
+            Num::Na | Num::Blank => None,
+        }
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Num<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Num<N>, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.as_str() {
+            "" => Ok(Num::Blank),
+            table::NA => Ok(Num::Na),
+            v => v.parse().map(Num::Of).map_err(|_| {
+                serde::de::Error::custom(format!("{v:?} is not a number or {}", table::NA))
+            }),
+        }
+    }
 }
 
 impl<const N: usize> Serialize for Num<N> {
@@ -102,7 +128,7 @@ impl TrainLog {
     /// A step row: the mean loss and speed of the last log interval.
     pub fn step(&mut self, epoch: usize, step: i64, loss: f64, lr: f64, ips: f64) -> Result<()> {
         self.append(LogRow {
-            kind: "step",
+            kind: "step".into(),
             epoch,
             step,
             loss: Num::Of(loss),
@@ -125,7 +151,7 @@ impl TrainLog {
     ) -> Result<()> {
         let weights = val.weights_real.iter().zip(&val.weights_fake);
         self.append(LogRow {
-            kind: "epoch",
+            kind: "epoch".into(),
             epoch,
             step,
             loss: loss.map_or(Num::Na, Num::Of),
