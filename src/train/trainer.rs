@@ -261,7 +261,8 @@ impl<'a> Trainer<'a> {
                     outcome.interrupted = true;
                     return Ok(());
                 };
-                let val = crate::amp::without_autocast(|| validate(&self.model, val, device))?;
+                let val =
+                    crate::amp::without_autocast(|| validation_stats(&self.model, val, device))?;
                 let verdict = self.end_epoch(epoch, train_loss, &val)?;
                 outcome.epochs_done = epoch + 1;
                 outcome.best_monitored = self.stopper.best;
@@ -442,7 +443,7 @@ impl Interval {
 }
 
 /// Loss, accuracy, AP and mean branch weights on the validation set (eval mode, no grad).
-pub fn validate(model: &Detector, loader: &data::Loader, device: Device) -> Result<ValStats> {
+fn validation_stats(model: &Detector, loader: &data::Loader, device: Device) -> Result<ValStats> {
     let scores = score::score(model, loader, 0, device).context("validation")?;
     let k = model.config.scales.len();
     let mut loss_sum = 0.0;
