@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
+use plotters::chart::MeshStyle;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -174,17 +175,13 @@ pub(super) fn chart<'a, 'b>(
         .build_cartesian_2d(x, y)?)
 }
 
-/// The mesh of a chart configured by plotters.
-pub(super) type Mesh<'a, 'm, 'b> =
-    plotters::chart::MeshStyle<'a, 'm, RangedCoordf64, RangedCoordf64, SVGBackend<'b>>;
-
 /// Draws the axes: titles (x, y), type sizes (tick labels, titles), and what `more` sets
 /// beyond them (ticks, label formatters).
 pub(super) fn axes<'a, 'm, 'b>(
     chart: &'m mut Chart<'a, 'b>,
     (x_desc, y_desc): (&str, &str),
     (labels, titles): (u32, u32),
-    more: impl FnOnce(&mut Mesh<'a, 'm, 'b>),
+    more: impl FnOnce(&mut MeshStyle<'a, 'm, RangedCoordf64, RangedCoordf64, SVGBackend<'b>>),
 ) -> Result<()> {
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(x_desc)
