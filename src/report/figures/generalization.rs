@@ -2,13 +2,13 @@
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::distinct;
 use super::render::{axes, category_label, chart, colour, legend, panels};
+use super::{distinct, Figure};
 use crate::report::analysis::{self, Aggregate, CLEAN};
 use crate::report::runs::Run;
 
 /// One panel per clean set where some variant has both seen and unseen accuracy.
-pub(super) fn draw(runs: &[Run], table: &[Aggregate]) -> Result<Option<String>> {
+pub(super) fn draw(runs: &[Run], table: &[Aggregate]) -> Result<Figure> {
     let variants = analysis::variants(runs);
     let get = |v: &str, set: &str, q: &str| {
         table
@@ -28,7 +28,7 @@ pub(super) fn draw(runs: &[Run], table: &[Aggregate]) -> Result<Option<String>> 
             .any(|v| get(v, s, "acc_seen").is_some() && get(v, s, "acc_unseen").is_some())
     });
     if sets.is_empty() {
-        return Ok(None);
+        return Ok(Err("no run with both seen and unseen generators"));
     }
     panels(sets.len(), |i, area| {
         let set = &sets[i];
@@ -77,5 +77,5 @@ pub(super) fn draw(runs: &[Run], table: &[Aggregate]) -> Result<Option<String>> 
         legend(&mut chart, SeriesLabelPosition::LowerLeft, 0.9, 13)?;
         Ok(())
     })
-    .map(Some)
+    .map(Ok)
 }

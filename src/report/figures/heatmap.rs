@@ -3,8 +3,8 @@ use anyhow::Result;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::distinct;
 use super::render::{axes, category_label, chart, font, panels};
+use super::{distinct, Figure};
 use crate::report::analysis::{self, WeightRow};
 use crate::report::runs::Run;
 
@@ -12,13 +12,13 @@ use crate::report::runs::Run;
 type HeatMap = (String, Vec<String>, Vec<f64>, Vec<Vec<f64>>);
 
 /// One panel per multi-branch variant that saved weights.
-pub(super) fn draw(runs: &[Run], weights: &[WeightRow]) -> Result<Option<String>> {
+pub(super) fn draw(runs: &[Run], weights: &[WeightRow]) -> Result<Figure> {
     let maps: Vec<HeatMap> = analysis::variants(runs)
         .into_iter()
         .filter_map(|v| heat_map(v, weights))
         .collect();
     if maps.is_empty() {
-        return Ok(None);
+        return Ok(Err("no multi-branch run with attention_weights.npz"));
     }
     panels(maps.len(), |i, area| {
         let (v, gens, scales, grid) = &maps[i];
@@ -72,7 +72,7 @@ pub(super) fn draw(runs: &[Run], weights: &[WeightRow]) -> Result<Option<String>
         }
         Ok(())
     })
-    .map(Some)
+    .map(Ok)
 }
 
 /// The heat map of `variant` (fakes only), if it has two branches or more.

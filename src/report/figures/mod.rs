@@ -30,6 +30,9 @@ use super::runs::Run;
 
 pub use pages::{contact_sheet, table_page};
 
+/// A figure's SVG, or why the runs do not allow it.
+type Figure = std::result::Result<String, &'static str>;
+
 /// Draws every figure the runs allow into `out`; returns the stems written and, for each
 /// figure left out, why.
 pub fn draw_all(
@@ -42,47 +45,26 @@ pub fn draw_all(
     seed: u64,
 ) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let figures = [
-        (
-            "roc_curves",
-            roc::draw(runs)?,
-            "no test set with both labels",
-        ),
-        (
-            "attention_heatmaps",
-            heatmap::draw(runs, weights)?,
-            "no multi-branch run with attention_weights.npz",
-        ),
-        (
-            "generalization_plot",
-            generalization::draw(runs, table)?,
-            "no run with both seen and unseen generators",
-        ),
+        ("roc_curves", roc::draw(runs)?),
+        ("attention_heatmaps", heatmap::draw(runs, weights)?),
+        ("generalization_plot", generalization::draw(runs, table)?),
         (
             "tsne_embeddings",
             tsne::draw(runs, baseline, attention, seed)?,
-            "no pooled features in the runs' attention_weights.npz",
         ),
-        (
-            "robustness",
-            robustness::draw(runs, table)?,
-            "no perturbation sweep in the runs (npr test --sweep jpeg=75,90,100)",
-        ),
-        (
-            "training_curves",
-            training::draw(runs)?,
-            "no epoch rows in the runs' train_log.csv",
-        ),
+        ("robustness", robustness::draw(runs, table)?),
+        ("training_curves", training::draw(runs)?),
     ];
     let opt = render::svg_options()?;
     let (mut written, mut skipped) = (Vec::new(), Vec::new());
-    for (name, svg, why) in figures {
-        match svg {
-            Some(svg) => {
+    for (name, figure) in figures {
+        match figure {
+            Ok(svg) => {
                 let stem = out.join(name);
                 render::save(&svg, &stem, &opt)?;
                 written.push(stem);
             }
-            None => skipped.push(format!("{name}: {why}")),
+            Err(why) => skipped.push(format!("{name}: {why}")),
         }
     }
     Ok((written, skipped))

@@ -2,18 +2,20 @@
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::distinct;
 use super::render::{axes, category_label, chart, colour, dotted_line, legend, panels};
+use super::{distinct, Figure};
 use crate::report::analysis::{self, Aggregate};
 use crate::report::runs::Run;
 
 /// One panel, clean first, when the runs were swept over two levels or more.
-pub(super) fn draw(runs: &[Run], table: &[Aggregate]) -> Result<Option<String>> {
+pub(super) fn draw(runs: &[Run], table: &[Aggregate]) -> Result<Figure> {
     let mut levels: Vec<String> = table.iter().map(|a| a.perturbation.clone()).collect();
     levels.sort_by_key(|l| analysis::level_order(l));
     levels.dedup();
     if levels.len() < 2 {
-        return Ok(None);
+        return Ok(Err(
+            "no perturbation sweep in the runs (npr test --sweep jpeg=75,90,100)",
+        ));
     }
     let variants = analysis::variants(runs);
     let sets = distinct(table.iter().map(|a| a.set.clone()));
@@ -58,5 +60,5 @@ pub(super) fn draw(runs: &[Run], table: &[Aggregate]) -> Result<Option<String>> 
         legend(&mut chart, SeriesLabelPosition::LowerLeft, 0.9, 13)?;
         Ok(())
     })
-    .map(Some)
+    .map(Ok)
 }

@@ -3,7 +3,7 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use super::render::{axes, chart, colour, legend, line_key, panels};
-use super::{distinct, first_seed};
+use super::{distinct, first_seed, Figure};
 use crate::eval::metrics;
 use crate::report::analysis::{self, CLEAN};
 use crate::report::runs::Run;
@@ -12,7 +12,7 @@ use crate::report::runs::Run;
 type Curve = (String, Vec<(f64, f64)>);
 
 /// ROC per clean test set; one curve per variant (its first seed), AUC in the legend.
-pub(super) fn draw(runs: &[Run]) -> Result<Option<String>> {
+pub(super) fn draw(runs: &[Run]) -> Result<Figure> {
     let sets = distinct(runs.iter().flat_map(|r| {
         r.predictions
             .iter()
@@ -21,7 +21,7 @@ pub(super) fn draw(runs: &[Run]) -> Result<Option<String>> {
     }));
     let curves: Vec<Vec<Curve>> = sets.iter().map(|set| set_curves(runs, set)).collect();
     if curves.iter().all(Vec::is_empty) {
-        return Ok(None);
+        return Ok(Err("no test set with both labels"));
     }
     panels(sets.len(), |i, area| {
         let caption = format!("ROC — test set {}", sets[i]);
@@ -39,7 +39,7 @@ pub(super) fn draw(runs: &[Run]) -> Result<Option<String>> {
         legend(&mut chart, SeriesLabelPosition::LowerRight, 0.9, 13)?;
         Ok(())
     })
-    .map(Some)
+    .map(Ok)
 }
 
 /// One curve per variant with both labels among its clean predictions on `set`.

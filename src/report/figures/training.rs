@@ -3,13 +3,15 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use plotters::prelude::*;
+use SeriesLabelPosition::{LowerRight, UpperRight};
 
 use super::render::{axes, chart, colour, dotted_line, legend, panels};
+use super::Figure;
 use crate::report::analysis;
 use crate::report::runs::{EpochRow, Run};
 
 /// Two panels, loss and accuracy; one line per variant, the mean over its seeds.
-pub(super) fn draw(runs: &[Run]) -> Result<Option<String>> {
+pub(super) fn draw(runs: &[Run]) -> Result<Figure> {
     let variants = analysis::variants(runs);
     let curve = |v: &str, f: fn(&EpochRow) -> f64| -> Vec<(f64, f64)> {
         let mut by_epoch: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
@@ -29,10 +31,10 @@ pub(super) fn draw(runs: &[Run]) -> Result<Option<String>> {
     let loss: Vec<Vec<(f64, f64)>> = variants.iter().map(|v| curve(v, |e| e.val_loss)).collect();
     let acc: Vec<Vec<(f64, f64)>> = variants.iter().map(|v| curve(v, |e| e.val_acc)).collect();
     if loss.iter().all(Vec::is_empty) {
-        return Ok(None);
+        return Ok(Err("no epoch rows in the runs' train_log.csv"));
     }
     let max_epoch = loss.iter().flatten().map(|p| p.0).fold(1.0, f64::max);
-    let max_loss = loss.iter().flatten().map(|p| p.1).fold(0.0, f64::max) * 1.1;
+    let max_loss = (loss.iter().flatten().map(|p| p.1).fold(0.0, f64::max) * 1.1).max(1e-3);
     let whole = |x: &f64| {
         if x.fract() == 0.0 {
             format!("{x:.0}")
@@ -41,29 +43,15 @@ pub(super) fn draw(runs: &[Run]) -> Result<Option<String>> {
         }
     };
     panels(2, |i, area| {
-        let (data, title, y_desc, y_max, corner) = if i == 0 {
-            let y_max = max_loss.max(1e-3);
-            let desc = "BCE loss (mean over seeds)";
-            (
-                &loss,
-                "validation loss",
-                desc,
-                y_max,
-                SeriesLabelPosition::UpperRight,
-            )
-        } else {
-            let desc = "accuracy (mean over seeds)";
-            (
-                &acc,
-                "validation accuracy",
-                desc,
-                1.05,
-                SeriesLabelPosition::LowerRight,
-            )
-        };
+        let (data, title, y_desc, y_max, corner) = [
+            (&loss, "validation loss", "BCE loss", max_loss, UpperRight),
+            (&acc, "validation accuracy", "accuracy", 1.05, LowerRight),
+        ][i]
+            .clone();
+        let y_desc = format!("{y_desc} (mean over seeds)");
         let ranges = (0.5..max_epoch + 0.5, 0.0..y_max);
         let mut chart = chart(area, (title, 18), (45, 60), ranges)?;
-        axes(&mut chart, ("epoch", y_desc), (12, 15), |mesh| {
+        axes(&mut chart, ("epoch", &y_desc), (12, 15), |mesh| {
             mesh.x_label_formatter(&whole);
         })?;
         for (j, (v, points)) in variants.iter().zip(data.iter()).enumerate() {
@@ -72,5 +60,5 @@ pub(super) fn draw(runs: &[Run]) -> Result<Option<String>> {
         legend(&mut chart, corner, 0.9, 13)?;
         Ok(())
     })
-    .map(Some)
+    .map(Ok)
 }

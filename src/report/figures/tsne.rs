@@ -2,8 +2,8 @@
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::first_seed;
 use super::render::{axes, chart, colour, legend, panels};
+use super::{first_seed, Figure};
 use crate::report::runs::Run;
 
 /// A t-SNE panel: title, generator names, points (x, y, generator index, label).
@@ -11,12 +11,7 @@ type Embedding = (String, Vec<String>, Vec<(f64, f64, usize, u8)>);
 
 /// The pooled features `npr test` kept (its first images), baseline and the proposal's
 /// model side by side: colour = generator, filled = fake, hollow = real.
-pub(super) fn draw(
-    runs: &[Run],
-    baseline: &str,
-    attention: &str,
-    seed: u64,
-) -> Result<Option<String>> {
+pub(super) fn draw(runs: &[Run], baseline: &str, attention: &str, seed: u64) -> Result<Figure> {
     let mut panels_data: Vec<Embedding> = Vec::new();
     for v in [baseline, attention] {
         if let Some(e) = first_seed(runs, v)
@@ -27,7 +22,7 @@ pub(super) fn draw(
         }
     }
     if panels_data.is_empty() {
-        return Ok(None);
+        return Ok(Err("no pooled features in the runs' attention_weights.npz"));
     }
     panels(panels_data.len(), |i, area| {
         let (title, gens, points) = &panels_data[i];
@@ -62,7 +57,7 @@ pub(super) fn draw(
         legend(&mut chart, SeriesLabelPosition::UpperRight, 0.85, 11)?;
         Ok(())
     })
-    .map(Some)
+    .map(Ok)
 }
 
 /// The run's features embedded, when it kept 10 or more. The start is drawn from ChaCha8
