@@ -248,10 +248,7 @@ pub fn images_under(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Skip>), Data
         } else if path.exists() {
             images.push(path.clone());
         } else {
-            return Err(DataError::Io {
-                path: path.clone(),
-                source: std::io::ErrorKind::NotFound.into(),
-            });
+            return Err(io_error(path)(std::io::ErrorKind::NotFound.into()));
         }
     }
     Ok((images, walker.skipped))
