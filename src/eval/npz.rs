@@ -1,114 +1,98 @@
-//! A small NPZ writer (`numpy.load` reads it) and reader (for `npr report`): a zip of
-//! `.npy` arrays, version 1.0 headers, little-endian, C order.
-//!
-//! tch's `write_npz` handles numeric tensors only; the attention-weights file also needs
-//! string arrays (generator names, paths), stored here as numpy's fixed-width UTF-32 `<U`.
-use std::io::Write;
-use std::path::Path;
+//! NPZ files through `npyz`: a typed array for the few dtypes the tool writes (`numpy.load`
+//! reads them) and a reader for `npr report` that checks each array against its header, so
+//! a damaged file is an error naming the file and the array, never a panic.
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, ensure, Context, Result};
+use npyz::npz::{NpzArchive, NpzWriter};
+use npyz::zip::{write::FileOptions, CompressionMethod, DateTime};
+use npyz::{AutoSerialize, DType, NpyFile, NpyHeader, Order, WriterBuilder};
 
-/// One array: dtype descriptor, shape and little-endian bytes.
+/// One C-order array: its shape and values.
 pub struct NpyArray {
-    descr: String,
     shape: Vec<usize>,
-    data: Vec<u8>,
+    values: Values,
+}
+
+enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    /// numpy's fixed-width UTF-32 `<U{width}`: generator names, paths.
+    Str(Vec<String>),
 }
 
 impl NpyArray {
     pub fn f32(shape: &[usize], values: &[f32]) -> Self {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            values.len(),
-            "shape does not match the data"
-        );
-        NpyArray {
-            descr: "<f4".into(),
-            shape: shape.to_vec(),
-            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        }
+        Self::new(shape, Values::F32(values.to_vec()))
     }
 
     pub fn f64(shape: &[usize], values: &[f64]) -> Self {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            values.len(),
-            "shape does not match the data"
-        );
-        NpyArray {
-            descr: "<f8".into(),
-            shape: shape.to_vec(),
-            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        }
+        Self::new(shape, Values::F64(values.to_vec()))
     }
 
     pub fn i64(values: &[i64]) -> Self {
-        NpyArray {
-            descr: "<i8".into(),
-            shape: vec![values.len()],
-            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        }
+        Self::new(&[values.len()], Values::I64(values.to_vec()))
     }
 
     pub fn u8(values: &[u8]) -> Self {
-        NpyArray {
-            descr: "|u1".into(),
-            shape: vec![values.len()],
-            data: values.to_vec(),
-        }
+        Self::new(&[values.len()], Values::U8(values.to_vec()))
     }
 
-    /// A 1-D array of strings as numpy's `<U{max_len}` (UTF-32LE, zero-padded).
+    /// A 1-D array of strings, `<U{longest}` (at least 1, as numpy makes it).
     pub fn strings<S: AsRef<str>>(values: &[S]) -> Self {
-        let width = values
-            .iter()
-            .map(|s| s.as_ref().chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let mut data = Vec::with_capacity(values.len() * width * 4);
-        for s in values {
-            let mut n = 0;
-            for c in s.as_ref().chars() {
-                data.extend_from_slice(&(c as u32).to_le_bytes());
-                n += 1;
-            }
-            data.resize(data.len() + (width - n) * 4, 0);
-        }
+        let values: Vec<String> = values.iter().map(|s| s.as_ref().into()).collect();
+        Self::new(&[values.len()], Values::Str(values))
+    }
+
+    fn new(shape: &[usize], values: Values) -> Self {
         NpyArray {
-            descr: format!("<U{width}"),
-            shape: vec![values.len()],
-            data,
+            shape: shape.to_vec(),
+            values,
         }
     }
 
-    /// The `.npy` bytes: magic, version 1.0, header padded to a multiple of 64, data.
-    pub fn to_npy(&self) -> Vec<u8> {
-        let shape = match self.shape.len() {
-            1 => format!("({},)", self.shape[0]),
-            _ => format!(
-                "({})",
-                self.shape
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        let mut header = format!(
-            "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
-            self.descr
-        );
-        let unpadded = 10 + header.len() + 1;
-        header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-        header.push('\n');
-        let mut out = Vec::with_capacity(10 + header.len() + self.data.len());
-        out.extend_from_slice(b"\x93NUMPY\x01\x00");
-        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(&self.data);
-        out
+    /// Writes this array as the `.npy` entry `name` of `npz`.
+    fn write(&self, npz: &mut NpzWriter<Cursor<Vec<u8>>>, name: &str) -> std::io::Result<()> {
+        let shape: Vec<u64> = self.shape.iter().map(|&d| d as u64).collect();
+        match &self.values {
+            Values::F32(v) => entry(npz, name, f32::default_dtype(), &shape, v),
+            Values::F64(v) => entry(npz, name, f64::default_dtype(), &shape, v),
+            Values::I64(v) => entry(npz, name, i64::default_dtype(), &shape, v),
+            Values::U8(v) => entry(npz, name, u8::default_dtype(), &shape, v),
+            Values::Str(v) => {
+                let width = v.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+                let dtype = format!("<U{}", width.max(1))
+                    .parse()
+                    .expect("a type string");
+                let strs = v.iter().map(String::as_str);
+                entry::<str>(npz, name, DType::Plain(dtype), &shape, strs)
+            }
+        }
     }
+}
+
+/// One `.npy` entry: stored, dated 1980 (zip's zero), so the same arrays give the same bytes.
+fn entry<'a, T: npyz::Serialize + ?Sized + 'a>(
+    npz: &mut NpzWriter<Cursor<Vec<u8>>>,
+    name: &str,
+    dtype: DType,
+    shape: &[u64],
+    values: impl IntoIterator<Item = &'a T>,
+) -> std::io::Result<()> {
+    let options = FileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .last_modified_time(DateTime::default())
+        .large_file(true);
+    let mut w = npz
+        .array::<T>(name, options)?
+        .dtype(dtype)
+        .shape(shape)
+        .begin_nd()?;
+    values.into_iter().try_for_each(|v| w.push(v))?;
+    w.finish()
 }
 
 /// Writes `arrays` as `path` (an uncompressed NPZ), via a temporary file and a rename.
@@ -116,145 +100,114 @@ impl NpyArray {
 /// The zip is assembled in memory (writing to a `Vec` cannot fail, so the zip writer never
 /// fails in its destructor) and written atomically: on a full disk no `.tmp` is left.
 pub fn write_npz(path: &Path, arrays: &[(&str, NpyArray)]) -> Result<()> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
+    let mut npz = NpzWriter::new(Cursor::new(Vec::new()));
     for (name, array) in arrays {
-        zip.start_file(format!("{name}.npy"), options)
-            .and_then(|()| Ok(zip.write_all(&array.to_npy())?))
+        array
+            .write(&mut npz, name)
             .with_context(|| format!("assembling {name}.npy of {}", path.display()))?;
     }
-    let bytes = zip
+    let bytes = npz
+        .zip_writer()
         .finish()
         .with_context(|| format!("assembling {}", path.display()))?
         .into_inner();
     crate::atomic::write(path, &bytes)
 }
 
-impl NpyArray {
-    pub fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-
-    /// The values as f64, from any numeric dtype this module writes.
-    pub fn to_f64(&self) -> Result<Vec<f64>> {
-        let d = &self.data;
-        Ok(match self.descr.as_str() {
-            "<f4" => d
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64)
-                .collect(),
-            "<f8" => d
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .collect(),
-            "<i8" => d
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64)
-                .collect(),
-            "|u1" => d.iter().map(|&b| b as f64).collect(),
-            other => anyhow::bail!("dtype {other} is not numeric"),
-        })
-    }
-
-    /// The values of a `<U{n}` array.
-    pub fn to_strings(&self) -> Result<Vec<String>> {
-        let width: usize = self
-            .descr
-            .strip_prefix("<U")
-            .and_then(|w| w.parse().ok())
-            .with_context(|| format!("dtype {} is not a string array", self.descr))?;
-        Ok(self
-            .data
-            .chunks_exact(width * 4)
-            .map(|item| {
-                item.chunks_exact(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-                    .take_while(|&c| c != 0)
-                    .filter_map(char::from_u32)
-                    .collect()
-            })
-            .collect())
-    }
-
-    /// Parses `.npy` bytes in the form [`Self::to_npy`] writes.
-    fn from_npy(bytes: &[u8]) -> Result<Self> {
-        anyhow::ensure!(
-            bytes.len() >= 10 && bytes.starts_with(b"\x93NUMPY"),
-            "not a .npy array"
-        );
-        let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        let header = std::str::from_utf8(bytes.get(10..10 + len).context("truncated header")?)?;
-        let field = |key: &str| -> Result<&str> {
-            let start = header
-                .find(key)
-                .with_context(|| format!("no {key} in the header"))?
-                + key.len();
-            Ok(header[start..].trim_start_matches([':', ' ', '\'']))
-        };
-        let descr: String = field("'descr'")?
-            .chars()
-            .take_while(|&c| c != '\'')
-            .collect();
-        anyhow::ensure!(
-            field("'fortran_order'")?.starts_with("False"),
-            "Fortran order is not supported"
-        );
-        let shape_text = field("'shape'")?;
-        let shape: Vec<usize> = shape_text[1..shape_text.find(')').context("bad shape")?]
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse())
-            .collect::<Result<_, _>>()?;
-        Ok(NpyArray {
-            descr,
-            shape,
-            data: bytes[10 + len..].to_vec(),
-        })
-    }
+/// An NPZ open for reading, array by array.
+pub struct Npz {
+    path: PathBuf,
+    archive: NpzArchive<std::io::BufReader<std::fs::File>>,
 }
 
-/// Reads every array of an NPZ written by [`write_npz`], by name (without `.npy`).
-pub fn read_npz(path: &Path) -> Result<std::collections::BTreeMap<String, NpyArray>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut zip =
-        zip::ZipArchive::new(file).with_context(|| format!("reading {}", path.display()))?;
-    let mut arrays = std::collections::BTreeMap::new();
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i)?;
-        let name = entry.name().trim_end_matches(".npy").to_string();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes)?;
-        let array =
-            NpyArray::from_npy(&bytes).with_context(|| format!("{name} in {}", path.display()))?;
-        arrays.insert(name, array);
+impl Npz {
+    pub fn open(path: &Path) -> Result<Self> {
+        let archive =
+            NpzArchive::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let path = path.to_path_buf();
+        Ok(Npz { path, archive })
     }
-    Ok(arrays)
+
+    pub fn has(&self, name: &str) -> bool {
+        self.archive.array_names().any(|n| n == name)
+    }
+
+    /// A numeric array as f64: its shape and values. Errors name the file and the array.
+    pub fn numbers(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
+        self.in_context(name, |a| {
+            let v = match a.values {
+                Values::F32(v) => v.into_iter().map(f64::from).collect(),
+                Values::F64(v) => v,
+                Values::I64(v) => v.into_iter().map(|x| x as f64).collect(),
+                Values::U8(v) => v.into_iter().map(f64::from).collect(),
+                Values::Str(_) => bail!("a string array is not numeric"),
+            };
+            Ok((a.shape, v))
+        })
+    }
+
+    /// A string array's values.
+    pub fn strings(&mut self, name: &str) -> Result<Vec<String>> {
+        self.in_context(name, |a| match a.values {
+            Values::Str(v) => Ok(v),
+            _ => bail!("a numeric array holds no strings"),
+        })
+    }
+
+    fn in_context<T>(&mut self, name: &str, f: impl FnOnce(NpyArray) -> Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        ensure!(self.has(name), "{}: no array {name:?}", path.display());
+        self.read(name)
+            .and_then(f)
+            .with_context(|| format!("{}: array {name:?}", path.display()))
+    }
+
+    fn read(&mut self, name: &str) -> Result<NpyArray> {
+        let mut bytes = Vec::new();
+        self.archive
+            .zip_archive()
+            .by_name(&npyz::npz::file_name_from_array_name(name))?
+            .read_to_end(&mut bytes)?;
+        let mut data = bytes.as_slice();
+        let header = NpyHeader::from_reader(&mut data)?;
+        ensure!(header.order() == Order::C, "Fortran order is not supported");
+        let descr = match header.dtype() {
+            DType::Plain(t) => t.to_string(),
+            other => bail!("dtype {} is not supported", other.descr()),
+        };
+        let item = header.dtype().num_bytes().context("dtype too large")?;
+        ensure!(item > 0, "dtype {descr} has zero-size items");
+        let shape: Vec<usize> = header
+            .shape()
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<_, _>>()?;
+        let want = shape
+            .iter()
+            .try_fold(item, |n, &d| n.checked_mul(d))
+            .context("shape too large")?;
+        ensure!(
+            data.len() == want,
+            "{} bytes of data, shape {shape:?} of {descr} needs {want}",
+            data.len()
+        );
+        let file = NpyFile::with_header(header, data);
+        let values = match descr.as_str() {
+            "<f4" => Values::F32(file.into_vec()?),
+            "<f8" => Values::F64(file.into_vec()?),
+            "<i8" => Values::I64(file.into_vec()?),
+            "|u1" => Values::U8(file.into_vec()?),
+            s if s.starts_with("<U") => Values::Str(file.into_vec()?),
+            other => bail!("dtype {other} is not supported"),
+        };
+        Ok(NpyArray { shape, values })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn npy_header_is_aligned_and_well_formed() {
-        for a in [
-            NpyArray::f32(&[2, 3], &[0.0; 6]),
-            NpyArray::strings(&["progan", "é"]),
-            NpyArray::u8(&[1, 0]),
-        ] {
-            let bytes = a.to_npy();
-            let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-            assert_eq!((10 + header_len) % 64, 0);
-            assert_eq!(bytes[10 + header_len - 1], b'\n');
-            assert_eq!(bytes.len(), 10 + header_len + a.data.len());
-        }
-        let s = NpyArray::strings(&["ab", "c"]);
-        assert_eq!(s.descr, "<U2");
-        assert_eq!(s.data.len(), 2 * 2 * 4);
-    }
+    use std::io::Write;
 
     #[test]
     fn what_is_written_reads_back() {
@@ -267,17 +220,120 @@ mod tests {
                 ("g", NpyArray::i64(&[3, -1])),
                 ("l", NpyArray::u8(&[0, 1])),
                 ("s", NpyArray::f64(&[1], &[0.25])),
-                ("n", NpyArray::strings(&["nearest_x2", "é"])),
+                ("n", NpyArray::strings(&["nearest_x2", "é", ""])),
+                ("e", NpyArray::strings::<&str>(&[])),
             ],
         )
         .unwrap();
-        let a = read_npz(&path).unwrap();
-        assert_eq!(a["w"].shape(), &[2, 3]);
-        assert_eq!(a["w"].to_f64().unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5]);
-        assert_eq!(a["g"].to_f64().unwrap(), vec![3.0, -1.0]);
-        assert_eq!(a["l"].to_f64().unwrap(), vec![0.0, 1.0]);
-        assert_eq!(a["s"].to_f64().unwrap(), vec![0.25]);
-        assert_eq!(a["n"].to_strings().unwrap(), vec!["nearest_x2", "é"]);
-        assert!(a["n"].to_f64().is_err());
+        let mut a = Npz::open(&path).unwrap();
+        let w = (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5]);
+        assert_eq!(a.numbers("w").unwrap(), w);
+        assert_eq!(a.numbers("g").unwrap(), (vec![2], vec![3.0, -1.0]));
+        assert_eq!(a.numbers("l").unwrap(), (vec![2], vec![0.0, 1.0]));
+        assert_eq!(a.numbers("s").unwrap(), (vec![1], vec![0.25]));
+        assert_eq!(a.strings("n").unwrap(), vec!["nearest_x2", "é", ""]);
+        assert!(a.strings("e").unwrap().is_empty());
+        let err = a.numbers("n").unwrap_err();
+        assert!(format!("{err:#}").contains("not numeric"), "{err:#}");
+        // The same arrays give the same bytes (no timestamps).
+        let again = dir.path().join("b.npz");
+        write_npz(&again, &[("g", NpyArray::i64(&[3, -1]))]).unwrap();
+        let first = std::fs::read(&again).unwrap();
+        write_npz(&again, &[("g", NpyArray::i64(&[3, -1]))]).unwrap();
+        assert_eq!(std::fs::read(&again).unwrap(), first);
+    }
+
+    #[test]
+    fn a_shape_that_does_not_match_the_values_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npz");
+        let err = write_npz(&path, &[("w", NpyArray::f32(&[2, 3], &[1.0]))]).unwrap_err();
+        assert!(format!("{err:#}").contains("w.npy"), "{err:#}");
+        assert!(!path.exists());
+    }
+
+    /// An `.npy` entry as numpy lays it out: magic, version 1.0, header, data.
+    fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+        let order = if fortran { "True" } else { "False" };
+        let descr = match descr.starts_with('[') {
+            true => descr.to_string(),
+            false => format!("'{descr}'"),
+        };
+        let header =
+            format!("{{'descr': {descr}, 'fortran_order': {order}, 'shape': {shape}, }}\n");
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn malformed_arrays_are_errors_naming_file_and_array() {
+        let f4 = |n: usize| vec![0u8; 4 * n];
+        let cases: [(&str, Vec<u8>, &str); 9] = [
+            (
+                "truncated data",
+                npy("<f4", false, "(3,)", &f4(2)),
+                "8 bytes of data",
+            ),
+            (
+                "trailing data",
+                npy("<f4", false, "(3,)", &f4(4)),
+                "16 bytes of data",
+            ),
+            (
+                "shape of another size",
+                npy("<f4", false, "(2, 3)", &f4(3)),
+                "needs 24",
+            ),
+            (
+                "zero-width strings",
+                npy("<U0", false, "(1000000000,)", &[]),
+                "zero-size",
+            ),
+            (
+                "fortran order",
+                npy("<f4", true, "(1, 2)", &f4(2)),
+                "Fortran",
+            ),
+            (
+                "unsupported dtype",
+                npy("<i4", false, "(1,)", &f4(1)),
+                "<i4",
+            ),
+            (
+                "structured dtype",
+                npy("[('a', '<f4')]", false, "(1,)", &f4(1)),
+                "not supported",
+            ),
+            ("bad header", npy("<f4", false, "(3", &f4(3)), "x.npy"),
+            ("not an npy", b"hello".to_vec(), "x.npy"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (case, bytes, want) in cases {
+            let path = dir.path().join("m.npz");
+            let mut zip = npyz::zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+            zip.start_file("x.npy", FileOptions::default()).unwrap();
+            zip.write_all(&bytes).unwrap();
+            zip.finish().unwrap();
+            let mut npz = Npz::open(&path).unwrap();
+            let err = format!("{:#}", npz.numbers("x").unwrap_err());
+            assert!(
+                err.contains("m.npz") && err.contains("\"x\""),
+                "{case}: {err}"
+            );
+            let want = if want == "x.npy" { "\"x\"" } else { want };
+            assert!(err.contains(want), "{case}: {err}");
+        }
+        let mut npz = Npz::open(&dir.path().join("m.npz")).unwrap();
+        let err = format!("{:#}", npz.strings("y").unwrap_err());
+        assert!(
+            err.contains("m.npz") && err.contains("no array \"y\""),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("z.npz"), b"not a zip").unwrap();
+        let err = format!("{:#}", Npz::open(&dir.path().join("z.npz")).err().unwrap());
+        assert!(err.contains("z.npz"), "{err}");
     }
 }

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use crate::config::Config;
 use crate::eval::completion;
-use crate::eval::npz::read_npz;
+use crate::eval::npz::Npz;
 use crate::eval::outputs::MetricsLine;
 use crate::eval::score::branch_means;
 use crate::train::log::LogRow;
@@ -447,58 +447,73 @@ fn read_test_folder(test: &Path) -> Result<TestFolder> {
     Ok((metrics, predictions, images_per_s))
 }
 
-/// Branch weights averaged over the 3 channels; None when the file is absent.
+/// Branch weights averaged over the 3 channels; None when the file is absent. An array
+/// whose length disagrees with the weights' is an error naming the file and the array.
 fn read_weights(path: &Path) -> Result<Option<BranchWeights>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let a = read_npz(path)?;
-    let get = |name: &str| {
-        a.get(name)
-            .with_context(|| format!("{}: no array {name:?}", path.display()))
-    };
-    let w = get("weights")?;
-    let (n, k) = match w.shape() {
-        [n, k, 3] => (*n, *k),
-        other => bail!(
-            "{}: weights have shape {other:?}, expected [n, k, 3]",
+    let mut npz = Npz::open(path)?;
+    let (shape, values) = npz.numbers("weights")?;
+    let (n, k) = match shape[..] {
+        [n, k, 3] => (n, k),
+        _ => bail!(
+            "{}: weights have shape {shape:?}, expected [n, k, 3]",
             path.display()
         ),
     };
-    let values = w.to_f64()?;
-    let labels = get("labels")?.to_f64()?;
-    let gens = get("generator_index")?.to_f64()?;
+    let mut column = |name: &str, len: usize| -> Result<Vec<f64>> {
+        let (shape, v) = npz.numbers(name)?;
+        ensure!(
+            shape == [len],
+            "{}: {name} has shape {shape:?}, expected [{len}] to match the weights",
+            path.display()
+        );
+        Ok(v)
+    };
+    let labels = column("labels", n)?;
+    let gens = column("generator_index", n)?;
+    let scales = column("scales", k)?;
     let images = (0..n)
         .map(|i| {
             let per_branch = branch_means(&values[i * k * 3..(i + 1) * k * 3]);
             (gens[i] as usize, labels[i] as u8, per_branch)
         })
         .collect();
-    let features = match (a.get("features"), a.get("feature_index")) {
-        (Some(f), Some(idx)) if f.shape().len() == 2 && f.shape()[1] > 0 => {
-            let dim = f.shape()[1];
-            let values = f.to_f64()?;
-            idx.to_f64()?
-                .iter()
-                .enumerate()
-                .map(|(row, &i)| {
-                    let v = values[row * dim..(row + 1) * dim]
-                        .iter()
-                        .map(|&x| x as f32)
-                        .collect();
-                    (i as usize, v)
-                })
-                .filter(|(i, _)| *i < n)
-                .collect()
-        }
-        _ => Vec::new(),
+    let features = if npz.has("features") && npz.has("feature_index") {
+        read_features(&mut npz, n, path)?
+    } else {
+        Vec::new()
     };
     Ok(Some(BranchWeights {
-        scales: get("scales")?.to_f64()?,
-        generators: get("generator_names")?.to_strings()?,
+        scales,
+        generators: npz.strings("generator_names")?,
         images,
         features,
     }))
+}
+
+/// The pooled features kept for t-SNE, by image index (those below `n`).
+fn read_features(npz: &mut Npz, n: usize, path: &Path) -> Result<Vec<(usize, Vec<f32>)>> {
+    let (shape, values) = npz.numbers("features")?;
+    let (_, index) = npz.numbers("feature_index")?;
+    let dim = match shape[..] {
+        [rows, dim] if rows == index.len() => dim,
+        _ => bail!(
+            "{}: features have shape {shape:?}, expected [{}, dim] to match feature_index",
+            path.display(),
+            index.len()
+        ),
+    };
+    if dim == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(index
+        .iter()
+        .zip(values.chunks_exact(dim))
+        .map(|(&i, f)| (i as usize, f.iter().map(|&x| x as f32).collect()))
+        .filter(|(i, _)| *i < n)
+        .collect())
 }
 
 /// Runs tested under different protocols cannot be compared: every run must have the same
@@ -543,4 +558,61 @@ pub fn check_same_protocol(runs: &[Run]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_whose_arrays_disagree_are_errors_naming_file_and_array() {
+        use crate::eval::npz::{write_npz, NpyArray};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("attention_weights.npz");
+        // Two images, two branches; `broken` replaces one array.
+        let write = |broken: Option<(&str, NpyArray)>| {
+            let mut arrays = vec![
+                ("weights", NpyArray::f32(&[2, 2, 3], &[0.5; 12])),
+                ("labels", NpyArray::u8(&[0, 1])),
+                ("generator_index", NpyArray::i64(&[0, 0])),
+                ("generator_names", NpyArray::strings(&["g"])),
+                ("scales", NpyArray::f64(&[2], &[0.5, 1.0])),
+                ("features", NpyArray::f32(&[1, 2], &[1.0, 2.0])),
+                ("feature_index", NpyArray::i64(&[1])),
+            ];
+            if let Some((name, array)) = broken {
+                arrays.retain(|(n, _)| *n != name);
+                arrays.push((name, array));
+            }
+            write_npz(&path, &arrays).unwrap();
+        };
+        write(None);
+        let w = read_weights(&path).unwrap().unwrap();
+        assert_eq!(w.images[1], (0, 1, vec![0.5, 0.5]));
+        assert_eq!(w.features, vec![(1, vec![1.0, 2.0])]);
+        let cases = [
+            (
+                "weights",
+                NpyArray::f32(&[2, 6], &[0.5; 12]),
+                "expected [n, k, 3]",
+            ),
+            ("labels", NpyArray::u8(&[0]), "labels has shape [1]"),
+            ("generator_index", NpyArray::i64(&[0, 0, 0]), "expected [2]"),
+            (
+                "scales",
+                NpyArray::f64(&[1], &[1.0]),
+                "scales has shape [1]",
+            ),
+            ("feature_index", NpyArray::i64(&[1, 0]), "expected [2, dim]"),
+            ("generator_names", NpyArray::u8(&[1]), "holds no strings"),
+        ];
+        for (name, array, want) in cases {
+            write(Some((name, array)));
+            let err = format!("{:#}", read_weights(&path).unwrap_err());
+            assert!(
+                err.contains("attention_weights.npz") && err.contains(want),
+                "{name}: {err}"
+            );
+        }
+    }
 }

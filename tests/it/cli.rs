@@ -242,6 +242,8 @@ assert len(z["generator_names"]) == 7 and z["generator_names"].dtype.kind == "U"
 assert z["features"].shape[0] == len(z["feature_index"]) and z["features"].shape[1] == 512
 assert list(z["scales"]) == [0.25, 0.5, 1.0]
 assert ((z["weights"] > 0) & (z["weights"] < 1)).all()
+assert (z["weights"].dtype, z["labels"].dtype, z["generator_index"].dtype) == ("<f4", "|u1", "<i8")
+assert len(z["paths"]) == n and z["paths"].dtype.kind == "U" and list(z["perturbation"]) == ["none"]
 print(n)
 "#;
     let script = dir.path().join("check_npz.py");

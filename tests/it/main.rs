@@ -3,6 +3,7 @@ mod adam;
 mod bench;
 mod cli;
 mod cluster;
+mod npz;
 mod common;
 mod parity;
 mod report;
