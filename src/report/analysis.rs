@@ -313,17 +313,14 @@ pub fn weights_differ_between_generators(
                     }
                 }
                 for (g, xs) in per_gen {
-                    groups
-                        .entry(g)
-                        .or_default()
-                        .push(xs.iter().sum::<f64>() / xs.len() as f64);
+                    groups.entry(g).or_default().extend(stats::mean(xs));
                 }
             }
             let groups: Vec<Vec<f64>> = groups.into_values().filter(|g| !g.is_empty()).collect();
             let (f, p) = stats::one_way_anova(&groups)?;
             let means: Vec<f64> = groups
                 .iter()
-                .map(|g| g.iter().sum::<f64>() / g.len() as f64)
+                .filter_map(|g| stats::mean(g.clone()))
                 .collect();
             let spread = means.iter().cloned().fold(f64::MIN, f64::max)
                 - means.iter().cloned().fold(f64::MAX, f64::min);

@@ -104,8 +104,7 @@ impl PairedImages {
                     })
                     .collect();
                 let mean = |keep: &dyn Fn(Option<bool>) -> bool| {
-                    let xs: Vec<f64> = acc.iter().filter(|a| keep(a.0)).map(|a| a.1).collect();
-                    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+                    crate::stats::mean(acc.iter().filter(|a| keep(a.0)).map(|a| a.1))
                 };
                 Accuracies {
                     seen: mean(&|s| s == Some(true)),

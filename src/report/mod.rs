@@ -91,11 +91,7 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
 fn contact_sheets(runs: &[runs::Run], out: &std::path::Path) -> Result<Vec<PathBuf>> {
     let mut sheets = Vec::new();
     for v in analysis::variants(runs) {
-        if let Some(run) = runs
-            .iter()
-            .filter(|r| r.variant == v)
-            .min_by_key(|r| r.seed)
-        {
+        if let Some(run) = figures::first_seed(runs, &v) {
             let path = out.join(format!("failure_cases_{v}_seed{}.png", run.seed));
             if figures::contact_sheet(run, 5, &path)? {
                 sheets.push(path);

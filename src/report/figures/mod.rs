@@ -71,7 +71,7 @@ pub fn draw_all(
 }
 
 /// The run of `variant` with the lowest seed: the one a figure shows when it shows one.
-fn first_seed<'r>(runs: &'r [Run], variant: &str) -> Option<&'r Run> {
+pub fn first_seed<'r>(runs: &'r [Run], variant: &str) -> Option<&'r Run> {
     runs.iter()
         .filter(|r| r.variant == variant)
         .min_by_key(|r| r.seed)

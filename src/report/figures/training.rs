@@ -25,7 +25,7 @@ pub(super) fn draw(runs: &[Run]) -> Result<Figure> {
         }
         by_epoch
             .into_iter()
-            .map(|(e, ys)| (e as f64, ys.iter().sum::<f64>() / ys.len() as f64))
+            .filter_map(|(e, ys)| Some((e as f64, crate::stats::mean(ys)?)))
             .collect()
     };
     let loss: Vec<Vec<(f64, f64)>> = variants.iter().map(|v| curve(v, |e| e.val_loss)).collect();
