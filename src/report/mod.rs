@@ -18,7 +18,7 @@
 //! OUT/ablation_study.{pdf,png,svg}  the ablation table as a page
 //! OUT/scale_selection.csv           top-weighted branch vs the true scale (synthetic data)
 //! OUT/failure_cases_<variant>_seed<n>.png   contact sheets of the worst mistakes
-//! OUT/<figure>.{pdf,png,svg}        see `figures.rs`
+//! OUT/<figure>.{pdf,png,svg}        see `figures/`
 //! ```
 pub mod analysis;
 pub mod evidence;
