@@ -236,6 +236,28 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Log a line (and a CSV row) every this many steps.
     pub log_every: usize,
+    /// An auxiliary loss that teaches the attention the true scale of each fake (the
+    /// positive control of the scale-selection experiment, README_ATTENTION.md); absent =
+    /// off, as in every variant of the study plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_supervision: Option<ScaleSupervision>,
+}
+
+/// `train.scale_supervision`: `weight · CE(branch weights, true branch)` added to the loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleSupervision {
+    /// λ, the auxiliary loss's weight against the detection loss.
+    pub weight: f64,
+    /// Where the true scale comes from: `true_scale`, each fake family's NPR scale in the
+    /// training data's `synth.json` (the only source there is).
+    pub target: ScaleTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleTarget {
+    TrueScale,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -402,6 +424,7 @@ impl Default for TrainConfig {
             channels_last: false,
             seed: 0,
             log_every: 50,
+            scale_supervision: None,
         }
     }
 }

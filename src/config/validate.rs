@@ -81,6 +81,16 @@ impl Config {
         check(d.workers >= 1, "data.workers: must be ≥ 1".into());
 
         let t = &self.train;
+        if let Some(sup) = &t.scale_supervision {
+            check(
+                sup.weight.is_finite() && sup.weight > 0.0,
+                format!("train.scale_supervision.weight: {} must be > 0", sup.weight),
+            );
+            check(
+                m.fusion == Fusion::Attention && m.scales.iter().filter(|&&s| s < 1.0).count() >= 2,
+                "train.scale_supervision: needs model.fusion attention with at least two NPR scales (the weights it teaches)".into(),
+            );
+        }
         check(t.epochs >= 1, "train.epochs: must be ≥ 1".into());
         check(t.batch_size >= 1, "train.batch_size: must be ≥ 1".into());
         let o = &t.optimizer;

@@ -4,6 +4,7 @@ pub mod adam;
 pub mod log;
 pub mod resume;
 pub mod run_dir;
+pub mod scale_supervision;
 pub mod schedule;
 pub mod step;
 pub mod trainer;

@@ -2,6 +2,7 @@
 use tch::{Kind, Reduction, Tensor};
 
 use super::adam::Adam;
+use crate::model::detector::DetectorOutput;
 use crate::model::Detector;
 
 /// Binary cross-entropy on logits (fake = 1), computed in fp32 even under autocast.
@@ -13,8 +14,22 @@ pub fn bce_loss(logit: &Tensor, labels: &Tensor, reduction: Reduction) -> Tensor
 
 /// Forward in training mode, mean BCE, backward, Adam update. Returns the (detached) loss.
 pub fn train_step(model: &Detector, adam: &mut Adam, x: &Tensor, labels: &Tensor) -> Tensor {
+    train_step_with(model, adam, x, labels, &|_| None)
+}
+
+/// [`train_step`] with an auxiliary loss added to the BCE (`train.scale_supervision`).
+pub fn train_step_with(
+    model: &Detector,
+    adam: &mut Adam,
+    x: &Tensor,
+    labels: &Tensor,
+    aux: &dyn Fn(&DetectorOutput) -> Option<Tensor>,
+) -> Tensor {
     let out = model.forward_t(x, true);
-    let loss = bce_loss(&out.logit, labels, Reduction::Mean);
+    let mut loss = bce_loss(&out.logit, labels, Reduction::Mean);
+    if let Some(extra) = aux(&out) {
+        loss = loss + extra;
+    }
     adam.zero_grad();
     loss.backward();
     adam.step();

@@ -16,11 +16,13 @@ use super::adam::Adam;
 use super::log::{progress_bar, say, TrainLog};
 use super::resume::{resume_point, Progress, Resume};
 use super::run_dir::{self, RunDir, Start};
+use super::scale_supervision::ScaleTargets;
 use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
-use super::step::train_step;
+use super::step::{train_step, train_step_with};
 use crate::config::{Config, Monitor};
 use crate::data::{self, SkipLog, Splits};
 use crate::eval::{metrics, score};
+use crate::model::detector::DetectorOutput;
 use crate::model::fusion::{ATTENTION_PREFIX, LEARNED_WEIGHTS};
 use crate::model::input::to_input;
 use crate::model::Detector;
@@ -113,6 +115,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     // The lists move into the loaders; `splits` keeps the fingerprints and summary.
     let train_samples = Arc::new(std::mem::take(&mut splits.train));
     let val_samples = Arc::new(std::mem::take(&mut splits.val));
+    let supervision = ScaleTargets::for_training(config, &train_samples)?;
 
     // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
     let run = RunDir::prepare(&opts.out, opts.start)?;
@@ -128,6 +131,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     );
     let steps_per_epoch = n_train.div_ceil(batch_size);
     let mut trainer = Trainer::new(&opts, run, &splits, threads, steps_per_epoch, resume)?;
+    trainer.supervision = supervision;
 
     // One decode pool each for the whole run.
     let batches = config.data.train_loader(batch_size, seed, threads.loader);
@@ -168,6 +172,8 @@ pub(super) struct Trainer<'a> {
     pub(super) progress: Progress,
     log: TrainLog,
     bar: ProgressBar,
+    /// `train.scale_supervision`'s targets, when the option is on.
+    supervision: Option<ScaleTargets>,
 }
 
 /// How a pass over one epoch's training batches ended.
@@ -241,6 +247,7 @@ impl<'a> Trainer<'a> {
             progress,
             log,
             bar,
+            supervision: None,
         })
     }
 
@@ -304,7 +311,13 @@ impl<'a> Trainer<'a> {
             let y = Tensor::from_slice(&batch.labels)
                 .to_kind(Kind::Float)
                 .to_device(device);
-            let loss = train_step(&self.model, &mut self.adam, &x, &y);
+            let loss = match &self.supervision {
+                Some(s) => {
+                    let aux = |out: &DetectorOutput| Some(s.loss(out, &batch.indices));
+                    train_step_with(&self.model, &mut self.adam, &x, &y, &aux)
+                }
+                None => train_step(&self.model, &mut self.adam, &x, &y),
+            };
             self.progress.step += 1;
             self.progress.batch_in_epoch = b + 1;
             if self.opts.sigterm_at_step == Some(self.progress.step) {
