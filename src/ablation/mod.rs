@@ -279,10 +279,13 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ablation_multiscale.yaml");
         let study = Study::load(&path).unwrap();
         let base = Config::load(&study.base, &[]).unwrap();
-        assert_eq!(study.cells(&[], &[]).unwrap().len(), 9 * 3);
+        assert_eq!(study.cells(&[], &[]).unwrap().len(), 11 * 3);
         for cell in study.cells(&[], &[0]).unwrap() {
-            Config::load(&study.base, &cell.overrides(&base))
+            let config = Config::load(&study.base, &cell.overrides(&base))
                 .unwrap_or_else(|e| panic!("{cell}: {e}"));
+            // The positive controls, and only they, are taught the true scale.
+            let taught = cell.variant.name.ends_with("_scale_supervised");
+            assert_eq!(config.train.scale_supervision.is_some(), taught, "{cell}");
         }
     }
 
