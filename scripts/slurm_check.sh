@@ -1,0 +1,451 @@
+#!/usr/bin/env bash
+# scripts/slurm_ablate.sbatch on a real Slurm: a one-node cluster (munged, slurmctld,
+# slurmd) that this script starts as its own children and stops at its end, and the
+# guarantees of README "Running on shared machines and clusters", submitted as users type them:
+#   1. a 2-variant × 2-seed study as `sbatch --array=0-1`, `npr report` as an afterok job:
+#      every cell trained and tested exactly once (one writer), the report written;
+#   2. preemption: `scontrol requeue` of a task while its cell trains: npr saves, the task
+#      ends 143, Slurm requeues it, and the cell resumes to the same tensors (weights and
+#      optimizer state) as an uninterrupted run of the same cell outside Slurm;
+#   3. time limit: a task submitted with `--time=1` gets the script's USR1 warning, npr
+#      saves, the task requeues itself, and the cell is left whole (then given more time,
+#      it finishes);
+#   4. a duplicate submission of a cell: one task trains it, the other reports it as
+#      running elsewhere and ends with 0;
+#   5. a second copy of this script (--kill-probe), killed with SIGTERM while its Slurm runs
+#      a job, leaves none of its daemons or job processes alive (checked by pid).
+# Usage: scripts/slurm_check.sh   (NPR_SLURM_CHECK_KEEP=1 keeps the temporary folder)
+# Installs slurm-wlm and munge with apt-get when missing. Everything Slurm and munge use
+# (slurm.conf, munge key and socket, state, spool, logs, pid files) is in one temporary
+# folder; /etc/slurm and the system's munged are never read or touched. The daemons are
+# stopped on success, on failure, on Ctrl-C and on SIGTERM (and die with this script under
+# kill -9: setpriv --pdeathsig). A Slurm problem of its own (install, a daemon that does not
+# start) is one "slurm check FAILED: …" line and exit 1; every wait has a timeout.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO"
+export PATH="$PATH:/usr/sbin:/sbin"
+
+probe=""
+if [ "${1:-}" = "--kill-probe" ]; then probe=${2:?--kill-probe PIDFILE}; fi
+tag="slurm check${probe:+ (kill probe)}"
+say() { echo "$tag: $*"; }
+# To stderr, so that it shows from inside $(…) too (set -e then ends this shell).
+die() { echo "$tag FAILED: $*" >&2; exit 1; }
+began=$SECONDS
+limit=${NPR_SLURM_CHECK_TIMEOUT:-900}
+npr=target/release/npr
+python="$VIRTUAL_ENV/bin/python"
+[ -x "$python" ] || python=python3
+
+# --- Slurm and munge -------------------------------------------------------------------
+tools="munged munge unmunge slurmctld slurmd sbatch scontrol squeue sinfo scancel"
+have_tools() { for t in $tools; do command -v "$t" >/dev/null || return 1; done; }
+if ! have_tools; then
+  say "installing slurm-wlm and munge (apt-get)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  if ! { timeout 600 $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+         timeout 900 $SUDO apt-get install -y -qq slurm-wlm munge; } >/tmp/npr-slurm-apt.log 2>&1; then
+    die "apt-get could not install slurm-wlm and munge (log: /tmp/npr-slurm-apt.log)"
+  fi
+  have_tools || die "slurm-wlm and munge are installed, but one of ($tools) is not on PATH"
+fi
+if [ -z "$probe" ] && [ ! -x "$npr" ]; then cargo build --release --quiet; fi
+setpriv=""
+if command -v setpriv >/dev/null && setpriv --pdeathsig KILL true 2>/dev/null; then
+  setpriv="setpriv --pdeathsig KILL"
+fi
+
+# --- the temporary folder and the processes of this check --------------------------------
+work=$(mktemp -d /tmp/npr-slurm-check.XXXXXX)
+chmod 755 "$work"
+mkdir -p "$work/state" "$work/spool" "$work/log" "$work/munge" "$work/out" "$work/runs"
+# Every process started from here on carries this variable (slurmstepd and job processes
+# included), which is how the cleanup finds the ones that are not its direct children.
+export NPR_SLURM_CHECK="$work"
+daemon_pids=(); daemon_names=(); probe_pid=""; ref_pid=""
+
+# Alive and not a zombie. Builtins only (no child process carries the marker by accident).
+alive() {
+  local stat
+  [ -r "/proc/$1/stat" ] && read -r stat 2>/dev/null < "/proc/$1/stat" || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+# The pids of live processes carrying this check's marker, other than this shell and its
+# direct children (the daemons, the probe and the reference run are stopped by pid; the
+# rest are short commands of this shell).
+ours() {
+  local dir pid env stat fd comm
+  for dir in /proc/[0-9]*; do
+    pid=${dir#/proc/}
+    [ "$pid" = "$$" ] && continue
+    read -r stat 2>/dev/null < "$dir/stat" || continue
+    stat=${stat##*) }; stat=${stat#* }
+    [ "${stat%% *}" = "$$" ] && continue
+    # Children of the daemons (slurmscriptd) are ours whatever their environment.
+    case " ${daemon_pids[*]} " in *" ${stat%% *} "*) alive "$pid" && echo "$pid"; continue ;; esac
+    mapfile -d "" env 2>/dev/null < "$dir/environ" || continue
+    case " ${env[*]} " in *" NPR_SLURM_CHECK=$work "*) alive "$pid" && echo "$pid"; continue ;; esac
+    # slurmstepd starts with an empty environment; it writes to this check's slurmd.log.
+    read -r comm 2>/dev/null < "$dir/comm" && [ "$comm" = slurmstepd ] || continue
+    for fd in "$dir"/fd/*; do
+      if [ "$fd" -ef "$work/log/slurmd.log" ]; then alive "$pid" && echo "$pid"; break; fi
+    done
+  done
+}
+name_of() { local c; read -r c 2>/dev/null < "/proc/$1/comm" && echo "$c" || echo "?"; }
+# Waits up to $2 seconds for pid $1 to end.
+gone_within() {
+  local until=$((SECONDS + $2))
+  while alive "$1"; do [ $SECONDS -lt $until ] || return 1; sleep 0.2; done
+}
+
+cleanup() {
+  local rc=$? i pid left=""
+  trap - EXIT
+  trap '' INT TERM
+  set +e
+  if [ -n "$probe_pid" ] && alive "$probe_pid"; then
+    kill -TERM "$probe_pid"; gone_within "$probe_pid" 40 || kill -KILL "$probe_pid"
+  fi
+  if [ -n "$ref_pid" ] && alive "$ref_pid"; then
+    kill -TERM "$ref_pid"; gone_within "$ref_pid" 10 || kill -KILL "$ref_pid"
+  fi
+  # Jobs first (their npr saves on SIGTERM), then the daemons, newest first.
+  if [ ${#daemon_pids[@]} -ge 2 ] && alive "${daemon_pids[1]}"; then
+    timeout 10 scancel --user="$(id -un)" 2>/dev/null
+    local until=$((SECONDS + 15)) jobs
+    while :; do
+      jobs=$(ours)
+      [ -n "$jobs" ] && [ $SECONDS -lt $until ] || break
+      sleep 0.3
+    done
+  fi
+  for ((i = ${#daemon_pids[@]} - 1; i >= 0; i--)); do
+    pid=${daemon_pids[i]}
+    if alive "$pid"; then
+      kill -TERM "$pid"; gone_within "$pid" 10 || kill -KILL "$pid"
+    fi
+    wait "$pid" 2>/dev/null
+  done
+  for pid in $(ours); do kill -KILL "$pid" 2>/dev/null; done
+  sleep 0.3
+  for pid in "${daemon_pids[@]}" $probe_pid $ref_pid $(ours); do
+    alive "$pid" && left+=" $(name_of "$pid")($pid)"
+  done
+  if [ -n "$left" ]; then
+    echo "$tag FAILED: still running after the cleanup:$left"
+    rc=1
+  elif [ ${#daemon_pids[@]} -gt 0 ]; then
+    local list=""
+    for i in "${!daemon_pids[@]}"; do list+=" ${daemon_names[i]} (pid ${daemon_pids[i]}),"; done
+    say "stopped${list%,}; no process of this check is left"
+  fi
+  if [ "$rc" -eq 1 ] || [ -n "${NPR_SLURM_CHECK_KEEP:-}" ]; then
+    say "kept $work (logs in $work/log, job output in $work/out)"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted (SIGINT)"; exit 130' INT
+trap 'say "terminated (SIGTERM)"; exit 143' TERM
+
+# --- a one-node Slurm --------------------------------------------------------------------
+start_daemon() { # NAME COMMAND...: a child of this shell, output in log/NAME.out
+  local name=$1; shift
+  $setpriv "$@" > "$work/log/$name.out" 2>&1 &
+  daemon_pids+=($!); daemon_names+=("$name")
+}
+last_line() { tail -n 3 "$@" 2>/dev/null | grep -v '^$' | tail -n 1; }
+check_daemons() {
+  local i
+  for i in "${!daemon_pids[@]}"; do
+    alive "${daemon_pids[i]}" || die "${daemon_names[i]} exited at start: $(last_line "$work/log/${daemon_names[i]}.out" "$work/log/${daemon_names[i]}.log")"
+  done
+}
+free_ports() { # two distinct free TCP ports
+  "$python" -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])'
+}
+
+sock="$work/munge/munge.socket"
+head -c 1024 /dev/urandom > "$work/munge/munge.key"
+chmod 600 "$work/munge/munge.key"
+start_daemon munged munged --foreground --force --key-file="$work/munge/munge.key" \
+  --socket="$sock" --pid-file="$work/munge/munged.pid" --log-file="$work/log/munged.log" \
+  --seed-file="$work/munge/munged.seed"
+until=$((SECONDS + 15))
+until [ -S "$sock" ] && munge -n -S "$sock" 2>/dev/null | unmunge -S "$sock" >/dev/null 2>&1; do
+  check_daemons
+  [ $SECONDS -lt $until ] || die "munged did not answer on $sock within 15 s"
+  sleep 0.2
+done
+
+node=$(hostname -s)
+cpus=$(nproc); [ "$cpus" -ge 4 ] || cpus=4
+user=$(id -un)
+read -r ctld_port slurmd_port < <(free_ports)
+export SLURM_CONF="$work/slurm.conf"
+: > "$work/plugstack.conf"
+cat > "$SLURM_CONF" <<EOF
+# One-node Slurm of scripts/slurm_check.sh: everything under $work.
+ClusterName=nprcheck
+SlurmctldHost=$node(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+SlurmUser=$user
+SlurmdUser=$user
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$sock
+StateSaveLocation=$work/state
+SlurmdSpoolDir=$work/spool
+SlurmctldPidFile=$work/slurmctld.pid
+SlurmdPidFile=$work/slurmd.pid
+SlurmctldLogFile=$work/log/slurmctld.log
+SlurmdLogFile=$work/log/slurmd.log
+PlugStackConfig=$work/plugstack.conf
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+SwitchType=switch/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+# At least 4 one-CPU tasks at once (they time-share this machine's cores).
+SlurmdParameters=config_overrides
+ReturnToService=2
+# SIGTERM to SIGKILL: time enough for npr to save a small model.
+KillWait=10
+OverTimeLimit=0
+MinJobAge=900
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+EOF
+start_daemon slurmctld slurmctld -D -f "$SLURM_CONF"
+start_daemon slurmd slurmd -D -f "$SLURM_CONF" -N "$node"
+until=$((SECONDS + 40))
+until [ "$(timeout 5 sinfo -h -n "$node" -o %T 2>/dev/null)" = idle ]; do
+  check_daemons
+  [ $SECONDS -lt $until ] || die "the node did not come up within 40 s ($(timeout 5 sinfo -h -o '%T %E' 2>&1 | head -1); slurmd: $(last_line "$work/log/slurmd.log"))"
+  sleep 0.3
+done
+say "Slurm $(slurmctld -V | awk '{print $2}') up on $node ($cpus CPUs): munged pid ${daemon_pids[0]}, slurmctld pid ${daemon_pids[1]}, slurmd pid ${daemon_pids[2]} (config $SLURM_CONF)"
+
+# --- job helpers ---------------------------------------------------------------------------
+sb() { local id; id=$(timeout 30 sbatch --parsable "$@") || die "sbatch $* failed"; echo "${id%%;*}"; }
+# FIELD of job JOB (an id or ARRAY_TASK), from scontrol.
+field() { timeout 10 scontrol -o show job "$1" 2>/dev/null | head -n 1 | grep -o " $2=[^ ]*" | cut -d= -f2- || true; }
+check_time() { [ $((SECONDS - began)) -lt "$limit" ] || die "timed out after $limit s ($*)"; }
+finished_states="COMPLETED FAILED CANCELLED TIMEOUT NODE_FAIL OUT_OF_MEMORY PREEMPTED BOOT_FAIL DEADLINE"
+wait_done() { # JOB SECONDS: until the job has ended; its state in $STATE
+  local until=$((SECONDS + $2)) s
+  while :; do
+    s=$(field "$1" JobState)
+    case " $finished_states " in *" $s "*) STATE=$s; return ;; esac
+    [ $SECONDS -lt $until ] || die "job $1 still ${s:-unknown} after $2 s (output in $work/out)"
+    check_time "job $1"; sleep 0.5
+  done
+}
+wait_grep() { # FILE REGEX SECONDS WHAT
+  local until=$((SECONDS + $3))
+  until grep -Eq -- "$2" "$1" 2>/dev/null; do
+    [ $SECONDS -lt $until ] || die "$4: no /$2/ in $1 after $3 s"
+    check_time "$4"; sleep 0.2
+  done
+}
+expect() { # JOB STATE EXIT RESTARTS
+  local s e r
+  s=$(field "$1" JobState); e=$(field "$1" ExitCode); r=$(field "$1" Restarts)
+  [ "$s $e $r" = "$2 $3 $4" ] || die "job $1: $s, exit $e, restarts $r; expected $2, exit $3, restarts $4"
+}
+# One check of scripts/slurm_check.py; its line in $CHECKED.
+check() { CHECKED=$("$python" scripts/slurm_check.py "$@") || die "${CHECKED#FAILED: }"; }
+cells=()
+
+# --- kill probe: a Slurm with a running job, until this copy is terminated --------------
+if [ -n "$probe" ]; then
+  j=$(sb --output="$work/out/sleep-%j.out" --wrap "sleep 600")
+  until [ "$(field "$j" JobState)" = RUNNING ]; do check_time "probe job"; sleep 0.2; done
+  stepd() { local p; for p in $(ours); do [ "$(name_of "$p")" = slurmstepd ] && return 0; done; return 1; }
+  until stepd; do check_time "probe job processes"; sleep 0.2; done
+  sleep 1
+  printf '%s\n' "${daemon_pids[@]}" $(ours) | sort -u > "$probe.tmp"
+  mv "$probe.tmp" "$probe"
+  while :; do sleep 0.2; done
+fi
+
+# The kill probe runs beside the rest and is terminated once the study is through.
+"$REPO/scripts/slurm_check.sh" --kill-probe "$work/probe.pids" > "$work/out/probe.out" 2>&1 &
+probe_pid=$!
+
+# --- a tiny benchmark and study --------------------------------------------------------
+"$npr" synth --out "$work/synth" --seed 3 --size 32 --classes 2 --train-per-class 8 \
+  --val-per-class 4 --test-per-family 2 > /dev/null
+cat > "$work/base.yaml" <<EOF
+name: slurm_check
+model: { backbone: npr_resnet50, fusion: single, scales: [0.5] }
+data: { dataroot: $work/synth, load_size: 32, crop_size: 24, workers: 1 }
+train: { recipe: official, epochs: 1, batch_size: 8, log_every: 1, seed: 5 }
+test: { batch_size: 16, sets: [ { name: synth, dataroot: $work/synth/test, resize: false, crop: none } ] }
+EOF
+cat > "$work/study.yaml" <<EOF
+base: base.yaml
+seeds: [0, 1]
+variants:
+  - name: baseline
+    set: [model.fusion=single, "model.scales=[0.5]"]
+  - name: attention
+    set: [model.fusion=attention, "model.scales=[0.25, 0.5, 1.0]"]
+EOF
+study="$work/study.yaml"
+runs="$work/runs"
+out="$work/out"
+ablate=scripts/slurm_ablate.sbatch
+# Training lengths (batches of 2: 16 steps an epoch): long enough to be interrupted.
+preempt_epochs=10 timelimit_epochs=${NPR_SLURM_CHECK_TIMELIMIT_EPOCHS:-100} duplicate_epochs=15
+
+# 3. starts first (its cell is the longest); section 3 below follows it.
+long=(--set train.batch_size=2)
+timelimit_job=$(sb --array=0 --time=1 --output="$out/slurm-%A_%a.out" $ablate "$study" "$runs/timelimit" \
+  --variants baseline --seeds 1 --set train.epochs=$timelimit_epochs "${long[@]}")
+
+# 1. The study as an array job and the report after it.
+study_job=$(sb --array=0-1 --output="$out/slurm-%A_%a.out" $ablate "$study" "$runs/study")
+report_job=$(sb --dependency=afterok:$study_job --output="$out/report-%j.out" \
+  --wrap "$npr report --runs $runs/study --out $work/report")
+say "1. study: array job $study_job (tasks ${study_job}_0, ${study_job}_1), report job $report_job (afterok)"
+
+wait_done "$report_job" 300
+for t in 0 1; do expect "${study_job}_$t" COMPLETED 0:0 0; done
+[ "$STATE" = COMPLETED ] || die "report job $report_job: $STATE (see $out/report-$report_job.out)"
+[ -s "$work/report/report.md" ] || die "the report job wrote no $work/report/report.md"
+for cell in baseline_seed0 baseline_seed1 attention_seed0 attention_seed1; do
+  check done "$runs/study/$cell" 1
+  cells+=("study/$CHECKED")
+  n=$(grep -c '^train: ' "$runs/study/logs/$cell.log" || true)
+  m=$(grep -c '^outputs in' "$runs/study/logs/$cell.log" || true)
+  [ "$n $m" = "1 1" ] || die "$cell: trained $n time(s), tested $m time(s) (expected once each)"
+done
+for shard in 0of2 1of2; do
+  n=$(grep -c '"status": "trained, tested"' "$runs/study/ablation_shard$shard.json" || true)
+  [ "$n" = 2 ] || die "ablation_shard$shard.json: $n cell(s) 'trained, tested', expected 2"
+done
+say "1. passed: 4 cells trained and tested once each by 2 tasks, report $work/report/report.md written"
+
+until=$((SECONDS + 90))
+until [ -s "$work/probe.pids" ] || ! alive "$probe_pid"; do
+  [ $SECONDS -lt $until ] || die "the kill probe did not bring its Slurm up within 90 s: $(tail -n 1 "$out/probe.out")"
+  sleep 0.3
+done
+kill -TERM "$probe_pid" 2>/dev/null || true
+
+# 2. Preemption: Slurm's requeue while the cell trains; the uninterrupted reference of the
+# same cell runs outside Slurm meanwhile.
+preempt_job=$(sb --array=0 --output="$out/slurm-%A_%a.out" $ablate "$study" "$runs/preempt" \
+  --variants attention --seeds 0 --set train.epochs=$preempt_epochs "${long[@]}")
+NPR_THREADS=1 "$npr" ablate --config "$study" --out "$runs/reference" --devices cpu --no-test \
+  --variants attention --seeds 0 --set train.epochs=$preempt_epochs "${long[@]}" \
+  > "$out/reference.out" 2>&1 &
+ref_pid=$!
+cell="$runs/preempt/attention_seed0"
+wait_grep "$runs/preempt/logs/attention_seed0.log" ' step (2[0-9]|[3-9][0-9]) ' 120 "preempt job $preempt_job"
+timeout 10 scontrol requeue "${preempt_job}_0" || die "scontrol requeue ${preempt_job}_0 failed"
+say "2. preemption: scontrol requeue ${preempt_job}_0 while training"
+wait_grep "$out/slurm-${preempt_job}_0.out" 'npr ablate exited' 60 "preempt task ${preempt_job}_0"
+grep -q 'npr ablate exited 143' "$out/slurm-${preempt_job}_0.out" \
+  || die "preempt task ${preempt_job}_0: $(grep 'npr ablate exited' "$out/slurm-${preempt_job}_0.out"), expected 143"
+until [ "$(field "${preempt_job}_0" JobState)" = PENDING ]; do check_time "requeue of $preempt_job"; sleep 0.3; done
+grep -q 'interrupt: finishing the current step and saving' "$runs/preempt/logs/attention_seed0.log" \
+  || die "preempt cell: npr train never got the SIGTERM"
+check stopped "$cell"
+say "2. $CHECKED; the task ended 143 and is $(field "${preempt_job}_0" JobState) (restarts $(field "${preempt_job}_0" Restarts))"
+timeout 10 scontrol update JobId="${preempt_job}_0" StartTime=now  # skip Slurm's ~2 min requeue delay
+
+# 3. Time limit: the USR1 warning requeues the task; a stop before the cell started (the
+# warning may come in the task's first second) is requeued too, and tried again.
+tcell="$runs/timelimit/baseline_seed1"
+tries=0
+while :; do
+  tries=$((tries + 1))
+  until [ "$(field "${timelimit_job}_0" Restarts)" = "$tries" ] \
+        && [ "$(field "${timelimit_job}_0" JobState)" = PENDING ]; do
+    s=$(field "${timelimit_job}_0" JobState)
+    case " $finished_states " in *" $s "*)
+      die "time-limit task ${timelimit_job}_0 ended $s without a requeue (a longer cell: NPR_SLURM_CHECK_TIMELIMIT_EPOCHS)" ;;
+    esac
+    check_time "time limit of $timelimit_job"; sleep 0.5
+  done
+  grep -q 'slurm_ablate: time limit (USR1)' "$out/slurm-${timelimit_job}_0.out" \
+    || die "time-limit task: the script never got the USR1 warning"
+  grep -q "slurm_ablate: requeued job" "$out/slurm-${timelimit_job}_0.out" \
+    || die "time-limit task: the script did not requeue itself"
+  if [ -f "$tcell/last.safetensors" ]; then break; fi
+  [ $tries -lt 4 ] || die "time-limit task: stopped $tries times before its cell started training"
+  say "3. the time-limit warning came before the cell started; requeued, trying again"
+  timeout 10 scontrol update JobId="${timelimit_job}_0" StartTime=now
+done
+grep -q 'npr ablate exited 143' "$out/slurm-${timelimit_job}_0.out" \
+  || die "time-limit task: npr ablate did not exit 143"
+say "3. time limit: task ${timelimit_job}_0 (--time=1) got USR1, saved, requeued itself (restarts $tries)"
+check stopped "$tcell"
+say "3. $CHECKED"
+# Given more time (the check's shortcut, as an operator would), it finishes.
+timeout 10 scontrol update JobId="${timelimit_job}_0" TimeLimit=20 StartTime=now
+
+# 4. A duplicate submission of one cell while it trains.
+dup=(--array=0 --output="$out/slurm-%A_%a.out" $ablate "$study" "$runs/duplicate"
+     --variants baseline --seeds 0 --set train.epochs=$duplicate_epochs "${long[@]}")
+dup_a=$(sb "${dup[@]}")
+wait_grep "$runs/duplicate/logs/baseline_seed0.log" ' step [0-9]+ ' 120 "duplicate job $dup_a"
+dup_b=$(sb "${dup[@]}")
+wait_done "${dup_b}_0" 120
+expect "${dup_b}_0" COMPLETED 0:0 0
+held=$(grep -o 'baseline_seed0 on cpu: running elsewhere ([^)]*)' "$out/slurm-${dup_b}_0.out" || true)
+[ -n "$held" ] || die "duplicate task ${dup_b}_0 did not report the cell as running elsewhere"
+[ "$(field "${dup_a}_0" JobState)" = RUNNING ] || die "duplicate: task ${dup_a}_0 was no longer training when ${dup_b}_0 ended"
+say "4. duplicate: ${dup_b}_0 ended 0 while ${dup_a}_0 trained: \"$held\""
+
+# The long ones to their end.
+for j in "${preempt_job}_0" "${timelimit_job}_0" "${dup_a}_0"; do wait_done "$j" 300; done
+expect "${preempt_job}_0" COMPLETED 0:0 1
+expect "${timelimit_job}_0" COMPLETED 0:0 "$tries"
+expect "${dup_a}_0" COMPLETED 0:0 0
+check done "$cell" $preempt_epochs
+cells+=("preempt/$CHECKED")
+grep -q 'resuming at epoch' "$runs/preempt/logs/attention_seed0.log" || die "the preempted cell did not resume"
+gone_within "$ref_pid" 300 || die "the reference run did not finish"
+wait "$ref_pid" || die "the reference run failed (see $out/reference.out)"
+ref_pid=""
+check same "$runs/reference/attention_seed0/last.safetensors" "$cell/last.safetensors"
+say "2. resumed cell $CHECKED"
+check done "$tcell" $timelimit_epochs
+cells+=("timelimit/$CHECKED")
+check done "$runs/duplicate/baseline_seed0" $duplicate_epochs
+cells+=("duplicate/$CHECKED")
+n=$(grep -c '^train: ' "$runs/duplicate/logs/baseline_seed0.log" || true)
+[ "$n" = 1 ] || die "duplicate cell: $n training start(s) in its log, expected 1"
+
+# 5. The kill probe.
+gone_within "$probe_pid" 60 || die "the kill probe did not stop within 60 s of SIGTERM"
+set +e; wait "$probe_pid"; probe_rc=$?; set -e
+probe_pid=""
+[ -s "$work/probe.pids" ] || die "the kill probe never brought its Slurm up: $(tail -n 2 "$out/probe.out")"
+left=""
+for pid in $(cat "$work/probe.pids"); do alive "$pid" && left+=" $(name_of "$pid")($pid)"; done
+[ -z "$left" ] || die "processes of the killed probe still run:$left"
+[ "$probe_rc" = 143 ] || die "the kill probe exited $probe_rc after SIGTERM, expected 143"
+say "5. kill probe: SIGTERM while its job ran: exit 143, none of its $(wc -l < "$work/probe.pids") processes is left ($(tr '\n' ' ' < "$work/probe.pids"))"
+
+say "jobs: study $study_job (2 tasks, 0 requeues), report $report_job, preempt ${preempt_job}_0 (1 requeue)," \
+    "time limit ${timelimit_job}_0 ($tries requeue(s)), duplicate ${dup_a}_0 (trained) and ${dup_b}_0 (held)"
+say "cells (final state):"
+printf '  %s\n' "${cells[@]}"
+say "5 passed, 0 failed in $((SECONDS - began)) s"
