@@ -36,7 +36,6 @@ began=$SECONDS
 limit=${NPR_SLURM_CHECK_TIMEOUT:-900}
 npr=target/release/npr
 python="$VIRTUAL_ENV/bin/python"
-[ -x "$python" ] || python=python3
 
 # --- Slurm and munge -------------------------------------------------------------------
 tools="munged munge unmunge slurmctld slurmd sbatch scontrol squeue sinfo scancel"
@@ -50,7 +49,11 @@ if ! have_tools; then
   fi
   have_tools || die "slurm-wlm and munge are installed, but one of ($tools) is not on PATH"
 fi
-if [ -z "$probe" ] && [ ! -x "$npr" ]; then cargo build --release --quiet; fi
+# The binary and the venv (torch, safetensors for the tensor checks): scripts/bootstrap.sh
+# (.ci/run has run it by now; a second run only checks).
+if [ -z "$probe" ] && { [ ! -x "$npr" ] || [ ! -x "$VIRTUAL_ENV/bin/python" ]; }; then
+  scripts/bootstrap.sh
+fi
 setpriv=""
 if command -v setpriv >/dev/null && setpriv --pdeathsig KILL true 2>/dev/null; then
   setpriv="setpriv --pdeathsig KILL"
@@ -74,7 +77,8 @@ alive() {
 }
 # The pids of live processes carrying this check's marker, other than this shell and its
 # direct children (the daemons, the probe and the reference run are stopped by pid; the
-# rest are short commands of this shell).
+# rest are short commands of this shell). `ours jobs`: job processes only (not the
+# daemons' own children such as slurmscriptd).
 ours() {
   local dir pid env stat fd comm
   for dir in /proc/[0-9]*; do
@@ -84,7 +88,9 @@ ours() {
     stat=${stat##*) }; stat=${stat#* }
     [ "${stat%% *}" = "$$" ] && continue
     # Children of the daemons (slurmscriptd) are ours whatever their environment.
-    case " ${daemon_pids[*]} " in *" ${stat%% *} "*) alive "$pid" && echo "$pid"; continue ;; esac
+    if [ "${1:-}" != jobs ]; then
+      case " ${daemon_pids[*]} " in *" ${stat%% *} "*) alive "$pid" && echo "$pid"; continue ;; esac
+    fi
     mapfile -d "" env 2>/dev/null < "$dir/environ" || continue
     case " ${env[*]} " in *" NPR_SLURM_CHECK=$work "*) alive "$pid" && echo "$pid"; continue ;; esac
     # slurmstepd starts with an empty environment; it writes to this check's slurmd.log.
@@ -117,7 +123,7 @@ cleanup() {
     timeout 10 scancel --user="$(id -un)" 2>/dev/null
     local until=$((SECONDS + 15)) jobs
     while :; do
-      jobs=$(ours)
+      jobs=$(ours jobs)
       [ -n "$jobs" ] && [ $SECONDS -lt $until ] || break
       sleep 0.3
     done
@@ -159,7 +165,7 @@ start_daemon() { # NAME COMMAND...: a child of this shell, output in log/NAME.ou
   $setpriv "$@" > "$work/log/$name.out" 2>&1 &
   daemon_pids+=($!); daemon_names+=("$name")
 }
-last_line() { tail -n 3 "$@" 2>/dev/null | grep -v '^$' | tail -n 1; }
+last_line() { cat "$@" 2>/dev/null | grep -v '^$' | tail -n 1; }
 check_daemons() {
   local i
   for i in "${!daemon_pids[@]}"; do
@@ -186,12 +192,13 @@ until [ -S "$sock" ] && munge -n -S "$sock" 2>/dev/null | unmunge -S "$sock" >/d
   sleep 0.2
 done
 
-node=$(hostname -s)
+node=$(uname -n); node=${node%%.*}
 cpus=$(nproc); [ "$cpus" -ge 4 ] || cpus=4
 user=$(id -un)
 read -r ctld_port slurmd_port < <(free_ports)
 export SLURM_CONF="$work/slurm.conf"
 : > "$work/plugstack.conf"
+echo "NodeName=$node Name=gpu File=/dev/null" > "$work/gres.conf"
 cat > "$SLURM_CONF" <<EOF
 # One-node Slurm of scripts/slurm_check.sh: everything under $work.
 ClusterName=nprcheck
@@ -226,7 +233,10 @@ ReturnToService=2
 KillWait=10
 OverTimeLimit=0
 MinJobAge=900
-NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
+# A stand-in GPU (gres.conf: /dev/null), so that --gres=gpu:1 is granted as on a GPU
+# partition; only a stub npr runs on it (section 6).
+GresTypes=gpu
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
 start_daemon slurmctld slurmctld -D -f "$SLURM_CONF"
@@ -261,10 +271,12 @@ wait_grep() { # FILE REGEX SECONDS WHAT
     check_time "$4"; sleep 0.2
   done
 }
-expect() { # JOB STATE EXIT RESTARTS
+expect() { # JOB STATE EXIT RESTARTS (EXIT may be a pattern)
   local s e r
   s=$(field "$1" JobState); e=$(field "$1" ExitCode); r=$(field "$1" Restarts)
-  [ "$s $e $r" = "$2 $3 $4" ] || die "job $1: $s, exit $e, restarts $r; expected $2, exit $3, restarts $4"
+  # shellcheck disable=SC2053
+  [[ "$s" = "$2" && "$e" == $3 && "$r" = "$4" ]] \
+    || die "job $1: $s, exit $e, restarts $r; expected $2, exit $3, restarts $4"
 }
 # One check of scripts/slurm_check.py; its line in $CHECKED.
 check() { CHECKED=$("$python" scripts/slurm_check.py "$@") || die "${CHECKED#FAILED: }"; }
@@ -413,6 +425,19 @@ held=$(grep -o 'baseline_seed0 on cpu: running elsewhere ([^)]*)' "$out/slurm-${
 [ "$(field "${dup_a}_0" JobState)" = RUNNING ] || die "duplicate: task ${dup_a}_0 was no longer training when ${dup_b}_0 ended"
 say "4. duplicate: ${dup_b}_0 ended 0 while ${dup_a}_0 trained: \"$held\""
 
+# 2b. A plain scancel: npr saves, and the task stays cancelled (not requeued).
+cancel_job=$(sb --array=0 --output="$out/slurm-%A_%a.out" $ablate "$study" "$runs/cancel" \
+  --variants baseline --seeds 2 --set train.epochs=$duplicate_epochs "${long[@]}")
+wait_grep "$runs/cancel/logs/baseline_seed2.log" ' step [0-9]+ ' 120 "cancel job $cancel_job"
+timeout 10 scancel "${cancel_job}_0" || die "scancel ${cancel_job}_0 failed"
+wait_grep "$out/slurm-${cancel_job}_0.out" 'npr ablate exited' 60 "cancelled task ${cancel_job}_0"
+sleep 2
+expect "${cancel_job}_0" CANCELLED "*" 0
+grep -q 'npr ablate exited 143' "$out/slurm-${cancel_job}_0.out" || die "cancelled task: npr ablate did not exit 143"
+! grep -q 'requeued job' "$out/slurm-${cancel_job}_0.out" || die "cancelled task ${cancel_job}_0 requeued itself"
+check stopped "$runs/cancel/baseline_seed2"
+say "2b. scancel ${cancel_job}_0: npr ablate exited 143, the task stays CANCELLED (restarts 0); $CHECKED"
+
 # The long ones to their end.
 for j in "${preempt_job}_0" "${timelimit_job}_0" "${dup_a}_0"; do wait_done "$j" 300; done
 expect "${preempt_job}_0" COMPLETED 0:0 1
@@ -433,6 +458,31 @@ cells+=("duplicate/$CHECKED")
 n=$(grep -c '^train: ' "$runs/duplicate/logs/baseline_seed0.log" || true)
 [ "$n" = 1 ] || die "duplicate cell: $n training start(s) in its log, expected 1"
 
+# 6. Resources from the submit line or the environment, the script unedited: a stub npr
+# shows the devices and threads the script picks (the GPU is the stand-in above).
+stub="$work/npr_stub.sh"
+printf '#!/bin/sh\necho "stub npr: $* threads=$NPR_THREADS"\n' > "$stub"
+chmod +x "$stub"
+gpu_job=$(NPR=$stub sb --gres=gpu:1 --cpus-per-task=2 --output="$out/gpu-%j.out" $ablate c o)
+cpu_job=$(NPR=$stub sb --cpus-per-task=2 --output="$out/cpu-%j.out" $ablate c o)
+env_job=$(NPR=$stub SBATCH_GRES=gpu:1 sb --output="$out/env-%j.out" $ablate c o)
+for j in $gpu_job $cpu_job $env_job; do wait_done "$j" 60; expect "$j" COMPLETED 0:0 0; done
+grep -q -- '--devices cuda:0 threads=2$' "$out/gpu-$gpu_job.out" || die "--gres=gpu:1: $(grep stub "$out/gpu-$gpu_job.out")"
+grep -q -- '--devices cpu threads=2$' "$out/cpu-$cpu_job.out" || die "no GPU: $(grep stub "$out/cpu-$cpu_job.out")"
+grep -q -- '--devices cuda:0 threads=1$' "$out/env-$env_job.out" || die "SBATCH_GRES=gpu:1: $(grep stub "$out/env-$env_job.out")"
+# Outside Slurm (the script's body run by hand) and with several GPUs.
+picks() { env -u SLURM_JOB_ID -u CUDA_VISIBLE_DEVICES -u NPR_DEVICE -u NPR_THREADS NPR=$stub "$@" \
+  bash $ablate c o 2>/dev/null | sed -n 's/.*--devices \([^ ]*\) threads=\(.*\)/\1 \2/p'; }
+for case in "cpu |" "cuda:0,cuda:1 |CUDA_VISIBLE_DEVICES=2,3" "cuda:1 |NPR_DEVICE=cuda:1" \
+            "cuda:0,cuda:1 4|SLURM_JOB_ID=1 SLURM_GPUS_ON_NODE=2 SLURM_CPUS_ON_NODE=8" \
+            "cpu 8|SLURM_JOB_ID=1 CUDA_VISIBLE_DEVICES=0 SLURM_CPUS_ON_NODE=8"; do
+  want=${case%%|*}; vars=${case#*|}
+  got=$(picks $vars)
+  [ "$got" = "$want" ] || die "slurm_ablate.sbatch with ${vars:-no variables}: picked '$got', expected '$want'"
+done
+say "6. devices: --gres=gpu:1 (job $gpu_job) and SBATCH_GRES=gpu:1 (job $env_job) run on cuda:0, no GPU (job $cpu_job) on cpu," \
+    "threads from --cpus-per-task; NPR_DEVICE, CUDA_VISIBLE_DEVICES outside Slurm and 2 GPUs as documented"
+
 # 5. The kill probe.
 gone_within "$probe_pid" 60 || die "the kill probe did not stop within 60 s of SIGTERM"
 set +e; wait "$probe_pid"; probe_rc=$?; set -e
@@ -445,7 +495,8 @@ for pid in $(cat "$work/probe.pids"); do alive "$pid" && left+=" $(name_of "$pid
 say "5. kill probe: SIGTERM while its job ran: exit 143, none of its $(wc -l < "$work/probe.pids") processes is left ($(tr '\n' ' ' < "$work/probe.pids"))"
 
 say "jobs: study $study_job (2 tasks, 0 requeues), report $report_job, preempt ${preempt_job}_0 (1 requeue)," \
-    "time limit ${timelimit_job}_0 ($tries requeue(s)), duplicate ${dup_a}_0 (trained) and ${dup_b}_0 (held)"
+    "time limit ${timelimit_job}_0 ($tries requeue(s)), duplicate ${dup_a}_0 (trained) and ${dup_b}_0 (held)," \
+    "scancel ${cancel_job}_0 (cancelled, 0 requeues), devices $gpu_job $cpu_job $env_job"
 say "cells (final state):"
 printf '  %s\n' "${cells[@]}"
-say "5 passed, 0 failed in $((SECONDS - began)) s"
+say "7 passed, 0 failed in $((SECONDS - began)) s"
