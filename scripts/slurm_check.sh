@@ -6,21 +6,29 @@
 #      every cell trained and tested exactly once (one writer), the report written;
 #   2. preemption: `scontrol requeue` of a task while its cell trains: npr saves, the task
 #      ends 143, Slurm requeues it, and the cell resumes to the same tensors (weights and
-#      optimizer state) as an uninterrupted run of the same cell outside Slurm;
+#      optimizer state) as an uninterrupted run of the same cell outside Slurm; and
+#      `scancel` of another: npr saves, the task ends 143 and stays cancelled;
 #   3. time limit: a task submitted with `--time=1` gets the script's USR1 warning, npr
 #      saves, the task requeues itself, and the cell is left whole (then given more time,
 #      it finishes);
 #   4. a duplicate submission of a cell: one task trains it, the other reports it as
 #      running elsewhere and ends with 0;
-#   5. a second copy of this script (--kill-probe), killed with SIGTERM while its Slurm runs
-#      a job, leaves none of its daemons or job processes alive (checked by pid).
+#   5. two more copies of this script (--kill-probe), killed with SIGTERM and with SIGKILL
+#      while their Slurm runs a job, leave none of their daemons or job processes alive
+#      (checked by pid);
+#   6. the script unedited on a GPU and a CPU request: --gres=gpu:1 (a stand-in GPU) and
+#      SBATCH_GRES pick cuda:0, no GPU picks cpu, --cpus-per-task sets the threads.
 # Usage: scripts/slurm_check.sh   (NPR_SLURM_CHECK_KEEP=1 keeps the temporary folder)
 # Installs slurm-wlm and munge with apt-get when missing. Everything Slurm and munge use
 # (slurm.conf, munge key and socket, state, spool, logs, pid files) is in one temporary
-# folder; /etc/slurm and the system's munged are never read or touched. The daemons are
-# stopped on success, on failure, on Ctrl-C and on SIGTERM (and die with this script under
-# kill -9: setpriv --pdeathsig). A Slurm problem of its own (install, a daemon that does not
-# start) is one "slurm check FAILED: …" line and exit 1; every wait has a timeout.
+# folder; /etc/slurm and the system's munged are never read or touched. Jobs and daemons
+# are stopped on success, on failure, on Ctrl-C and on SIGTERM; under kill -9 the daemons
+# die with this script (setpriv --pdeathsig) and a guard process stops the job processes.
+# A Slurm problem of its own (install, a daemon that does not start) is one
+# "slurm check FAILED: …" line and exit 1; every wait has a timeout.
+# (Slurm holds a requeued job ~2 min before it may start again; the check lifts that delay
+# with `scontrol update StartTime=now`, and gives the time-limited task more time once it
+# has been requeued, as an operator would.)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
@@ -66,7 +74,7 @@ mkdir -p "$work/state" "$work/spool" "$work/log" "$work/munge" "$work/out" "$wor
 # Every process started from here on carries this variable (slurmstepd and job processes
 # included), which is how the cleanup finds the ones that are not its direct children.
 export NPR_SLURM_CHECK="$work"
-daemon_pids=(); daemon_names=(); probe_pid=""; ref_pid=""
+daemon_pids=(); daemon_names=(); probe_pids=(); probe_wrappers=(); ref_pid=""; guard_pid=""
 
 # Alive and not a zombie. Builtins only (no child process carries the marker by accident).
 alive() {
@@ -110,11 +118,22 @@ gone_within() {
 cleanup() {
   local rc=$? i pid left=""
   trap - EXIT
+  # Only this shell cleans up (a subshell that fails before its command starts would
+  # otherwise run the trap too).
+  [ "$BASHPID" = "$$" ] || exit "$rc"
   trap '' INT TERM
   set +e
-  if [ -n "$probe_pid" ] && alive "$probe_pid"; then
-    kill -TERM "$probe_pid"; gone_within "$probe_pid" 40 || kill -KILL "$probe_pid"
-  fi
+  [ -n "$guard_pid" ] && kill -KILL "$guard_pid" 2>/dev/null && wait "$guard_pid" 2>/dev/null
+  for pid in "${probe_pids[@]}"; do
+    alive "$pid" && kill -TERM "$pid"
+  done
+  for pid in "${probe_pids[@]}"; do
+    gone_within "$pid" 40 || kill -KILL "$pid"
+  done
+  for pid in "${probe_wrappers[@]}"; do
+    gone_within "$pid" 5 || kill -KILL "$pid"
+    wait "$pid" 2>/dev/null
+  done
   if [ -n "$ref_pid" ] && alive "$ref_pid"; then
     kill -TERM "$ref_pid"; gone_within "$ref_pid" 10 || kill -KILL "$ref_pid"
   fi
@@ -137,7 +156,7 @@ cleanup() {
   done
   for pid in $(ours); do kill -KILL "$pid" 2>/dev/null; done
   sleep 0.3
-  for pid in "${daemon_pids[@]}" $probe_pid $ref_pid $(ours); do
+  for pid in "${daemon_pids[@]}" "${probe_pids[@]}" "${probe_wrappers[@]}" $ref_pid $(ours); do
     alive "$pid" && left+=" $(name_of "$pid")($pid)"
   done
   if [ -n "$left" ]; then
@@ -247,6 +266,24 @@ until [ "$(timeout 5 sinfo -h -n "$node" -o %T 2>/dev/null)" = idle ]; do
   [ $SECONDS -lt $until ] || die "the node did not come up within 40 s ($(timeout 5 sinfo -h -o '%T %E' 2>&1 | head -1); slurmd: $(last_line "$work/log/slurmd.log"))"
   sleep 0.3
 done
+# The guard: when this shell is gone without its cleanup (kill -9), the daemons die with it
+# (setpriv --pdeathsig) and the guard stops the rest: the probe (which then cleans up after
+# itself), the job processes and slurmstepd, then removes the folder.
+main_pid=$$
+(
+  trap '' INT TERM
+  set +e
+  unset NPR_SLURM_CHECK # its own sleeps are not processes of the check
+  while alive "$main_pid"; do sleep 0.5; done
+  for p in $(cat "$work/probe.pid" 2>/dev/null); do alive "$p" && kill -TERM "$p"; done
+  for p in $(cat "$work/probe.pid" 2>/dev/null); do gone_within "$p" 40 || kill -KILL "$p"; done
+  for pid in "${daemon_pids[@]}" $(ours); do kill -KILL "$pid" 2>/dev/null; done
+  sleep 1
+  for pid in $(ours); do kill -KILL "$pid" 2>/dev/null; done
+  rm -rf "$work"
+) > /dev/null 2>&1 &
+guard_pid=$!
+
 say "Slurm $(slurmctld -V | awk '{print $2}') up on $node ($cpus CPUs): munged pid ${daemon_pids[0]}, slurmctld pid ${daemon_pids[1]}, slurmd pid ${daemon_pids[2]} (config $SLURM_CONF)"
 
 # --- job helpers ---------------------------------------------------------------------------
@@ -294,9 +331,25 @@ if [ -n "$probe" ]; then
   while :; do sleep 0.2; done
 fi
 
-# The kill probe runs beside the rest and is terminated once the study is through.
-"$REPO/scripts/slurm_check.sh" --kill-probe "$work/probe.pids" > "$work/out/probe.out" 2>&1 &
-probe_pid=$!
+# The kill probes run beside the rest and are killed once the study is through. Each runs
+# under a small bash that records its pid and exit status (and keeps bash's "Killed"
+# notice out of this output).
+for sig in TERM KILL; do
+  bash -c '"$0" --kill-probe "$1" > "$2" 2>&1 & echo $! > "$3"; wait $!; echo $? > "$4"' \
+    "$REPO/scripts/slurm_check.sh" "$work/probe-$sig.pids" "$work/out/probe-$sig.out" \
+    "$work/probe-$sig.pid" "$work/probe-$sig.rc" 2>/dev/null &
+  probe_wrappers+=($!)
+done
+i=0
+for sig in TERM KILL; do
+  until [ -s "$work/probe-$sig.pid" ]; do
+    alive "${probe_wrappers[i]}" || [ -s "$work/probe-$sig.pid" ] || die "the kill probe did not start"
+    check_time "kill probe start"; sleep 0.1
+  done
+  i=$((i + 1))
+  probe_pids+=("$(cat "$work/probe-$sig.pid")")
+  echo "${probe_pids[-1]}" >> "$work/probe.pid"
+done
 
 # --- a tiny benchmark and study --------------------------------------------------------
 "$npr" synth --out "$work/synth" --seed 3 --size 32 --classes 2 --train-per-class 8 \
@@ -353,11 +406,15 @@ done
 say "1. passed: 4 cells trained and tested once each by 2 tasks, report $work/report/report.md written"
 
 until=$((SECONDS + 90))
-until [ -s "$work/probe.pids" ] || ! alive "$probe_pid"; do
-  [ $SECONDS -lt $until ] || die "the kill probe did not bring its Slurm up within 90 s: $(tail -n 1 "$out/probe.out")"
-  sleep 0.3
+i=0
+for sig in TERM KILL; do
+  until [ -s "$work/probe-$sig.pids" ] || ! alive "${probe_pids[i]}"; do
+    [ $SECONDS -lt $until ] || die "the kill probe did not bring its Slurm up within 90 s: $(tail -n 1 "$out/probe-$sig.out")"
+    sleep 0.3
+  done
+  kill -$sig "${probe_pids[i]}" 2>/dev/null || true
+  i=$((i + 1))
 done
-kill -TERM "$probe_pid" 2>/dev/null || true
 
 # 2. Preemption: Slurm's requeue while the cell trains; the uninterrupted reference of the
 # same cell runs outside Slurm meanwhile.
@@ -483,16 +540,30 @@ done
 say "6. devices: --gres=gpu:1 (job $gpu_job) and SBATCH_GRES=gpu:1 (job $env_job) run on cuda:0, no GPU (job $cpu_job) on cpu," \
     "threads from --cpus-per-task; NPR_DEVICE, CUDA_VISIBLE_DEVICES outside Slurm and 2 GPUs as documented"
 
-# 5. The kill probe.
-gone_within "$probe_pid" 60 || die "the kill probe did not stop within 60 s of SIGTERM"
-set +e; wait "$probe_pid"; probe_rc=$?; set -e
-probe_pid=""
-[ -s "$work/probe.pids" ] || die "the kill probe never brought its Slurm up: $(tail -n 2 "$out/probe.out")"
-left=""
-for pid in $(cat "$work/probe.pids"); do alive "$pid" && left+=" $(name_of "$pid")($pid)"; done
-[ -z "$left" ] || die "processes of the killed probe still run:$left"
-[ "$probe_rc" = 143 ] || die "the kill probe exited $probe_rc after SIGTERM, expected 143"
-say "5. kill probe: SIGTERM while its job ran: exit 143, none of its $(wc -l < "$work/probe.pids") processes is left ($(tr '\n' ' ' < "$work/probe.pids"))"
+# 5. The kill probes: SIGTERM runs the probe's cleanup; after SIGKILL its daemons die with
+# it and its guard stops the job processes.
+i=0
+for sig in TERM KILL; do
+  pid=${probe_pids[i]}
+  gone_within "$pid" 60 || die "the kill probe did not stop within 60 s of SIG$sig"
+  wait "${probe_wrappers[i]}" || true
+  rc=$(cat "$work/probe-$sig.rc" 2>/dev/null || echo "unknown")
+  [ -s "$work/probe-$sig.pids" ] || die "the kill probe never brought its Slurm up: $(tail -n 2 "$out/probe-$sig.out")"
+  until=$((SECONDS + 60))
+  while :; do
+    left=""
+    for p in $(cat "$work/probe-$sig.pids"); do alive "$p" && left+=" $(name_of "$p")($p)"; done
+    [ -n "$left" ] && [ $SECONDS -lt $until ] || break
+    sleep 0.5
+  done
+  [ -z "$left" ] || die "processes of the probe killed with SIG$sig still run after 60 s:$left"
+  want=$([ $sig = TERM ] && echo 143 || echo 137)
+  [ "$rc" = "$want" ] || die "the kill probe exited $rc after SIG$sig, expected $want"
+  say "5. kill probe, SIG$sig while its job ran: exit $rc, none of its $(wc -l < "$work/probe-$sig.pids")" \
+      "processes is left ($(tr '\n' ' ' < "$work/probe-$sig.pids"))"
+  i=$((i + 1))
+done
+probe_pids=() probe_wrappers=()
 
 say "jobs: study $study_job (2 tasks, 0 requeues), report $report_job, preempt ${preempt_job}_0 (1 requeue)," \
     "time limit ${timelimit_job}_0 ($tries requeue(s)), duplicate ${dup_a}_0 (trained) and ${dup_b}_0 (held)," \
