@@ -374,13 +374,20 @@ study="$work/study.yaml"
 runs="$work/runs"
 out="$work/out"
 ablate=scripts/slurm_ablate.sbatch
-# Training lengths (batches of 2: 16 steps an epoch): long enough to be interrupted.
-preempt_epochs=10 timelimit_epochs=${NPR_SLURM_CHECK_TIMELIMIT_EPOCHS:-100} duplicate_epochs=15
+# Training lengths (batches of 2: 16 steps an epoch), long enough to be interrupted: about
+# 4 s, 40 s and 10 s of training on a 2-core VM. The time-limit cell must still train
+# when Slurm's warning comes (within 30 s of the start: slurmctld checks limits every 30 s,
+# and with --time=1 the first check sends it); on a faster machine it is tried again longer.
+preempt_epochs=16 timelimit_epochs=${NPR_SLURM_CHECK_TIMELIMIT_EPOCHS:-100} duplicate_epochs=40
 
 # 3. starts first (its cell is the longest); section 3 below follows it.
 long=(--set train.batch_size=2)
-timelimit_job=$(sb --array=0 --time=1 --output="$out/slurm-%A_%a.out" $ablate "$study" "$runs/timelimit" \
-  --variants baseline --seeds 1 --set train.epochs=$timelimit_epochs "${long[@]}")
+submit_timelimit() { # FOLDER
+  timelimit_job=$(sb --array=0 --time=1 --output="$out/slurm-%A_%a.out" $ablate "$study" "$1" \
+    --variants baseline --seeds 1 --set train.epochs=$timelimit_epochs "${long[@]}")
+  tcell="$1/baseline_seed1"
+}
+submit_timelimit "$runs/timelimit"
 
 # 1. The study as an array job and the report after it.
 study_job=$(sb --array=0-1 --output="$out/slurm-%A_%a.out" $ablate "$study" "$runs/study")
@@ -426,6 +433,7 @@ NPR_THREADS=1 "$npr" ablate --config "$study" --out "$runs/reference" --devices 
 ref_pid=$!
 cell="$runs/preempt/attention_seed0"
 wait_grep "$runs/preempt/logs/attention_seed0.log" ' step (2[0-9]|[3-9][0-9]) ' 120 "preempt job $preempt_job"
+[ "$(field "${preempt_job}_0" JobState)" = RUNNING ] || die "preempt task ${preempt_job}_0 is not running"
 timeout 10 scontrol requeue "${preempt_job}_0" || die "scontrol requeue ${preempt_job}_0 failed"
 say "2. preemption: scontrol requeue ${preempt_job}_0 while training"
 wait_grep "$out/slurm-${preempt_job}_0.out" 'npr ablate exited' 60 "preempt task ${preempt_job}_0"
@@ -440,15 +448,19 @@ timeout 10 scontrol update JobId="${preempt_job}_0" StartTime=now  # skip Slurm'
 
 # 3. Time limit: the USR1 warning requeues the task; a stop before the cell started (the
 # warning may come in the task's first second) is requeued too, and tried again.
-tcell="$runs/timelimit/baseline_seed1"
-tries=0
+tries=0 longer=0
 while :; do
   tries=$((tries + 1))
   until [ "$(field "${timelimit_job}_0" Restarts)" = "$tries" ] \
         && [ "$(field "${timelimit_job}_0" JobState)" = PENDING ]; do
     s=$(field "${timelimit_job}_0" JobState)
     case " $finished_states " in *" $s "*)
-      die "time-limit task ${timelimit_job}_0 ended $s without a requeue (a longer cell: NPR_SLURM_CHECK_TIMELIMIT_EPOCHS)" ;;
+      [ "$s" = COMPLETED ] && [ $longer -lt 2 ] \
+        || die "time-limit task ${timelimit_job}_0 ended $s without a requeue (NPR_SLURM_CHECK_TIMELIMIT_EPOCHS sets its length)"
+      longer=$((longer + 1)) tries=1 timelimit_epochs=$((timelimit_epochs * 3))
+      say "3. task ${timelimit_job}_0 finished its cell before the time-limit warning; again with $timelimit_epochs epochs"
+      submit_timelimit "$runs/timelimit$longer"
+      ;;
     esac
     check_time "time limit of $timelimit_job"; sleep 0.5
   done
@@ -509,7 +521,7 @@ ref_pid=""
 check same "$runs/reference/attention_seed0/last.safetensors" "$cell/last.safetensors"
 say "2. resumed cell $CHECKED"
 check done "$tcell" $timelimit_epochs
-cells+=("timelimit/$CHECKED")
+cells+=("${tcell#"$runs"/}: ${CHECKED#*: }")
 check done "$runs/duplicate/baseline_seed0" $duplicate_epochs
 cells+=("duplicate/$CHECKED")
 n=$(grep -c '^train: ' "$runs/duplicate/logs/baseline_seed0.log" || true)
