@@ -199,13 +199,7 @@ pub fn bootstrap(runs: &[Run], resamples: usize, seed: u64) -> Vec<BootstrapRow>
             .map(|p| p.set.as_str())
             .collect();
         for set in sets {
-            let preds: Vec<_> = r
-                .predictions
-                .iter()
-                .filter(|p| p.perturbation == CLEAN && p.set == set)
-                .collect();
-            let labels: Vec<u8> = preds.iter().map(|p| p.label).collect();
-            let logits: Vec<f64> = preds.iter().map(|p| p.logit).collect();
+            let (labels, logits) = r.clean_scores(set);
             let metric = |name: &str, idx: &[usize]| -> Option<f64> {
                 let l: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
                 let x: Vec<f64> = idx.iter().map(|&i| logits[i]).collect();
@@ -216,9 +210,9 @@ pub fn bootstrap(runs: &[Run], resamples: usize, seed: u64) -> Vec<BootstrapRow>
                     _ => m.auc,
                 }
             };
-            let all: Vec<usize> = (0..preds.len()).collect();
+            let all: Vec<usize> = (0..labels.len()).collect();
             for name in ["acc", "ap", "auc"] {
-                let ci = stats::bootstrap_ci(preds.len(), resamples, 0.95, seed, |idx| {
+                let ci = stats::bootstrap_ci(labels.len(), resamples, 0.95, seed, |idx| {
                     metric(name, idx)
                 });
                 out.push(BootstrapRow {

@@ -72,6 +72,13 @@ pub struct Run {
 }
 
 impl Run {
+    /// Labels and logits of the clean images of `set`, in file order.
+    pub fn clean_scores(&self, set: &str) -> (Vec<u8>, Vec<f64>) {
+        let clean = self.predictions.iter();
+        let clean = clean.filter(|p| p.perturbation == super::analysis::CLEAN && p.set == set);
+        clean.map(|p| (p.label, p.logit)).unzip()
+    }
+
     /// How the run was tested at one perturbation level: every (set, policy, generator).
     pub fn protocol(&self, perturbation: &str) -> Vec<String> {
         let mut p: Vec<String> = self

@@ -49,13 +49,7 @@ fn set_curves(runs: &[Run], set: &str) -> Vec<Curve> {
         let Some(run) = first_seed(runs, &v) else {
             continue;
         };
-        let preds: Vec<_> = run
-            .predictions
-            .iter()
-            .filter(|p| p.perturbation == CLEAN && p.set == set)
-            .collect();
-        let labels: Vec<u8> = preds.iter().map(|p| p.label).collect();
-        let logits: Vec<f64> = preds.iter().map(|p| p.logit).collect();
+        let (labels, logits) = run.clean_scores(set);
         if let (Ok(Some(roc)), Ok(Some(auc))) = (
             metrics::roc_curve(&labels, &logits),
             metrics::roc_auc(&labels, &logits),
