@@ -59,35 +59,10 @@ fn finish(path: &Path, w: csv::Writer<Vec<u8>>) -> Result<()> {
 }
 
 /// The rows of a CSV file, matched to `T`'s fields by column name (extra columns are
-/// ignored). A malformed file is refused with its name and the line at fault.
+/// ignored). A malformed file is refused with its name, the line and the field at fault.
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let mut r = csv::ReaderBuilder::new()
-        .from_path(path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    r.headers()
-        .with_context(|| format!("reading the header of {}", path.display()))?;
-    r.deserialize()
-        .map(|row| {
-            row.map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or_default();
-                anyhow::anyhow!("{} line {line}: {}", path.display(), describe(&e))
-            })
-        })
-        .collect()
-}
-
-/// The csv error without its own position prefix (the caller names file and line).
-fn describe(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
-            Some(i) => format!("column {}: {}", i + 1, err.kind()),
-            None => err.kind().to_string(),
-        },
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("{len} fields where the header has {expected_len}"),
-        other => format!("{other:?}"),
-    }
+    let rows = csv::Reader::from_path(path).and_then(|mut r| r.deserialize().collect());
+    rows.with_context(|| format!("reading {}", path.display()))
 }
 
 /// A float as Rust's `Display` writes it (`1`, `0.0000001`): the shortest text that reads
@@ -213,17 +188,20 @@ mod tests {
         for (text, want) in [
             (
                 "path,score,auc,x\na,0.5,n/a,1\nb,zero,n/a,1\n",
-                "line 3: column 2",
+                "(line: 3, byte: 29): field 1",
             ),
             (
                 "path,score,auc,x\na,0.5,n/a\n",
-                "line 2: 3 fields where the header has 4",
+                "found record with 3 fields",
             ),
             (
                 "path,score,auc,x\na,0.5,high,1\n",
-                "\"high\" is not a number",
+                "(line: 2, byte: 17): \"high\" is not a number",
             ),
-            ("path,score\na,0.5\n", "line 2: missing field `auc`"),
+            (
+                "path,score\na,0.5\n",
+                "(line: 2, byte: 11): missing field `auc`",
+            ),
         ] {
             std::fs::write(&file, text).unwrap();
             let err = format!("{:#}", read::<Row>(&file).unwrap_err());
