@@ -38,70 +38,103 @@ struct CellResult {
     status: String,
 }
 
+/// The sweep as the flags describe it, every cell's config checked before anything runs.
+struct Sweep {
+    study: Study,
+    /// The suites' data, then `--set`: what every cell's config starts from.
+    overrides: Vec<String>,
+    /// Per suite, the generator folders it must hold (for the dry run).
+    expected: Vec<(String, Vec<String>)>,
+    base: Config,
+    todo: Vec<Cell>,
+    out: PathBuf,
+}
+
+impl Sweep {
+    fn from_args(args: &AblateArgs) -> Result<Sweep> {
+        let mut study = Study::load(&args.config)?;
+        if let Some(base) = &args.base {
+            study.base = base.clone();
+        }
+        // A suites file's data come first, so that `--set` can still refine them.
+        let (mut overrides, mut expected) = (Vec::new(), Vec::new());
+        if let (Some(file), Some(data)) = (&args.suites, &args.data) {
+            let suites = Suites::load(file)?;
+            overrides = suites.overrides(data);
+            let sets = suites.sets.iter();
+            expected = sets
+                .map(|s| (s.name.clone(), s.generators.clone()))
+                .collect();
+        }
+        overrides.extend(args.overrides.iter().cloned());
+        let base = Config::load(&study.base, &overrides)?;
+        let mut todo = study.cells(&args.variants, &args.seeds)?;
+        if let Some(spec) = &args.shard {
+            let (i, n) = parse_shard(spec)?;
+            todo = shard(todo, i, n);
+        }
+        let default_out = || PathBuf::from("runs").join(format!("ablation_{}", base.name));
+        let out = args.out.clone().unwrap_or_else(default_out);
+        std::fs::create_dir_all(out.join("logs"))
+            .with_context(|| format!("creating {}", out.display()))?;
+        Ok(Sweep {
+            study,
+            overrides,
+            expected,
+            base,
+            todo,
+            out,
+        })
+    }
+}
+
 pub fn run(args: &AblateArgs) -> Result<Outcome> {
-    let mut study = Study::load(&args.config)?;
-    if let Some(base) = &args.base {
-        study.base = base.clone();
-    }
-    // A suites file's data come first, so that `--set` can still refine them.
-    let mut overrides = Vec::new();
-    let mut expected = Vec::new();
-    if let (Some(file), Some(data)) = (&args.suites, &args.data) {
-        let suites = Suites::load(file)?;
-        overrides = suites.overrides(data);
-        expected = suites
-            .sets
-            .iter()
-            .map(|s| (s.name.clone(), s.generators.clone()))
-            .collect();
-    }
-    overrides.extend(args.overrides.iter().cloned());
-    let base = Config::load(&study.base, &overrides)?;
-    let mut todo = study.cells(&args.variants, &args.seeds)?;
-    if let Some(spec) = &args.shard {
-        let (i, n) = parse_shard(spec)?;
-        todo = shard(todo, i, n);
-    }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("ablation_{}", base.name)));
-    std::fs::create_dir_all(out.join("logs"))
-        .with_context(|| format!("creating {}", out.display()))?;
+    let sweep = Sweep::from_args(args)?;
     // Every cell's config must be valid before anything runs.
     let mut configs = Vec::new();
-    for cell in &todo {
-        configs.push((
-            cell.to_string(),
-            cell_config(&overrides, &study, &base, cell)?.0,
-        ));
+    for cell in &sweep.todo {
+        let (config, _) = cell_config(&sweep.overrides, &sweep.study, &sweep.base, cell)?;
+        configs.push((cell.to_string(), config));
     }
     if args.dry_run {
         let device = args.devices.first().map_or("auto", String::as_str);
-        return super::dry_run::run(&base, &configs, &expected, &out, device);
+        return super::dry_run::run(&sweep.base, &configs, &sweep.expected, &sweep.out, device);
     }
-    let devices = if args.devices.is_empty() {
-        vec!["auto".to_string()]
-    } else {
-        args.devices.clone()
+    let devices = match args.devices.is_empty() {
+        true => vec!["auto".to_string()],
+        false => args.devices.clone(),
     };
     for d in &devices {
         crate::model::detector::parse_device(d)?;
     }
     eprintln!(
         "ablation: {} cell(s) on {} device(s) into {}",
-        todo.len(),
+        sweep.todo.len(),
         devices.len(),
-        out.display()
+        sweep.out.display()
     );
-
     crate::interrupt::install()?;
-    let queue = Mutex::new(todo.into_iter().collect::<VecDeque<Cell>>());
+    let results = run_cells(args, &sweep, &devices);
+    summarize(args, &sweep.out, results)
+}
+
+/// One worker per device takes cells off a shared queue until it is empty or a stop
+/// signal comes; cells a signal kept from starting are listed too, so the summary covers
+/// the whole shard.
+fn run_cells(args: &AblateArgs, sweep: &Sweep, devices: &[String]) -> Vec<CellResult> {
+    let queue = Mutex::new(sweep.todo.iter().cloned().collect::<VecDeque<Cell>>());
     let results = Mutex::new(Vec::new());
+    let result = |cell: &Cell, device: &str, status: String| CellResult {
+        cell: cell.to_string(),
+        variant: cell.variant.name.clone(),
+        seed: cell.seed,
+        device: device.to_string(),
+        run: sweep.out.join(cell.to_string()).display().to_string(),
+        status,
+    };
     std::thread::scope(|scope| {
-        for device in &devices {
-            let (queue, results, out, base, study, overrides) =
-                (&queue, &results, &out, &base, &study, &overrides);
+        for device in devices {
+            let (queue, results, result) = (&queue, &results, &result);
             scope.spawn(move || loop {
                 if crate::interrupt::requested().is_some() {
                     break; // stopping: no new cell
@@ -109,37 +142,31 @@ pub fn run(args: &AblateArgs) -> Result<Outcome> {
                 let Some(cell) = queue.lock().expect("queue").pop_front() else {
                     break;
                 };
-                let status = run_cell(args, overrides, study, base, &cell, device, out)
-                    .unwrap_or_else(|e| match crate::interrupt::requested() {
+                let status = run_cell(args, sweep, &cell, device).unwrap_or_else(|e| {
+                    match crate::interrupt::requested() {
                         Some(_) => INTERRUPTED.to_string(),
                         None => format!("failed: {e:#}"),
-                    });
-                eprintln!("ablation: {cell} on {device}: {status}");
-                let run = out.join(cell.to_string()).display().to_string();
-                results.lock().expect("results").push(CellResult {
-                    cell: cell.to_string(),
-                    variant: cell.variant.name.clone(),
-                    seed: cell.seed,
-                    device: device.clone(),
-                    run,
-                    status,
+                    }
                 });
+                eprintln!("ablation: {cell} on {device}: {status}");
+                results
+                    .lock()
+                    .expect("results")
+                    .push(result(&cell, device, status));
             });
         }
     });
     let mut results = results.into_inner().expect("results");
-    // Cells a stop signal kept from starting are listed too: the summary covers the shard.
     for cell in queue.into_inner().expect("queue") {
-        results.push(CellResult {
-            cell: cell.to_string(),
-            variant: cell.variant.name.clone(),
-            seed: cell.seed,
-            device: String::new(),
-            run: out.join(cell.to_string()).display().to_string(),
-            status: NOT_STARTED.into(),
-        });
+        results.push(result(&cell, "", NOT_STARTED.into()));
     }
     results.sort_by(|a, b| a.cell.cmp(&b.cell));
+    results
+}
+
+/// Writes the shard's summary (`ablation.json`, `ablation_shard<i>of<n>.json`), says how
+/// the cells ended, and turns that into the outcome: interrupted, failed, or done.
+fn summarize(args: &AblateArgs, out: &Path, results: Vec<CellResult>) -> Result<Outcome> {
     let summary = out.join(match &args.shard {
         Some(s) => format!("ablation_shard{}.json", s.replace('/', "of")),
         None => "ablation.json".into(),
@@ -189,16 +216,9 @@ fn cell_config(
 
 /// Trains (or resumes, or skips) one cell, then tests it; returns a short status. A cell
 /// whose run folder another process holds is "running elsewhere", not failed.
-fn run_cell(
-    args: &AblateArgs,
-    overrides: &[String],
-    study: &Study,
-    base: &Config,
-    cell: &Cell,
-    device: &str,
-    out: &Path,
-) -> Result<String> {
-    let (config, sets) = cell_config(overrides, study, base, cell)?;
+fn run_cell(args: &AblateArgs, sweep: &Sweep, cell: &Cell, device: &str) -> Result<String> {
+    let (study, out) = (&sweep.study, &sweep.out);
+    let (config, sets) = cell_config(&sweep.overrides, study, &sweep.base, cell)?;
     let dir = out.join(cell.to_string());
     let log = out.join("logs").join(format!("{cell}.log"));
     let elsewhere = |holder: String| format!("{ELSEWHERE} ({holder})");
