@@ -112,14 +112,6 @@ pub struct Batch {
     pub indices: Vec<usize>,
 }
 
-impl Batch {
-    /// The `i`-th image's `h × w × 3` bytes.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let size = self.h * self.w * 3;
-        &self.data[i * size..(i + 1) * size]
-    }
-}
-
 /// One draw of an epoch: a sample and how many times it was drawn before in this epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Draw {
@@ -375,19 +367,18 @@ impl Producer {
                 return;
             }
             while submitted < order.len() && submitted < emitted + window {
-                let job = DecodeJob {
-                    pos: submitted,
-                    draw: order[submitted],
-                    samples: self.samples.clone(),
-                    transform: self.transform.clone(),
-                    limits: self.opts.limits,
-                    seed: draw_seed(self.opts.seed, self.epoch, order[submitted]),
-                    stop: self.stop.clone(),
-                    tx: res_tx.clone(),
+                let (pos, draw, limits) = (submitted, order[submitted], self.opts.limits);
+                let seed = draw_seed(self.opts.seed, self.epoch, draw);
+                let (samples, transform) = (self.samples.clone(), self.transform.clone());
+                let (stop, tx) = (self.stop.clone(), res_tx.clone());
+                let job = move || {
+                    let outcome = (!stop.load(Ordering::SeqCst))
+                        .then(|| load_one(&samples[draw.index], &transform, &limits, seed));
+                    let _ = tx.send((pos, outcome));
                 };
                 match &self.pool {
-                    Some(pool) => pool.spawn(move || job.run()),
-                    None => job.run(), // no threads available: work inline
+                    Some(pool) => pool.spawn(job),
+                    None => job(), // no threads available: work inline
                 }
                 submitted += 1;
             }
@@ -425,33 +416,6 @@ impl Producer {
                 return;
             }
         }
-    }
-}
-
-struct DecodeJob {
-    pos: usize,
-    draw: Draw,
-    samples: Arc<Vec<Sample>>,
-    transform: Arc<Transform>,
-    limits: DecodeLimits,
-    seed: [u64; 5],
-    stop: Arc<AtomicBool>,
-    tx: mpsc::Sender<(usize, Outcome)>,
-}
-
-impl DecodeJob {
-    fn run(self) {
-        let outcome = if self.stop.load(Ordering::SeqCst) {
-            None
-        } else {
-            Some(load_one(
-                &self.samples[self.draw.index],
-                &self.transform,
-                &self.limits,
-                self.seed,
-            ))
-        };
-        let _ = self.tx.send((self.pos, outcome));
     }
 }
 
@@ -532,23 +496,14 @@ fn make_batch(items: Vec<Item>) -> Batch {
     let (h, w) = items.first().map_or((0, 0), |i| {
         (i.image.height() as usize, i.image.width() as usize)
     });
-    let mut data = Vec::with_capacity(items.len() * h * w * 3);
-    let (mut labels, mut indices) = (
-        Vec::with_capacity(items.len()),
-        Vec::with_capacity(items.len()),
-    );
-    for item in &items {
-        data.extend_from_slice(item.image.as_raw());
-        labels.push(item.label);
-        indices.push(item.index);
-    }
+    let images: Vec<&[u8]> = items.iter().map(|i| i.image.as_raw().as_slice()).collect();
     Batch {
-        data,
+        data: images.concat(),
         n: items.len(),
         h,
         w,
-        labels,
-        indices,
+        labels: items.iter().map(|i| i.label).collect(),
+        indices: items.iter().map(|i| i.index).collect(),
     }
 }
 
@@ -557,6 +512,14 @@ mod tests {
     use super::super::fixtures::{natural, png_rgb8, Tree};
     use super::super::transform::{BlurAug, Crop, JpegAug, TestTransform, TrainTransform};
     use super::*;
+
+    impl Batch {
+        /// The `i`-th image's `h × w × 3` bytes.
+        fn image(&self, i: usize) -> &[u8] {
+            let size = self.h * self.w * 3;
+            &self.data[i * size..(i + 1) * size]
+        }
+    }
 
     fn sample(path: std::path::PathBuf, label: u8) -> Sample {
         Sample {

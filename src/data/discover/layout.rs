@@ -203,11 +203,7 @@ pub fn discover_test_set(
 /// Splits off a validation set: `fraction` of each label (rounded), chosen with a seeded
 /// shuffle. Both halves keep the input order. `fraction` is clamped to `[0, 1]`.
 pub fn split_val(samples: Vec<Sample>, fraction: f64, seed: u64) -> (Vec<Sample>, Vec<Sample>) {
-    let fraction = if fraction.is_nan() {
-        0.0
-    } else {
-        fraction.clamp(0.0, 1.0)
-    };
+    let fraction = fraction.max(0.0).min(1.0); // `max` turns NaN into 0
     let mut in_val = vec![false; samples.len()];
     let labels: BTreeSet<u8> = samples.iter().map(|s| s.label).collect();
     for label in labels {
@@ -220,15 +216,9 @@ pub fn split_val(samples: Vec<Sample>, fraction: f64, seed: u64) -> (Vec<Sample>
             in_val[i] = true;
         }
     }
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (s, v) in samples.into_iter().zip(in_val) {
-        if v {
-            val.push(s)
-        } else {
-            train.push(s)
-        }
-    }
-    (train, val)
+    let (val, train): (Vec<_>, Vec<_>) = samples.into_iter().zip(in_val).partition(|&(_, v)| v);
+    let strip = |pairs: Vec<(Sample, bool)>| pairs.into_iter().map(|(s, _)| s).collect();
+    (strip(train), strip(val))
 }
 
 #[cfg(test)]
