@@ -64,13 +64,13 @@ impl fmt::Display for StatsError {
 
 impl std::error::Error for StatsError {}
 
-/// Mean and sample standard deviation (divisor n − 1, as `np.std(xs, ddof=1)`), for
 /// The arithmetic mean; None for no values. The one mean of the crate's tables.
 pub fn mean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
     let v: Vec<f64> = xs.into_iter().collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// Mean and sample standard deviation (divisor n − 1, as `np.std(xs, ddof=1)`), for
 /// "mean ± std over seeds".
 ///
 /// None if `xs` is empty or holds a NaN/infinite value. A single value gives a std of
@@ -107,23 +107,23 @@ pub struct McNemar {
 /// image `i` correctly). Images both models get right or both get wrong carry no
 /// information about which is better and are ignored.
 pub fn mcnemar(a_correct: &[bool], b_correct: &[bool]) -> Result<McNemar, StatsError> {
-    if a_correct.len() != b_correct.len() {
-        return Err(StatsError::LengthMismatch {
-            left: a_correct.len(),
-            right: b_correct.len(),
-        });
-    }
-    let b = a_correct
-        .iter()
-        .zip(b_correct)
-        .filter(|&(&a, &b)| a && !b)
-        .count() as u64;
-    let c = a_correct
-        .iter()
-        .zip(b_correct)
-        .filter(|&(&a, &b)| !a && b)
-        .count() as u64;
+    paired(a_correct.len(), b_correct.len())?;
+    let count = |pair: (bool, bool)| {
+        a_correct
+            .iter()
+            .zip(b_correct)
+            .filter(|&(&a, &b)| (a, b) == pair)
+            .count() as u64
+    };
+    let (b, c) = (count((true, false)), count((false, true)));
     Ok(mcnemar_from_counts(b, c))
+}
+
+/// [`StatsError::LengthMismatch`] unless the two samples pair element by element.
+fn paired(left: usize, right: usize) -> Result<(), StatsError> {
+    (left == right)
+        .then_some(())
+        .ok_or(StatsError::LengthMismatch { left, right })
 }
 
 /// McNemar's test from the discordant counts `b` (only A right) and `c` (only B right):
@@ -232,12 +232,7 @@ pub struct PairedTTest {
 /// differences that are all equal up to rounding ([`StatsError::ZeroVariance`], where scipy
 /// returns NaN or ±inf).
 pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
-    if a.len() != b.len() {
-        return Err(StatsError::LengthMismatch {
-            left: a.len(),
-            right: b.len(),
-        });
-    }
+    paired(a.len(), b.len())?;
     if let Some(index) = a
         .iter()
         .zip(b)
