@@ -332,14 +332,9 @@ fn render(
 }
 
 fn data_urls(e: &Explanation) -> anyhow::Result<BTreeMap<String, String>> {
-    let keys = e
-        .maps
-        .scales
-        .iter()
-        .map(|&s| crate::explain::maps::map_name(s))
-        .chain(["fused".to_string()]);
-    keys.zip(e.maps.named(""))
-        .map(|(key, (_, img))| {
+    e.maps
+        .keyed()
+        .map(|(key, img)| {
             let b64 = base64::engine::general_purpose::STANDARD.encode(png_bytes(img)?);
             Ok((key, format!("data:image/png;base64,{b64}")))
         })

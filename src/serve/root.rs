@@ -139,13 +139,7 @@ fn label_of(rel: &str) -> Option<&'static str> {
         .iter()
         .rev()
         .find_map(|p| label_of_folder(p))
-        .map(|l| {
-            if l == crate::data::FAKE {
-                "fake"
-            } else {
-                "real"
-            }
-        })
+        .map(|l| ["real", "fake"][usize::from(l)]) // REAL = 0, FAKE = 1
 }
 
 #[cfg(test)]
