@@ -194,7 +194,6 @@ pub struct ResNet {
     stem: ConvBn,
     layers: Vec<Vec<Block>>,
     fc1: nn::Linear,
-    pub feature_dim: i64,
 }
 
 impl ResNet {
@@ -231,7 +230,6 @@ impl ResNet {
             stem: ConvBn::new(vs / "conv1", vs / "bn1", in_channels, 64, 3, 2, 1),
             layers,
             fc1: nn::linear(vs / "fc1", inp, 1, Default::default()),
-            feature_dim: inp,
         }
     }
 
