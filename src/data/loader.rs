@@ -275,17 +275,15 @@ impl Loader {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(opts.workers)
             .thread_name(|i| format!("npr-load-{i}"))
-            .build();
-        let pool = match pool {
-            Ok(pool) => Some(Arc::new(pool)),
-            Err(e) => {
+            .build()
+            .inspect_err(|e| {
                 eprintln!(
                     "warning: cannot start {} loader thread(s) ({e}); decoding on one thread",
                     opts.workers
-                );
-                None
-            }
-        };
+                )
+            })
+            .ok()
+            .map(Arc::new);
         Ok(Loader {
             samples,
             transform: Arc::new(transform),
@@ -359,7 +357,11 @@ impl Producer {
     fn run(self, order: Vec<Draw>, out: mpsc::SyncSender<Batch>) {
         let (res_tx, res_rx) = mpsc::channel::<(usize, Outcome)>();
         let window = (2 * self.opts.batch_size).max(4 * self.opts.workers);
-        let mut buckets = Buckets::new(self.opts.batch_size, self.opts.bucket_memory);
+        let mut buckets = Buckets {
+            batch_size: self.opts.batch_size,
+            memory_cap: self.opts.bucket_memory,
+            ..Buckets::default()
+        };
         let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
         let (mut submitted, mut emitted) = (0, 0);
         while emitted < order.len() {
@@ -426,6 +428,7 @@ struct Item {
 }
 
 /// Size groups of transformed images, in arrival (epoch) order.
+#[derive(Default)]
 struct Buckets {
     batch_size: usize,
     memory_cap: usize,
@@ -436,16 +439,6 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new(batch_size: usize, memory_cap: usize) -> Self {
-        Buckets {
-            batch_size,
-            memory_cap,
-            held: 0,
-            groups: BTreeMap::new(),
-            arrivals: 0,
-        }
-    }
-
     fn push(&mut self, item: Item) -> Option<Batch> {
         let key = (item.image.height(), item.image.width());
         self.held += item.image.as_raw().len();
@@ -477,17 +470,13 @@ impl Buckets {
         make_batch(items)
     }
 
-    fn flush(mut self, drop_last: bool) -> Vec<Batch> {
-        let mut keys: Vec<((u32, u32), usize)> = self
-            .groups
-            .iter()
-            .map(|(k, (first, _))| (*k, *first))
-            .collect();
-        keys.sort_by_key(|&(_, first)| first);
-        let full = self.batch_size;
-        keys.into_iter()
-            .map(|(k, _)| self.take(k))
-            .filter(|b| !(drop_last && b.n < full))
+    fn flush(self, drop_last: bool) -> Vec<Batch> {
+        let mut groups: Vec<(usize, Vec<Item>)> = self.groups.into_values().collect();
+        groups.sort_by_key(|&(first, _)| first);
+        groups
+            .into_iter()
+            .map(|(_, items)| make_batch(items))
+            .filter(|b| !(drop_last && b.n < self.batch_size))
             .collect()
     }
 }

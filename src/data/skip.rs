@@ -79,11 +79,7 @@ impl Rejected {
     }
 
     pub fn at(self, path: &Path) -> Skip {
-        Skip {
-            path: path.to_path_buf(),
-            reason: self.reason,
-            detail: self.detail,
-        }
+        Skip::new(path, self.reason, self.detail)
     }
 }
 
@@ -177,11 +173,7 @@ impl SkipLog {
         self.lock()
             .skipped
             .iter()
-            .map(|(p, (r, d))| Skip {
-                path: p.clone(),
-                reason: *r,
-                detail: d.clone(),
-            })
+            .map(|(p, (r, d))| Skip::new(p, *r, d.clone()))
             .collect()
     }
 

@@ -223,16 +223,14 @@ impl TrainTransform {
             .chain(self.load_size.map(|n| check_size("data.load_size", n)))
             .filter_map(Result::err)
             .collect();
-        if let Some(load) = self.load_size {
-            if self.crop_size > load {
-                out.push(DataError::invalid(
-                    "data.crop_size",
-                    format!(
-                        "{} is larger than data.load_size {load} (crop ≤ load size)",
-                        self.crop_size
-                    ),
-                ));
-            }
+        if let Some(load) = self.load_size.filter(|&load| self.crop_size > load) {
+            out.push(DataError::invalid(
+                "data.crop_size",
+                format!(
+                    "{} is larger than data.load_size {load} (crop ≤ load size)",
+                    self.crop_size
+                ),
+            ));
         }
         let (blur, jpeg) = (&self.blur, &self.jpeg);
         out.extend(augmentation_problems(

@@ -70,9 +70,8 @@ pub fn discover_required_split(
         hint: hint.into(),
     };
     let found = match discover_split(root, classes, Some(split)) {
-        Ok(found) => found,
         Err(DataError::NoLabelFolders { .. }) => return Err(missing(Vec::new())),
-        Err(e) => return Err(e),
+        found => found?,
     };
     let outside: Vec<String> = found
         .sets
