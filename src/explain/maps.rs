@@ -45,9 +45,8 @@ impl ImageMaps {
             .size5()
             .context("NPR branches should be [b, k, 3, h, w]")?;
         let to_vec = |t: tch::Tensor| -> Result<Vec<f32>> {
-            Ok(Vec::try_from(
-                t.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
-            )?)
+            let flat = t.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1);
+            Ok(Vec::try_from(flat)?)
         };
         let branches = to_vec(maps.branches.get(i as i64))?;
         let fused = to_vec(maps.fused.get(i as i64))?;
