@@ -131,15 +131,8 @@ impl Block {
     fn bottleneck(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
         let out = planes * 4;
         let unit = |i: usize, inp, out, k, stride, padding| {
-            ConvBn::new(
-                &vs / format!("conv{i}"),
-                &vs / format!("bn{i}"),
-                inp,
-                out,
-                k,
-                stride,
-                padding,
-            )
+            let (conv, bn) = (&vs / format!("conv{i}"), &vs / format!("bn{i}"));
+            ConvBn::new(conv, bn, inp, out, k, stride, padding)
         };
         Block {
             units: vec![

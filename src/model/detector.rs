@@ -129,17 +129,12 @@ pub fn parse_device(s: &str) -> Result<Device> {
         "auto" => return Ok(Device::cuda_if_available()),
         "cpu" => return Ok(Device::Cpu),
         "cuda" => 0,
-        other => match other
+        other => other
             .strip_prefix("cuda:")
             .and_then(|n| n.parse::<usize>().ok())
-        {
-            Some(i) => i,
-            None => {
-                return Err(crate::usage!(
-                    "--device {other:?}: expected auto, cpu, cuda or cuda:N"
-                ))
-            }
-        },
+            .ok_or_else(|| {
+                crate::usage!("--device {other:?}: expected auto, cpu, cuda or cuda:N")
+            })?,
     };
     let count = tch::Cuda::device_count() as usize;
     if index >= count {
