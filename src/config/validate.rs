@@ -10,7 +10,8 @@ impl Config {
         // `check!(ok, "format", args…)`: the formatted problem unless `ok`.
         macro_rules! check {
             ($ok:expr, $($msg:tt)+) => {
-                if !$ok {
+                let ok: bool = $ok;
+                if !ok {
                     problems.push(format!($($msg)+));
                 }
             };

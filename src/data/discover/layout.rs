@@ -202,7 +202,11 @@ pub fn discover_test_set(
 /// Splits off a validation set: `fraction` of each label (rounded), chosen with a seeded
 /// shuffle. Both halves keep the input order. `fraction` is clamped to `[0, 1]`.
 pub fn split_val(samples: Vec<Sample>, fraction: f64, seed: u64) -> (Vec<Sample>, Vec<Sample>) {
-    let fraction = fraction.max(0.0).min(1.0); // `max` turns NaN into 0
+    let fraction = if fraction.is_nan() {
+        0.0
+    } else {
+        fraction.clamp(0.0, 1.0)
+    };
     let mut in_val = vec![false; samples.len()];
     let labels: BTreeSet<u8> = samples.iter().map(|s| s.label).collect();
     for label in labels {
