@@ -90,10 +90,7 @@ pub fn install_for_server() -> Result<()> {
 
 /// The stop signal received so far, if any.
 pub fn requested() -> Option<i32> {
-    match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        sig => Some(sig),
-    }
+    Some(SIGNAL.load(Ordering::SeqCst)).filter(|&sig| sig != 0)
 }
 
 /// The exit status after a clean stop: 128 + the signal (130 when stopped by a test hook).

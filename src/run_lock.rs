@@ -133,11 +133,9 @@ fn lock_failure(path: &Path) -> String {
 fn describe_holder(file: &mut File) -> String {
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);
-    let text = text.trim();
-    if text.is_empty() {
-        "a process that is just starting".into()
-    } else {
-        text.to_string()
+    match text.trim() {
+        "" => "a process that is just starting".into(),
+        holder => holder.to_string(),
     }
 }
 

@@ -64,13 +64,13 @@ impl fmt::Display for StatsError {
 
 impl std::error::Error for StatsError {}
 
-/// Mean and sample standard deviation (divisor n − 1, as `np.std(xs, ddof=1)`), for
 /// The arithmetic mean; None for no values. The one mean of the crate's tables.
 pub fn mean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
     let v: Vec<f64> = xs.into_iter().collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// Mean and sample standard deviation (divisor n − 1, as `np.std(xs, ddof=1)`), for
 /// "mean ± std over seeds".
 ///
 /// None if `xs` is empty or holds a NaN/infinite value. A single value gives a std of
@@ -107,23 +107,23 @@ pub struct McNemar {
 /// image `i` correctly). Images both models get right or both get wrong carry no
 /// information about which is better and are ignored.
 pub fn mcnemar(a_correct: &[bool], b_correct: &[bool]) -> Result<McNemar, StatsError> {
-    if a_correct.len() != b_correct.len() {
-        return Err(StatsError::LengthMismatch {
-            left: a_correct.len(),
-            right: b_correct.len(),
-        });
-    }
-    let b = a_correct
-        .iter()
-        .zip(b_correct)
-        .filter(|&(&a, &b)| a && !b)
-        .count() as u64;
-    let c = a_correct
-        .iter()
-        .zip(b_correct)
-        .filter(|&(&a, &b)| !a && b)
-        .count() as u64;
+    paired(a_correct.len(), b_correct.len())?;
+    let count = |pair: (bool, bool)| {
+        a_correct
+            .iter()
+            .zip(b_correct)
+            .filter(|&(&a, &b)| (a, b) == pair)
+            .count() as u64
+    };
+    let (b, c) = (count((true, false)), count((false, true)));
     Ok(mcnemar_from_counts(b, c))
+}
+
+/// [`StatsError::LengthMismatch`] unless the two samples pair element by element.
+fn paired(left: usize, right: usize) -> Result<(), StatsError> {
+    (left == right)
+        .then_some(())
+        .ok_or(StatsError::LengthMismatch { left, right })
 }
 
 /// McNemar's test from the discordant counts `b` (only A right) and `c` (only B right):
@@ -232,12 +232,7 @@ pub struct PairedTTest {
 /// differences that are all equal up to rounding ([`StatsError::ZeroVariance`], where scipy
 /// returns NaN or ±inf).
 pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
-    if a.len() != b.len() {
-        return Err(StatsError::LengthMismatch {
-            left: a.len(),
-            right: b.len(),
-        });
-    }
+    paired(a.len(), b.len())?;
     if let Some(index) = a
         .iter()
         .zip(b)
@@ -266,7 +261,7 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
     let df = (n - 1) as f64;
     let t = mean_diff / (std_diff / (n as f64).sqrt());
     // Two-sided: P(|T| ≥ |t|) = 2 · sf(|t|). sf(|t|) ≤ 1/2, so no cap is needed.
-    let p_value = StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |dist| 2.0 * dist.sf(t.abs()));
+    let p_value = student_t(df).map_or(f64::NAN, |dist| 2.0 * dist.sf(t.abs()));
     Ok(PairedTTest {
         n,
         df,
@@ -277,15 +272,18 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
     })
 }
 
+/// Student's t with `df` degrees of freedom (None for a df it cannot take).
+fn student_t(df: f64) -> Option<StudentsT> {
+    StudentsT::new(0.0, 1.0, df).ok()
+}
+
 /// The two-sided critical value `t_{(1+level)/2, df}` of Student's t (as
 /// `scipy.stats.t.ppf((1 + level) / 2, df)`): 12.706 for 1 degree of freedom at 95 %.
 pub fn t_critical(df: f64, level: f64) -> Option<f64> {
     if !(df > 0.0 && (0.0..1.0).contains(&level)) {
         return None;
     }
-    StudentsT::new(0.0, 1.0, df)
-        .ok()
-        .map(|d| d.inverse_cdf((1.0 + level) / 2.0))
+    student_t(df).map(|d| d.inverse_cdf((1.0 + level) / 2.0))
 }
 
 /// A mean with its two-sided t interval at `level`: `(mean, lo, hi)` with
@@ -311,9 +309,7 @@ pub fn t_test_greater(xs: &[f64], margin: f64) -> Option<f64> {
         return None;
     }
     let t = (mean - margin) / (sd / (n as f64).sqrt());
-    StudentsT::new(0.0, 1.0, (n - 1) as f64)
-        .ok()
-        .map(|d| d.sf(t))
+    student_t((n - 1) as f64).map(|d| d.sf(t))
 }
 
 /// Holm–Bonferroni adjusted p-values, in the input order (as statsmodels
@@ -366,9 +362,7 @@ pub fn bootstrap_ci(
     let mut idx = vec![0usize; n];
     let mut values = Vec::with_capacity(resamples);
     for _ in 0..resamples {
-        for i in idx.iter_mut() {
-            *i = rng.gen_range(0..n);
-        }
+        idx.iter_mut().for_each(|i| *i = rng.gen_range(0..n));
         values.extend(statistic(&idx).filter(|v| v.is_finite()));
     }
     if values.len() * 2 < resamples {

@@ -82,7 +82,7 @@ pub fn load_into(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result
         }
         Ok(())
     })?;
-    let mut unexpected: Vec<String> = tensors
+    report.unexpected = tensors
         .keys()
         .filter(|k| {
             !vars.contains_key(*k)
@@ -91,8 +91,7 @@ pub fn load_into(vs: &nn::VarStore, tensors: &HashMap<String, Tensor>) -> Result
         })
         .cloned()
         .collect();
-    unexpected.sort();
-    report.unexpected = unexpected;
+    report.unexpected.sort();
     Ok(report)
 }
 

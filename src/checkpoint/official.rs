@@ -40,12 +40,8 @@ pub fn read_official(path: &Path) -> Result<HashMap<String, Tensor>> {
         .find(|w| names.iter().any(|name| name.starts_with(w)));
     let mut out = HashMap::new();
     for name in names {
-        let key = match wrapper {
-            Some(w) => match name.strip_prefix(w) {
-                Some(rest) => rest,
-                None => continue,
-            },
-            None => name.as_str(),
+        let Some(key) = wrapper.map_or(Some(name.as_str()), |w| name.strip_prefix(w)) else {
+            continue;
         };
         let key = key.strip_prefix("module.").unwrap_or(key).to_string();
         if out.contains_key(&key) {

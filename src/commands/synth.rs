@@ -5,45 +5,29 @@ use crate::cli::{SynthArgs, SynthPreset};
 use crate::synth::{generate, SynthError, SynthOptions, MULTISCALE_SEEN};
 
 pub fn run(args: &SynthArgs) -> Result<()> {
-    let mut opts = SynthOptions {
+    let d = SynthOptions::default();
+    let seen = if !args.seen.is_empty() {
+        args.seen.clone()
+    } else if args.preset == SynthPreset::Multiscale {
+        MULTISCALE_SEEN.iter().map(|s| s.to_string()).collect()
+    } else {
+        d.seen.clone()
+    };
+    let opts = SynthOptions {
         out: args.out.clone(),
         seed: args.seed,
+        size: args.size.unwrap_or(d.size),
+        train_per_class: args.train_per_class.unwrap_or(d.train_per_class),
+        val_per_class: args.val_per_class.unwrap_or(d.val_per_class),
+        test_per_family: args.test_per_family.unwrap_or(d.test_per_family),
+        classes: args.classes.unwrap_or(d.classes),
+        seen,
+        threads: args.threads.unwrap_or(d.threads),
+        detail_weight: args.detail_weight.unwrap_or(d.detail_weight),
+        noise_sigma: args.noise_sigma.unwrap_or(d.noise_sigma),
+        jpeg_quality: args.jpeg_quality.or(d.jpeg_quality),
         overwrite: args.force,
-        ..SynthOptions::default()
     };
-    if let Some(v) = args.size {
-        opts.size = v;
-    }
-    if let Some(v) = args.train_per_class {
-        opts.train_per_class = v;
-    }
-    if let Some(v) = args.val_per_class {
-        opts.val_per_class = v;
-    }
-    if let Some(v) = args.test_per_family {
-        opts.test_per_family = v;
-    }
-    if let Some(v) = args.classes {
-        opts.classes = v;
-    }
-    if let Some(v) = args.threads {
-        opts.threads = v;
-    }
-    if args.preset == SynthPreset::Multiscale {
-        opts.seen = MULTISCALE_SEEN.iter().map(|s| s.to_string()).collect();
-    }
-    if !args.seen.is_empty() {
-        opts.seen = args.seen.clone();
-    }
-    if let Some(v) = args.detail_weight {
-        opts.detail_weight = v;
-    }
-    if let Some(v) = args.noise_sigma {
-        opts.noise_sigma = v;
-    }
-    if args.jpeg_quality.is_some() {
-        opts.jpeg_quality = args.jpeg_quality;
-    }
     let started = std::time::Instant::now();
     // A bad option or an occupied folder is the user's to fix: exit 2.
     let manifest = generate(&opts).map_err(|e| {

@@ -50,6 +50,11 @@ pub fn run(args: &TrainArgs) -> Result<Outcome> {
         interrupt_after_epochs: test_hook("NPR_INTERRUPT_AFTER_EPOCHS")?,
         sigterm_at_step: test_hook("NPR_TEST_SIGTERM_AT_STEP")?,
     })?;
+    let (ended, result) = if outcome.interrupted {
+        ("stopped", Outcome::Interrupted)
+    } else {
+        ("done", Outcome::Done)
+    };
     if let Some(val) = &outcome.last_val {
         let monitor = match config_monitor {
             Monitor::ValLoss => "val loss",
@@ -60,21 +65,12 @@ pub fn run(args: &TrainArgs) -> Result<Outcome> {
             .map(|b| format!("{b:.4}"))
             .unwrap_or_else(|| "n/a".into());
         println!(
-            "{}: {} epochs, last val acc {:.4}, best {monitor} {best}; run folder {}",
-            if outcome.interrupted {
-                "stopped"
-            } else {
-                "done"
-            },
+            "{ended}: {} epochs, last val acc {:.4}, best {monitor} {best}; run folder {}",
             outcome.epochs_done,
             val.acc,
             outcome.run_dir.display()
         );
     }
     // The run folder's lock was released when `train` returned.
-    Ok(if outcome.interrupted {
-        Outcome::Interrupted
-    } else {
-        Outcome::Done
-    })
+    Ok(result)
 }

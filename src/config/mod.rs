@@ -504,27 +504,24 @@ impl Config {
     }
 }
 
+/// Writes a unit variant as the config spells it, its serde name (`attention`,
+/// `npr_resnet50`, …).
+fn config_spelling(value: &impl Serialize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => f.write_str(&name),
+        _ => Err(fmt::Error),
+    }
+}
+
 impl fmt::Display for Fusion {
-    /// The config spelling (`attention`, `equal`, …).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Fusion::Attention => "attention",
-            Fusion::Equal => "equal",
-            Fusion::Learned => "learned",
-            Fusion::Single => "single",
-        })
+        config_spelling(self, f)
     }
 }
 
 impl fmt::Display for Backbone {
-    /// The config spelling (`npr_resnet50`, `resnet50`, …).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backbone::NprResnet50 => "npr_resnet50",
-            Backbone::Resnet50 => "resnet50",
-            Backbone::Resnet34 => "resnet34",
-            Backbone::Resnet18 => "resnet18",
-        })
+        config_spelling(self, f)
     }
 }
 

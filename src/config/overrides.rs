@@ -29,30 +29,18 @@ pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
         if node.is_null() {
             *node = Value::Object(Default::default());
         }
-        node = match node {
-            Value::Object(map) => {
-                let slot = map.entry(part.to_string()).or_insert(Value::Null);
-                if last {
-                    *slot = value;
-                    return Ok(());
-                }
-                slot
-            }
+        let slot = match node {
+            Value::Object(map) => map.entry(part.to_string()).or_insert(Value::Null),
             Value::Array(items) => {
                 let i: usize = part.parse().map_err(|_| ConfigError::Parse {
                     path: parts[..=depth].join("."),
                     message: "expected a list index".into(),
                 })?;
                 let len = items.len();
-                let slot = items.get_mut(i).ok_or_else(|| ConfigError::Parse {
+                items.get_mut(i).ok_or_else(|| ConfigError::Parse {
                     path: parts[..=depth].join("."),
                     message: format!("index {i} is out of range (the list has {len} items)"),
-                })?;
-                if last {
-                    *slot = value;
-                    return Ok(());
-                }
-                slot
+                })?
             }
             _ => {
                 return Err(ConfigError::Parse {
@@ -61,6 +49,11 @@ pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
                 })
             }
         };
+        if last {
+            *slot = value;
+            return Ok(());
+        }
+        node = slot;
     }
     unreachable!("the loop returns at the last key component")
 }

@@ -29,12 +29,6 @@ fn train() -> String {
 fn val() -> String {
     "val".into()
 }
-fn yes() -> bool {
-    true
-}
-fn crop_none() -> CropPolicy {
-    CropPolicy::None
-}
 
 /// One test suite: a [`TestSet`] plus the generator folders it must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,9 +37,9 @@ pub struct Suite {
     pub name: String,
     /// Relative to the data folder.
     pub dataroot: PathBuf,
-    #[serde(default = "yes")]
+    #[serde(default = "super::yes")]
     pub resize: bool,
-    #[serde(default = "crop_none")]
+    #[serde(default = "super::crop_none")]
     pub crop: CropPolicy,
     #[serde(default)]
     pub seen: bool,
@@ -66,19 +60,17 @@ pub struct Suites {
 
 impl Suites {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse {
+        let error = |message: String| ConfigError::Parse {
             path: path.display().to_string(),
-            message: format!("cannot read the test-suites file: {e}"),
-        })?;
-        let suites: Suites = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| error(format!("cannot read the test-suites file: {e}")))?;
+        let suites: Suites = serde_saphyr::from_str(&text).map_err(|e| error(e.to_string()))?;
         if suites.sets.is_empty() {
-            return Err(ConfigError::Parse {
-                path: path.display().to_string(),
-                message: "`sets` is empty: name at least one test suite".into(),
-            });
+            return Err(error(
+                "`sets` is empty: name at least one test suite".into(),
+            ));
         }
         Ok(suites)
     }

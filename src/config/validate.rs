@@ -6,146 +6,132 @@ use super::{Config, ConfigError, Fusion, Recipe};
 impl Config {
     /// Checks every range at once; each problem names its key and the allowed values.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, msg: String| {
-            if !ok {
-                problems.push(msg)
-            }
-        };
+        let mut problems: Vec<String> = Vec::new();
+        // `check!(ok, "format", args…)`: the formatted problem unless `ok`.
+        macro_rules! check {
+            ($ok:expr, $($msg:tt)+) => {
+                let ok: bool = $ok;
+                if !ok {
+                    problems.push(format!($($msg)+));
+                }
+            };
+        }
         let m = &self.model;
-        check(
-            !self.name.trim().is_empty(),
-            "name: must not be empty".into(),
-        );
-        check(
+        check!(!self.name.trim().is_empty(), "name: must not be empty");
+        check!(
             !m.scales.is_empty(),
-            "model.scales: at least one scale is required".into(),
+            "model.scales: at least one scale is required"
         );
         for (i, s) in m.scales.iter().enumerate() {
-            check(
+            check!(
                 s.is_finite() && *s > 0.0 && *s <= 1.0,
-                format!("model.scales[{i}]: {s} is outside (0, 1] (1.0 is the identity branch)"),
+                "model.scales[{i}]: {s} is outside (0, 1] (1.0 is the identity branch)"
             );
         }
         for (i, s) in m.scales.iter().enumerate() {
-            check(
+            check!(
                 !m.scales[..i].contains(s),
-                format!("model.scales[{i}]: {s} is listed twice"),
+                "model.scales[{i}]: {s} is listed twice"
             );
         }
-        check(
+        check!(
             m.fusion != Fusion::Single || m.scales.len() == 1,
-            format!(
-                "model.fusion: `single` takes exactly one scale, got {} (use attention, equal or learned)",
-                m.scales.len()
-            ),
+            "model.fusion: `single` takes exactly one scale, got {} (use attention, equal or learned)",
+            m.scales.len()
         );
-        check(
+        check!(
             m.attention.reduction >= 1,
-            "model.attention.reduction: must be ≥ 1".into(),
+            "model.attention.reduction: must be ≥ 1"
         );
-        check(
+        check!(
             m.attention.temperature.is_finite() && m.attention.temperature > 0.0,
-            format!(
-                "model.attention.temperature: {} must be > 0",
-                m.attention.temperature
-            ),
+            "model.attention.temperature: {} must be > 0",
+            m.attention.temperature
         );
-        check(
+        check!(
             m.attention.bias_init.is_finite(),
-            "model.attention.bias_init: must be finite".into(),
+            "model.attention.bias_init: must be finite"
         );
-        check(
+        check!(
             m.npr_gain.is_finite() && m.npr_gain > 0.0,
-            format!("model.npr_gain: {} must be > 0", m.npr_gain),
+            "model.npr_gain: {} must be > 0",
+            m.npr_gain
         );
 
         let d = &self.data;
-        for p in d.train_transform().problems() {
-            check(false, p.to_string());
-        }
+        problems.extend(d.train_transform().problems().iter().map(|p| p.to_string()));
         if let Some(f) = d.val_fraction {
-            check(
+            check!(
                 f > 0.0 && f < 1.0,
-                format!("data.val_fraction: {f} is outside (0, 1)"),
+                "data.val_fraction: {f} is outside (0, 1)"
             );
         }
-        check(
+        check!(
             d.val_fraction.is_some() || d.val_split.is_some(),
-            "data: set val_split (a folder) or val_fraction (a hold-out share)".into(),
+            "data: set val_split (a folder) or val_fraction (a hold-out share)"
         );
-        check(
+        check!(
             d.train_split.trim() != "",
-            "data.train_split: must not be empty".into(),
+            "data.train_split: must not be empty"
         );
-        check(d.workers >= 1, "data.workers: must be ≥ 1".into());
+        check!(d.workers >= 1, "data.workers: must be ≥ 1");
 
         let t = &self.train;
         if let Some(sup) = &t.scale_supervision {
-            check(
+            check!(
                 sup.weight.is_finite() && sup.weight > 0.0,
-                format!("train.scale_supervision.weight: {} must be > 0", sup.weight),
+                "train.scale_supervision.weight: {} must be > 0",
+                sup.weight
             );
-            check(
+            check!(
                 m.fusion == Fusion::Attention && m.scales.iter().filter(|&&s| s < 1.0).count() >= 2,
-                "train.scale_supervision: needs model.fusion attention with at least two NPR scales (the weights it teaches)".into(),
+                "train.scale_supervision: needs model.fusion attention with at least two NPR scales (the weights it teaches)"
             );
         }
-        check(t.epochs >= 1, "train.epochs: must be ≥ 1".into());
-        check(t.batch_size >= 1, "train.batch_size: must be ≥ 1".into());
+        check!(t.epochs >= 1, "train.epochs: must be ≥ 1");
+        check!(t.batch_size >= 1, "train.batch_size: must be ≥ 1");
         let o = &t.optimizer;
-        check(
+        check!(
             o.lr.is_finite() && o.lr > 0.0,
-            format!("train.optimizer.lr: {} must be > 0", o.lr),
+            "train.optimizer.lr: {} must be > 0",
+            o.lr
         );
         for (i, b) in o.betas.iter().enumerate() {
-            check(
+            check!(
                 (0.0..1.0).contains(b),
-                format!("train.optimizer.betas[{i}]: {b} is outside [0, 1)"),
+                "train.optimizer.betas[{i}]: {b} is outside [0, 1)"
             );
         }
-        check(
-            o.eps > 0.0,
-            format!("train.optimizer.eps: {} must be > 0", o.eps),
-        );
-        check(
+        check!(o.eps > 0.0, "train.optimizer.eps: {} must be > 0", o.eps);
+        check!(
             o.weight_decay >= 0.0,
-            format!(
-                "train.optimizer.weight_decay: {} must be ≥ 0",
-                o.weight_decay
-            ),
+            "train.optimizer.weight_decay: {} must be ≥ 0",
+            o.weight_decay
         );
-        check(
+        check!(
             o.fusion_lr_mult > 0.0,
-            format!(
-                "train.optimizer.fusion_lr_mult: {} must be > 0",
-                o.fusion_lr_mult
-            ),
+            "train.optimizer.fusion_lr_mult: {} must be > 0",
+            o.fusion_lr_mult
         );
-        check(
+        check!(
             t.lr_decay.factor > 0.0 && t.lr_decay.factor <= 1.0,
-            format!(
-                "train.lr_decay.factor: {} is outside (0, 1]",
-                t.lr_decay.factor
-            ),
+            "train.lr_decay.factor: {} is outside (0, 1]",
+            t.lr_decay.factor
         );
-        check(
+        check!(
             t.recipe != Recipe::Official || t.early_stopping.is_none(),
-            "train.early_stopping: the official recipe has no early stopping; remove the key or set train.recipe: proposal".into(),
+            "train.early_stopping: the official recipe has no early stopping; remove the key or set train.recipe: proposal"
         );
-        check(
+        check!(
             t.lr_decay.every_epochs >= 1,
-            "train.lr_decay.every_epochs: must be ≥ 1".into(),
+            "train.lr_decay.every_epochs: must be ≥ 1"
         );
-        check(t.log_every >= 1, "train.log_every: must be ≥ 1".into());
-        check(
-            self.test.batch_size >= 1,
-            "test.batch_size: must be ≥ 1".into(),
-        );
+        check!(t.log_every >= 1, "train.log_every: must be ≥ 1");
+        check!(self.test.batch_size >= 1, "test.batch_size: must be ≥ 1");
         for (i, s) in self.test.sets.iter().enumerate() {
-            check(
+            check!(
                 !s.name.trim().is_empty(),
-                format!("test.sets[{i}].name: must not be empty"),
+                "test.sets[{i}].name: must not be empty"
             );
         }
         if problems.is_empty() {

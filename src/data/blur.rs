@@ -35,19 +35,12 @@ fn numpy_sum(a: &[f64]) -> f64 {
     }
     let mut r = [0.0f64; 8];
     r.copy_from_slice(&a[..8]);
-    let mut i = 8;
-    while i < n - n % 8 {
-        for j in 0..8 {
-            r[j] += a[i + j];
-        }
-        i += 8;
+    let tail = n - n % 8;
+    for block in a[8..tail].chunks_exact(8) {
+        r.iter_mut().zip(block).for_each(|(r, v)| *r += v);
     }
-    let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    while i < n {
-        res += a[i];
-        i += 1;
-    }
-    res
+    let res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    a[tail..].iter().fold(res, |s, &v| s + v)
 }
 
 /// scipy's `_gaussian_kernel1d(sigma, 0, radius)`: weights for offsets `−r..=r`.

@@ -67,17 +67,14 @@ impl DecodeLimits {
     }
 
     pub(crate) fn check(&self, width: u64, height: u64) -> Result<(), Rejected> {
+        let too_small = |detail: String| Err(Rejected::new(SkipReason::TooSmall, detail));
         if width == 0 || height == 0 {
-            return Err(Rejected::new(
-                SkipReason::TooSmall,
-                format!("{width}×{height} image"),
-            ));
+            return too_small(format!("{width}×{height} image"));
         }
         let min = u64::from(self.min_side);
         if width < min || height < min {
-            return Err(Rejected::new(
-                SkipReason::TooSmall,
-                format!("{width}×{height} image, smaller than the minimum side {min}"),
+            return too_small(format!(
+                "{width}×{height} image, smaller than the minimum side {min}"
             ));
         }
         if width.saturating_mul(height) > self.max_pixels {
@@ -239,6 +236,7 @@ fn to_rgb8_like_pil(img: DynamicImage, png_color_type: u8) -> Result<RgbImage, R
     let (w, h) = (img.width(), img.height());
     let grey16 = |v: u16| v.min(255) as u8; // PIL "I;16" → "L"/"RGB" clips
     let high = |v: u16| (v >> 8) as u8; // PIL "RGB;16B"/"LA;16B" take the high byte
+    let high_rgb = |p: &[u16]| [high(p[0]), high(p[1]), high(p[2])];
     let rgb: Vec<u8> = match img {
         DynamicImage::ImageRgb8(im) => return Ok(im),
         DynamicImage::ImageRgba8(im) => im.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect(),
@@ -249,14 +247,8 @@ fn to_rgb8_like_pil(img: DynamicImage, png_color_type: u8) -> Result<RgbImage, R
             im.pixels().flat_map(|p| [grey16(p[0]); 3]).collect()
         }
         DynamicImage::ImageLumaA16(im) => im.pixels().flat_map(|p| [high(p[0]); 3]).collect(),
-        DynamicImage::ImageRgb16(im) => im
-            .pixels()
-            .flat_map(|p| [high(p[0]), high(p[1]), high(p[2])])
-            .collect(),
-        DynamicImage::ImageRgba16(im) => im
-            .pixels()
-            .flat_map(|p| [high(p[0]), high(p[1]), high(p[2])])
-            .collect(),
+        DynamicImage::ImageRgb16(im) => im.pixels().flat_map(|p| high_rgb(&p.0)).collect(),
+        DynamicImage::ImageRgba16(im) => im.pixels().flat_map(|p| high_rgb(&p.0)).collect(),
         other => {
             return Err(Rejected::new(
                 SkipReason::UnsupportedFormat,

@@ -100,12 +100,7 @@ impl DataError {
 
 fn short_list(items: &[String]) -> String {
     const SHOWN: usize = 8;
-    let mut s = items
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut s = items[..items.len().min(SHOWN)].join(", ");
     if items.len() > SHOWN {
         s.push_str(&format!(", … ({} more)", items.len() - SHOWN));
     }

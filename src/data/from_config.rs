@@ -5,8 +5,6 @@ use crate::config::{DataConfig, TestSet};
 
 use super::{Crop, LoaderOptions, ResizeMode, SplitSpec, TestTransform, TrainTransform, ValFrom};
 
-/// The data layer's settings, derived from the config (one place, so train, validation and
-/// test agree).
 impl DataConfig {
     /// Official NPR training transform: resize to `load_size` (n×n), random crop, flip,
     /// optional CNNDetection blur and JPEG.

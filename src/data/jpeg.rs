@@ -44,17 +44,24 @@ impl RawDecompressor {
         (!h.is_null()).then_some(RawDecompressor(h))
     }
 
-    /// (fatal, message) of the last call.
-    fn last_error(&self) -> (bool, String) {
+    /// What a call that returned `rc` said: `Err` with libjpeg's message when the error
+    /// was fatal, else its warning, if any. Any message leaves the handle not `clean`.
+    fn outcome(&self, rc: c_int, clean: &mut bool) -> Result<Option<String>, String> {
+        if rc == 0 {
+            return Ok(None);
+        }
+        *clean = false;
         // SAFETY: the handle is valid; tj3GetErrorStr returns a NUL-terminated string
         // owned by the handle, copied here before the next call.
-        unsafe {
+        let (code, msg) = unsafe {
             let code = raw::tj3GetErrorCode(self.0);
             let msg = std::ffi::CStr::from_ptr(raw::tj3GetErrorStr(self.0));
-            (
-                code as u32 != raw::TJERR_TJERR_WARNING,
-                msg.to_string_lossy().into_owned(),
-            )
+            (code, msg.to_string_lossy().into_owned())
+        };
+        if code as u32 == raw::TJERR_TJERR_WARNING {
+            Ok(Some(msg))
+        } else {
+            Err(msg)
         }
     }
 
@@ -106,13 +113,7 @@ fn decode_with(
     let corrupt = |msg: String| Rejected::new(SkipReason::Corrupt, format!("JPEG: {msg}"));
     // SAFETY: valid handle; the buffer pointer and length describe `bytes`.
     let rc = unsafe { raw::tj3DecompressHeader(d.0, bytes.as_ptr(), bytes.len() as _) };
-    if rc != 0 {
-        *clean = false;
-        let (fatal, msg) = d.last_error();
-        if fatal {
-            return Err(corrupt(msg));
-        }
-    }
+    d.outcome(rc, clean).map_err(corrupt)?;
     let width = d.get(raw::TJPARAM_TJPARAM_JPEGWIDTH);
     let height = d.get(raw::TJPARAM_TJPARAM_JPEGHEIGHT);
     let precision = d.get(raw::TJPARAM_TJPARAM_PRECISION);
@@ -150,18 +151,10 @@ fn decode_with(
             format as c_int,
         )
     };
-    if rc != 0 {
-        *clean = false;
-        let (fatal, msg) = d.last_error();
-        if fatal {
-            return Err(corrupt(msg));
-        }
-        if msg.contains(TRUNCATED_WARNING) {
-            return Err(Rejected::new(
-                SkipReason::Corrupt,
-                format!("truncated JPEG ({msg})"),
-            ));
-        }
+    let warning = d.outcome(rc, clean).map_err(corrupt)?;
+    if let Some(msg) = warning.filter(|m| m.contains(TRUNCATED_WARNING)) {
+        let detail = format!("truncated JPEG ({msg})");
+        return Err(Rejected::new(SkipReason::Corrupt, detail));
     }
     let rgb = if cmyk { cmyk_to_rgb(&pixels) } else { pixels };
     RgbImage::from_raw(w as u32, h as u32, rgb)

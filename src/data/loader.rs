@@ -112,14 +112,6 @@ pub struct Batch {
     pub indices: Vec<usize>,
 }
 
-impl Batch {
-    /// The `i`-th image's `h × w × 3` bytes.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let size = self.h * self.w * 3;
-        &self.data[i * size..(i + 1) * size]
-    }
-}
-
 /// One draw of an epoch: a sample and how many times it was drawn before in this epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Draw {
@@ -283,17 +275,15 @@ impl Loader {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(opts.workers)
             .thread_name(|i| format!("npr-load-{i}"))
-            .build();
-        let pool = match pool {
-            Ok(pool) => Some(Arc::new(pool)),
-            Err(e) => {
+            .build()
+            .inspect_err(|e| {
                 eprintln!(
                     "warning: cannot start {} loader thread(s) ({e}); decoding on one thread",
                     opts.workers
-                );
-                None
-            }
-        };
+                )
+            })
+            .ok()
+            .map(Arc::new);
         Ok(Loader {
             samples,
             transform: Arc::new(transform),
@@ -367,7 +357,11 @@ impl Producer {
     fn run(self, order: Vec<Draw>, out: mpsc::SyncSender<Batch>) {
         let (res_tx, res_rx) = mpsc::channel::<(usize, Outcome)>();
         let window = (2 * self.opts.batch_size).max(4 * self.opts.workers);
-        let mut buckets = Buckets::new(self.opts.batch_size, self.opts.bucket_memory);
+        let mut buckets = Buckets {
+            batch_size: self.opts.batch_size,
+            memory_cap: self.opts.bucket_memory,
+            ..Buckets::default()
+        };
         let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
         let (mut submitted, mut emitted) = (0, 0);
         while emitted < order.len() {
@@ -375,19 +369,18 @@ impl Producer {
                 return;
             }
             while submitted < order.len() && submitted < emitted + window {
-                let job = DecodeJob {
-                    pos: submitted,
-                    draw: order[submitted],
-                    samples: self.samples.clone(),
-                    transform: self.transform.clone(),
-                    limits: self.opts.limits,
-                    seed: draw_seed(self.opts.seed, self.epoch, order[submitted]),
-                    stop: self.stop.clone(),
-                    tx: res_tx.clone(),
+                let (pos, draw, limits) = (submitted, order[submitted], self.opts.limits);
+                let seed = draw_seed(self.opts.seed, self.epoch, draw);
+                let (samples, transform) = (self.samples.clone(), self.transform.clone());
+                let (stop, tx) = (self.stop.clone(), res_tx.clone());
+                let job = move || {
+                    let outcome = (!stop.load(Ordering::SeqCst))
+                        .then(|| load_one(&samples[draw.index], &transform, &limits, seed));
+                    let _ = tx.send((pos, outcome));
                 };
                 match &self.pool {
-                    Some(pool) => pool.spawn(move || job.run()),
-                    None => job.run(), // no threads available: work inline
+                    Some(pool) => pool.spawn(job),
+                    None => job(), // no threads available: work inline
                 }
                 submitted += 1;
             }
@@ -428,33 +421,6 @@ impl Producer {
     }
 }
 
-struct DecodeJob {
-    pos: usize,
-    draw: Draw,
-    samples: Arc<Vec<Sample>>,
-    transform: Arc<Transform>,
-    limits: DecodeLimits,
-    seed: [u64; 5],
-    stop: Arc<AtomicBool>,
-    tx: mpsc::Sender<(usize, Outcome)>,
-}
-
-impl DecodeJob {
-    fn run(self) {
-        let outcome = if self.stop.load(Ordering::SeqCst) {
-            None
-        } else {
-            Some(load_one(
-                &self.samples[self.draw.index],
-                &self.transform,
-                &self.limits,
-                self.seed,
-            ))
-        };
-        let _ = self.tx.send((self.pos, outcome));
-    }
-}
-
 struct Item {
     index: usize,
     label: u8,
@@ -462,6 +428,7 @@ struct Item {
 }
 
 /// Size groups of transformed images, in arrival (epoch) order.
+#[derive(Default)]
 struct Buckets {
     batch_size: usize,
     memory_cap: usize,
@@ -472,16 +439,6 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new(batch_size: usize, memory_cap: usize) -> Self {
-        Buckets {
-            batch_size,
-            memory_cap,
-            held: 0,
-            groups: BTreeMap::new(),
-            arrivals: 0,
-        }
-    }
-
     fn push(&mut self, item: Item) -> Option<Batch> {
         let key = (item.image.height(), item.image.width());
         self.held += item.image.as_raw().len();
@@ -513,17 +470,13 @@ impl Buckets {
         make_batch(items)
     }
 
-    fn flush(mut self, drop_last: bool) -> Vec<Batch> {
-        let mut keys: Vec<((u32, u32), usize)> = self
-            .groups
-            .iter()
-            .map(|(k, (first, _))| (*k, *first))
-            .collect();
-        keys.sort_by_key(|&(_, first)| first);
-        let full = self.batch_size;
-        keys.into_iter()
-            .map(|(k, _)| self.take(k))
-            .filter(|b| !(drop_last && b.n < full))
+    fn flush(self, drop_last: bool) -> Vec<Batch> {
+        let mut groups: Vec<(usize, Vec<Item>)> = self.groups.into_values().collect();
+        groups.sort_by_key(|&(first, _)| first);
+        groups
+            .into_iter()
+            .map(|(_, items)| make_batch(items))
+            .filter(|b| !(drop_last && b.n < self.batch_size))
             .collect()
     }
 }
@@ -532,23 +485,14 @@ fn make_batch(items: Vec<Item>) -> Batch {
     let (h, w) = items.first().map_or((0, 0), |i| {
         (i.image.height() as usize, i.image.width() as usize)
     });
-    let mut data = Vec::with_capacity(items.len() * h * w * 3);
-    let (mut labels, mut indices) = (
-        Vec::with_capacity(items.len()),
-        Vec::with_capacity(items.len()),
-    );
-    for item in &items {
-        data.extend_from_slice(item.image.as_raw());
-        labels.push(item.label);
-        indices.push(item.index);
-    }
+    let images: Vec<&[u8]> = items.iter().map(|i| i.image.as_raw().as_slice()).collect();
     Batch {
-        data,
+        data: images.concat(),
         n: items.len(),
         h,
         w,
-        labels,
-        indices,
+        labels: items.iter().map(|i| i.label).collect(),
+        indices: items.iter().map(|i| i.index).collect(),
     }
 }
 
@@ -557,6 +501,14 @@ mod tests {
     use super::super::fixtures::{natural, png_rgb8, Tree};
     use super::super::transform::{BlurAug, Crop, JpegAug, TestTransform, TrainTransform};
     use super::*;
+
+    impl Batch {
+        /// The `i`-th image's `h × w × 3` bytes.
+        fn image(&self, i: usize) -> &[u8] {
+            let size = self.h * self.w * 3;
+            &self.data[i * size..(i + 1) * size]
+        }
+    }
 
     fn sample(path: std::path::PathBuf, label: u8) -> Sample {
         Sample {

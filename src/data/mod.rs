@@ -29,26 +29,19 @@ mod corpus;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use blur::{gaussian_blur, gaussian_kernel};
 pub use decode::{
     check_file_size, decode_bytes, decode_file, sniff, DecodeLimits, Format, DEFAULT_MAX_PIXELS,
 };
 pub use discover::{
-    discover, discover_required_split, discover_split, discover_test_set, fingerprint,
-    images_under, label_of_folder, split_val, Discovered, Sample, Summary, SummaryRow, FAKE,
-    IMAGE_EXTENSIONS, REAL, SPLIT_NAMES, UNSUPPORTED_EXTENSIONS,
+    discover, discover_split, discover_test_set, fingerprint, images_under, label_of_folder,
+    Discovered, Sample, FAKE, IMAGE_EXTENSIONS, REAL,
 };
-pub use disjoint::{check_disjoint, shared_images, SameBy, Shared};
-pub use error::{DataError, EXPECTED_LAYOUTS};
-pub use jpeg::{encode as encode_jpeg, reencode as jpeg_reencode};
-pub use loader::{
-    batches, draw_seed, epoch_order, load_one, Batch, BatchIter, Draw, Loader, LoaderOptions,
-};
-pub use resize::{resize_bilinear, shorter_side_size};
-pub use seed::{derive_seed, rng_for};
-pub use skip::{Rejected, Skip, SkipLog, SkipReason, SkipSummary};
+pub use disjoint::check_disjoint;
+pub use error::DataError;
+pub use jpeg::encode as encode_jpeg;
+pub use loader::{batches, Batch, BatchIter, Loader, LoaderOptions};
+pub use skip::{Rejected, Skip, SkipLog, SkipReason};
 pub use splits::{SplitSpec, Splits, ValFrom};
 pub use transform::{
-    apply_test, apply_train, center_crop, tile_to_cover, Applied, BlurAug, Crop, JpegAug,
-    ResizeMode, TestTransform, TrainTransform, Transform,
+    apply_test, BlurAug, Crop, JpegAug, ResizeMode, TestTransform, TrainTransform, Transform,
 };

@@ -14,12 +14,7 @@ const PRECISION_BITS: u32 = 22;
 
 /// Pillow's `bilinear_filter`: the triangle `max(0, 1 − |x|)`, support 1.
 fn triangle(x: f64) -> f64 {
-    let x = x.abs();
-    if x < 1.0 {
-        1.0 - x
-    } else {
-        0.0
-    }
+    (1.0 - x.abs()).max(0.0)
 }
 
 /// For each output position: the first input index and the fixed-point weights.
@@ -128,13 +123,11 @@ fn vertical(src: &RgbImage, c: &Coeffs, offset: usize) -> RgbImage {
 pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (in_w, in_h) = (img.width() as usize, img.height() as usize);
     let (out_w, out_h) = (width as usize, height as usize);
-    if (in_w, in_h) == (out_w, out_h) || in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
-        // Pillow returns a copy for the same size; an empty side has nothing to sample.
-        return if (in_w, in_h) == (out_w, out_h) {
-            img.clone()
-        } else {
-            RgbImage::new(width, height)
-        };
+    if (in_w, in_h) == (out_w, out_h) {
+        return img.clone(); // as Pillow, which returns a copy for the same size
+    }
+    if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
+        return RgbImage::new(width, height); // an empty side has nothing to sample
     }
     let need_h = out_w != in_w;
     let need_v = out_h != in_h;

@@ -33,17 +33,6 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 8] = [
-        SkipReason::Empty,
-        SkipReason::Corrupt,
-        SkipReason::NotImage,
-        SkipReason::UnsupportedFormat,
-        SkipReason::TooSmall,
-        SkipReason::Oversized,
-        SkipReason::Unreadable,
-        SkipReason::NotAFile,
-    ];
-
     /// The name written to `skipped.tsv` (same as serde's).
     pub fn name(self) -> &'static str {
         match self {
@@ -90,11 +79,7 @@ impl Rejected {
     }
 
     pub fn at(self, path: &Path) -> Skip {
-        Skip {
-            path: path.to_path_buf(),
-            reason: self.reason,
-            detail: self.detail,
-        }
+        Skip::new(path, self.reason, self.detail)
     }
 }
 
@@ -156,10 +141,7 @@ impl SkipLog {
     }
 
     pub fn record(&self, skip: Skip) {
-        self.lock()
-            .skipped
-            .entry(skip.path)
-            .or_insert((skip.reason, skip.detail));
+        self.extend([skip]);
     }
 
     pub fn extend(&self, skips: impl IntoIterator<Item = Skip>) {
@@ -191,11 +173,7 @@ impl SkipLog {
         self.lock()
             .skipped
             .iter()
-            .map(|(p, (r, d))| Skip {
-                path: p.clone(),
-                reason: *r,
-                detail: d.clone(),
-            })
+            .map(|(p, (r, d))| Skip::new(p, *r, d.clone()))
             .collect()
     }
 
@@ -264,6 +242,19 @@ impl fmt::Display for SkipSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl SkipReason {
+        const ALL: [SkipReason; 8] = [
+            SkipReason::Empty,
+            SkipReason::Corrupt,
+            SkipReason::NotImage,
+            SkipReason::UnsupportedFormat,
+            SkipReason::TooSmall,
+            SkipReason::Oversized,
+            SkipReason::Unreadable,
+            SkipReason::NotAFile,
+        ];
+    }
 
     #[test]
     fn log_counts_each_path_once_and_writes_tsv() {

@@ -185,48 +185,33 @@ pub struct Applied {
     pub upscaled: bool,
 }
 
-fn check_prob(key: &str, p: f64) -> Result<(), DataError> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(DataError::invalid(
-            key,
-            format!("must be a probability in [0, 1], got {p}"),
-        ))
+/// `Ok` when `v` lies in `range`, else an error naming `key`: "{what}, got {v}".
+fn check_in<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    v: T,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> Result<(), DataError> {
+    if range.contains(&v) {
+        return Ok(());
     }
+    Err(DataError::invalid(key, format!("{what}, got {v}")))
+}
+
+fn check_prob(key: &str, p: f64) -> Result<(), DataError> {
+    check_in(key, p, 0.0..=1.0, "must be a probability in [0, 1]")
 }
 
 fn check_quality(key: &str, q: u8) -> Result<(), DataError> {
-    if (1..=100).contains(&q) {
-        Ok(())
-    } else {
-        Err(DataError::invalid(
-            key,
-            format!("JPEG quality must be in 1..=100, got {q}"),
-        ))
-    }
+    check_in(key, q, 1..=100, "JPEG quality must be in 1..=100")
 }
 
 fn check_sigma(key: &str, s: f64) -> Result<(), DataError> {
-    if (0.0..=50.0).contains(&s) {
-        Ok(())
-    } else {
-        Err(DataError::invalid(
-            key,
-            format!("blur σ must be in [0, 50], got {s}"),
-        ))
-    }
+    check_in(key, s, 0.0..=50.0, "blur σ must be in [0, 50]")
 }
 
 fn check_size(key: &str, n: u32) -> Result<(), DataError> {
-    if (1..=16_384).contains(&n) {
-        Ok(())
-    } else {
-        Err(DataError::invalid(
-            key,
-            format!("must be in 1..=16384 pixels, got {n}"),
-        ))
-    }
+    check_in(key, n, 1..=16_384, "must be in 1..=16384 pixels")
 }
 
 impl TrainTransform {
@@ -238,16 +223,14 @@ impl TrainTransform {
             .chain(self.load_size.map(|n| check_size("data.load_size", n)))
             .filter_map(Result::err)
             .collect();
-        if let Some(load) = self.load_size {
-            if self.crop_size > load {
-                out.push(DataError::invalid(
-                    "data.crop_size",
-                    format!(
-                        "{} is larger than data.load_size {load} (crop ≤ load size)",
-                        self.crop_size
-                    ),
-                ));
-            }
+        if let Some(load) = self.load_size.filter(|&load| self.crop_size > load) {
+            out.push(DataError::invalid(
+                "data.crop_size",
+                format!(
+                    "{} is larger than data.load_size {load} (crop ≤ load size)",
+                    self.crop_size
+                ),
+            ));
         }
         let (blur, jpeg) = (&self.blur, &self.jpeg);
         out.extend(augmentation_problems(
@@ -310,14 +293,6 @@ impl Transform {
         match self {
             Transform::Train(t) => t.validate(),
             Transform::Test(t) => t.validate(),
-        }
-    }
-
-    /// The output size when it is the same for every image (then no bucketing is needed).
-    pub fn output_size(&self) -> Option<(u32, u32)> {
-        match self {
-            Transform::Train(t) => Some((t.crop_size, t.crop_size)),
-            Transform::Test(t) => t.output_size(),
         }
     }
 
@@ -433,8 +408,7 @@ pub fn apply_train(
 }
 
 /// The test transform: blur, pre-resize, JPEG (each if set), resize, crop policy.
-pub fn apply_test(img: RgbImage, t: &TestTransform) -> Result<Applied, Rejected> {
-    let mut img = img;
+pub fn apply_test(mut img: RgbImage, t: &TestTransform) -> Result<Applied, Rejected> {
     if let Some(sigma) = t.blur_sigma {
         img = gaussian_blur(&img, sigma);
     }
@@ -471,6 +445,16 @@ mod tests {
     use super::super::fixtures::natural;
     use super::super::seed::rng_for;
     use super::*;
+
+    impl Transform {
+        /// The output size when it is the same for every image (then no bucketing is needed).
+        fn output_size(&self) -> Option<(u32, u32)> {
+            match self {
+                Transform::Train(t) => Some((t.crop_size, t.crop_size)),
+                Transform::Test(t) => t.output_size(),
+            }
+        }
+    }
 
     #[test]
     fn a_thin_strip_is_rejected_instead_of_resized_to_gigabytes() {

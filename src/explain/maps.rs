@@ -45,9 +45,8 @@ impl ImageMaps {
             .size5()
             .context("NPR branches should be [b, k, 3, h, w]")?;
         let to_vec = |t: tch::Tensor| -> Result<Vec<f32>> {
-            Ok(Vec::try_from(
-                t.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
-            )?)
+            let flat = t.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1);
+            Ok(Vec::try_from(flat)?)
         };
         let branches = to_vec(maps.branches.get(i as i64))?;
         let fused = to_vec(maps.fused.get(i as i64))?;
@@ -109,17 +108,19 @@ impl ImageMaps {
         }
     }
 
+    /// (key, picture) of every map: `npr0.25`, …, `identity`, `fused`.
+    pub fn keyed(&self) -> impl Iterator<Item = (String, &RgbImage)> {
+        let keys = self.scales.iter().map(|&s| map_name(s));
+        keys.chain(["fused".to_string()])
+            .zip(self.branches.iter().chain([&self.fused]))
+    }
+
     /// (file name, picture) of every map for `stem`: `STEM_npr0.25.png`, …,
     /// `STEM_identity.png`, `STEM_fused.png`.
     pub fn named(&self, stem: &str) -> Vec<(String, &RgbImage)> {
-        let mut out: Vec<(String, &RgbImage)> = self
-            .scales
-            .iter()
-            .zip(&self.branches)
-            .map(|(&s, img)| (format!("{stem}_{}.png", map_name(s)), img))
-            .collect();
-        out.push((format!("{stem}_fused.png"), &self.fused));
-        out
+        self.keyed()
+            .map(|(key, img)| (format!("{stem}_{key}.png"), img))
+            .collect()
     }
 }
 
@@ -135,12 +136,10 @@ pub fn map_name(scale: f64) -> String {
 /// 3×h×w planes → RGB8 through `level`.
 fn planes_to_rgb(planes: &[f32], h: usize, w: usize, level: impl Fn(f32) -> u8) -> RgbImage {
     let plane = h * w;
-    let mut rgb = Vec::with_capacity(3 * plane);
-    for p in 0..plane {
-        for c in 0..3 {
-            rgb.push(level(planes[c * plane + p]));
-        }
-    }
+    let rgb = (0..plane)
+        .flat_map(|p| (0..3).map(move |c| c * plane + p))
+        .map(|i| level(planes[i]))
+        .collect();
     RgbImage::from_raw(w as u32, h as u32, rgb).expect("3·h·w bytes")
 }
 
@@ -229,12 +228,7 @@ impl Explanation {
     /// Writes `STEM_<map>.png` for every map and `STEM.json` into `dir` (atomically).
     pub fn write(&self, dir: &Path, stem: &str, source: &Path) -> Result<()> {
         let mut files = BTreeMap::new();
-        let keys = self
-            .maps
-            .scales
-            .iter()
-            .map(|&s| map_name(s))
-            .chain(["fused".to_string()]);
+        let keys = self.maps.keyed().map(|(key, _)| key);
         for (key, (name, img)) in keys.zip(self.maps.named(stem)) {
             crate::atomic::write(&dir.join(&name), &png_bytes(img)?)?;
             files.insert(key, name);

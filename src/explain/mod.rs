@@ -6,5 +6,4 @@
 pub mod maps;
 pub mod stretch;
 
-pub use maps::{unique_stems, Explanation, ImageMaps, MapsJson};
-pub use stretch::{symmetric_limit, to_level, STRETCH_PERCENTILE};
+pub use maps::{unique_stems, Explanation, ImageMaps};

@@ -131,15 +131,8 @@ impl Block {
     fn bottleneck(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
         let out = planes * 4;
         let unit = |i: usize, inp, out, k, stride, padding| {
-            ConvBn::new(
-                &vs / format!("conv{i}"),
-                &vs / format!("bn{i}"),
-                inp,
-                out,
-                k,
-                stride,
-                padding,
-            )
+            let (conv, bn) = (&vs / format!("conv{i}"), &vs / format!("bn{i}"));
+            ConvBn::new(conv, bn, inp, out, k, stride, padding)
         };
         Block {
             units: vec![
@@ -194,7 +187,6 @@ pub struct ResNet {
     stem: ConvBn,
     layers: Vec<Vec<Block>>,
     fc1: nn::Linear,
-    pub feature_dim: i64,
 }
 
 impl ResNet {
@@ -231,7 +223,6 @@ impl ResNet {
             stem: ConvBn::new(vs / "conv1", vs / "bn1", in_channels, 64, 3, 2, 1),
             layers,
             fc1: nn::linear(vs / "fc1", inp, 1, Default::default()),
-            feature_dim: inp,
         }
     }
 

@@ -29,18 +29,6 @@ pub struct DetectorOutput {
     pub features: Tensor,
 }
 
-impl DetectorOutput {
-    /// Per-image weight of every branch, averaged over the colour channels: [b·k] on the
-    /// CPU, row-major (image, branch).
-    pub fn branch_weights(&self) -> Result<Vec<f64>> {
-        let w = self
-            .weights
-            .to_kind(tch::Kind::Double)
-            .mean_dim(2, false, None);
-        Ok(Vec::try_from(w.to_device(Device::Cpu).flatten(0, -1))?)
-    }
-}
-
 impl Detector {
     /// Switches the backbone to channels-last: every 4-D weight is re-laid out in place
     /// (values unchanged) and the fused input is converted before the backbone.
@@ -141,17 +129,12 @@ pub fn parse_device(s: &str) -> Result<Device> {
         "auto" => return Ok(Device::cuda_if_available()),
         "cpu" => return Ok(Device::Cpu),
         "cuda" => 0,
-        other => match other
+        other => other
             .strip_prefix("cuda:")
             .and_then(|n| n.parse::<usize>().ok())
-        {
-            Some(i) => i,
-            None => {
-                return Err(crate::usage!(
-                    "--device {other:?}: expected auto, cpu, cuda or cuda:N"
-                ))
-            }
-        },
+            .ok_or_else(|| {
+                crate::usage!("--device {other:?}: expected auto, cpu, cuda or cuda:N")
+            })?,
     };
     let count = tch::Cuda::device_count() as usize;
     if index >= count {

@@ -26,15 +26,11 @@ pub fn to_input(data: &[u8], n: usize, h: usize, w: usize, device: Device) -> Te
         host
     };
     let x = x.permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0; // [n, 3, h, w] in [0, 1]
-    let mean = Tensor::from_slice(&IMAGENET_MEAN)
-        .to_kind(Kind::Float)
-        .to_device(device)
-        .view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&IMAGENET_STD)
-        .to_kind(Kind::Float)
-        .to_device(device)
-        .view([1, 3, 1, 1]);
-    ((x - mean) / std).contiguous()
+    let per_channel = |v: &[f64; 3]| {
+        let t = Tensor::from_slice(v).to_kind(Kind::Float);
+        t.to_device(device).view([1, 3, 1, 1])
+    };
+    ((x - per_channel(&IMAGENET_MEAN)) / per_channel(&IMAGENET_STD)).contiguous()
 }
 
 /// The same values in channels-last memory order (NHWC strides): what cuDNN's fastest

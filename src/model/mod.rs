@@ -6,4 +6,4 @@ pub mod input;
 pub mod npr;
 pub mod scale_attention;
 
-pub use detector::{Detector, DetectorOutput};
+pub use detector::Detector;

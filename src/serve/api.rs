@@ -23,7 +23,7 @@ use base64::Engine as _;
 use image::RgbImage;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
 use super::assets;
 use super::body;
@@ -236,12 +236,10 @@ async fn folder_predict(
 
 /// A folder file's bytes, refused before reading when it is larger than `cap`.
 fn read_capped(path: &std::path::Path, cap: u64) -> Result<Bytes, Rejected> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Rejected::new(SkipReason::Unreadable, e.to_string()))?;
+    let unreadable = |e: std::io::Error| Rejected::new(SkipReason::Unreadable, e.to_string());
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     crate::data::check_file_size(meta.len(), cap)?;
-    std::fs::read(path)
-        .map(Bytes::from)
-        .map_err(|e| Rejected::new(SkipReason::Unreadable, e.to_string()))
+    std::fs::read(path).map(Bytes::from).map_err(unreadable)
 }
 
 /// Queues a decoded image for the model and turns its answer into JSON.
@@ -266,13 +264,9 @@ async fn answer(
         }
     };
     let kib = u32::try_from(image.as_raw().len() / 1024 + 1).unwrap_or(u32::MAX);
-    let permit: OwnedSemaphorePermit = match s
-        .queued_kib
-        .clone()
-        .try_acquire_many_owned(kib.min(s.queued_kib_total))
-    {
-        Ok(p) => p,
-        Err(_) => return busy("the model is busy (too many images waiting); retry shortly"),
+    let queued = s.queued_kib.clone();
+    let Ok(permit) = queued.try_acquire_many_owned(kib.min(s.queued_kib_total)) else {
+        return busy("the model is busy (too many images waiting); retry shortly");
     };
     let (tx, rx) = oneshot::channel();
     match s.worker.submit(ScoreJob {
@@ -332,14 +326,9 @@ fn render(
 }
 
 fn data_urls(e: &Explanation) -> anyhow::Result<BTreeMap<String, String>> {
-    let keys = e
-        .maps
-        .scales
-        .iter()
-        .map(|&s| crate::explain::maps::map_name(s))
-        .chain(["fused".to_string()]);
-    keys.zip(e.maps.named(""))
-        .map(|(key, (_, img))| {
+    e.maps
+        .keyed()
+        .map(|(key, img)| {
             let b64 = base64::engine::general_purpose::STANDARD.encode(png_bytes(img)?);
             Ok((key, format!("data:image/png;base64,{b64}")))
         })

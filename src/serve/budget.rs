@@ -97,24 +97,19 @@ impl Budget {
     /// Refuses an image that costs more than it may; `sent` is the upload's size, or
     /// `None` for a file of folder mode (chosen by whoever started the server).
     pub fn admit(&self, cost: &DecodeCost, sent: Option<u64>) -> Result<(), Rejected> {
-        let cheap = sent.is_some_and(|n| cost.bytes > n.saturating_mul(CHEAP_RATIO));
-        let (limit, why) = if cheap {
-            (
-                CHEAP_BUDGET.min(self.per_image),
+        let cheap_budget = CHEAP_BUDGET.min(self.per_image);
+        let (limit, why) = match sent {
+            Some(n) if cost.bytes > n.saturating_mul(CHEAP_RATIO) => (
+                cheap_budget,
                 format!(
-                    "it decodes to more than {CHEAP_RATIO}× its {} bytes, and such uploads may decode to at most {}",
-                    sent.unwrap_or(0),
-                    mib(CHEAP_BUDGET.min(self.per_image))
+                    "it decodes to more than {CHEAP_RATIO}× its {n} bytes, and such uploads may decode to at most {}",
+                    mib(cheap_budget)
                 ),
-            )
-        } else {
-            (
+            ),
+            _ => (
                 self.per_image,
-                format!(
-                    "the most one image may decode to is {}",
-                    mib(self.per_image)
-                ),
-            )
+                format!("the most one image may decode to is {}", mib(self.per_image)),
+            ),
         };
         if cost.bytes <= limit {
             return Ok(());

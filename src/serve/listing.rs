@@ -53,10 +53,9 @@ impl Listing {
             }
         }
         let (root, max) = (self.root.clone(), self.max);
-        let walked = tokio::task::spawn_blocking(move || root.list(max))
+        let (images, more) = tokio::task::spawn_blocking(move || root.list(max))
             .await
             .context("the listing task failed")??;
-        let (images, more) = walked;
         let value = Arc::new(json!({
             "root": self.root.path().display().to_string(),
             "images": images,

@@ -87,24 +87,18 @@ impl FolderRoot {
     /// were; images whose real path lies outside the root are left out.
     pub fn list(&self, max: usize) -> Result<(Vec<Listed>, usize)> {
         let (files, _) = images_under(std::slice::from_ref(&self.root))?;
-        let mut listed = Vec::new();
-        let mut more = 0;
-        for file in files {
-            let Ok(rel) = file.strip_prefix(&self.root) else {
-                continue;
-            };
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            if self.resolve(&rel).is_err() {
-                continue;
-            }
-            if listed.len() == max {
-                more += 1;
-                continue;
-            }
-            let label = label_of(&rel);
-            listed.push(Listed { path: rel, label });
-        }
-        Ok((listed, more))
+        let listable: Vec<String> = files
+            .iter()
+            .filter_map(|file| file.strip_prefix(&self.root).ok())
+            .map(|rel| rel.to_string_lossy().replace('\\', "/"))
+            .filter(|rel| self.resolve(rel).is_ok())
+            .collect();
+        let more = listable.len().saturating_sub(max);
+        let listed = listable.into_iter().take(max).map(|path| Listed {
+            label: label_of(&path),
+            path,
+        });
+        Ok((listed.collect(), more))
     }
 }
 
@@ -139,13 +133,7 @@ fn label_of(rel: &str) -> Option<&'static str> {
         .iter()
         .rev()
         .find_map(|p| label_of_folder(p))
-        .map(|l| {
-            if l == crate::data::FAKE {
-                "fake"
-            } else {
-                "real"
-            }
-        })
+        .map(|l| ["real", "fake"][usize::from(l)]) // REAL = 0, FAKE = 1
 }
 
 #[cfg(test)]

@@ -129,12 +129,7 @@ fn run(
 ) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
-        while jobs.len() < batch_size {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+        jobs.extend(rx.try_iter().take(batch_size - 1));
         for group in same_size_groups(jobs) {
             let images: Vec<&RgbImage> = group.iter().map(|j| &j.image).collect();
             let want_maps: Vec<bool> = group.iter().map(|j| j.maps).collect();
@@ -214,11 +209,9 @@ fn score_group(
             .iter()
             .enumerate()
             .map(|(i, (logit, weights))| {
-                let maps = if want_maps[i] {
-                    Some(ImageMaps::from_tensors(&scored.maps, i, scales)?)
-                } else {
-                    None
-                };
+                let maps = want_maps[i]
+                    .then(|| ImageMaps::from_tensors(&scored.maps, i, scales))
+                    .transpose()?;
                 Ok(Scored {
                     logit: *logit,
                     score: sigmoid(*logit),

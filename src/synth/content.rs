@@ -217,10 +217,7 @@ impl NoiseField {
             variance += 0.5 * a * a;
             let theta = rng.gen::<f32>() * PI;
             let phase = rng.gen::<f32>() * TAU;
-            let mut amp = [0.0; 3];
-            for g in amp.iter_mut() {
-                *g = a * (1.0 + spec.colourfulness * gauss(rng));
-            }
+            let amp = [(); 3].map(|()| a * (1.0 + spec.colourfulness * gauss(rng)));
             waves.push(Wave {
                 freq,
                 kx: TAU * freq * theta.cos(),
@@ -230,10 +227,8 @@ impl NoiseField {
             });
         }
         let scale = spec.std / variance.sqrt().max(1e-12);
-        for w in &mut waves {
-            for g in w.amp.iter_mut() {
-                *g *= scale;
-            }
+        for g in waves.iter_mut().flat_map(|w| &mut w.amp) {
+            *g *= scale;
         }
         NoiseField { waves }
     }

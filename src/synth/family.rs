@@ -98,7 +98,6 @@ impl Family {
         Family::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    /// The up-sampler.
     pub fn upsampler(self) -> Upsampler {
         match self {
             Family::NearestX2 | Family::NearestX4 | Family::NearestX8 => Upsampler::Nearest,

@@ -45,7 +45,6 @@ pub struct Manifest {
 pub struct FamilyRecord {
     /// Name; also the test folder name.
     pub name: String,
-    /// Up-sampler.
     pub upsampler: Upsampler,
     /// Up-sampling factor (4/3 for the bicubic family).
     pub factor: f64,
@@ -62,11 +61,8 @@ pub struct FamilyRecord {
 /// Image counts per split.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitCounts {
-    /// Training split.
     pub train: usize,
-    /// Validation split.
     pub val: usize,
-    /// Test split.
     pub test: usize,
 }
 
@@ -98,7 +94,6 @@ impl Split {
 pub struct FolderRecord {
     /// Path relative to the benchmark folder, `/`-separated, e.g. `train/clouds/1_fake`.
     pub path: String,
-    /// Split.
     pub split: Split,
     /// Content class (train, val) or family (test).
     pub group: String,

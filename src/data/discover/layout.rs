@@ -70,9 +70,8 @@ pub fn discover_required_split(
         hint: hint.into(),
     };
     let found = match discover_split(root, classes, Some(split)) {
-        Ok(found) => found,
         Err(DataError::NoLabelFolders { .. }) => return Err(missing(Vec::new())),
-        Err(e) => return Err(e),
+        found => found?,
     };
     let outside: Vec<String> = found
         .sets
@@ -220,15 +219,9 @@ pub fn split_val(samples: Vec<Sample>, fraction: f64, seed: u64) -> (Vec<Sample>
             in_val[i] = true;
         }
     }
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (s, v) in samples.into_iter().zip(in_val) {
-        if v {
-            val.push(s)
-        } else {
-            train.push(s)
-        }
-    }
-    (train, val)
+    let (val, train): (Vec<_>, Vec<_>) = samples.into_iter().zip(in_val).partition(|&(_, v)| v);
+    let strip = |pairs: Vec<(Sample, bool)>| pairs.into_iter().map(|(s, _)| s).collect();
+    (strip(train), strip(val))
 }
 
 #[cfg(test)]

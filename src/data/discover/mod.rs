@@ -35,11 +35,9 @@ use super::DataError;
 use layout::{filter_classes, generator_and_class};
 use walk::{io_error, subfolders, Walker};
 
-pub use layout::{
-    discover_required_split, discover_test_set, label_of_folder, split_val, SPLIT_NAMES,
-};
-pub use summary::{Summary, SummaryRow};
-pub use walk::{images_under, IMAGE_EXTENSIONS, UNSUPPORTED_EXTENSIONS};
+pub use layout::{discover_required_split, discover_test_set, label_of_folder, split_val};
+pub use summary::Summary;
+pub use walk::{images_under, IMAGE_EXTENSIONS};
 
 pub const REAL: u8 = 0;
 pub const FAKE: u8 = 1;

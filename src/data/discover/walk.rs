@@ -61,21 +61,16 @@ fn list_dir(dir: &Path) -> std::io::Result<Vec<Entry>> {
         let path = e.path();
         // The entry's own type costs no system call; only symlinks need a `stat`.
         let own = e.file_type()?;
-        let kind = if !own.is_symlink() {
-            if own.is_dir() {
-                Kind::Dir
-            } else if own.is_file() {
-                Kind::File
-            } else {
-                Kind::Other
-            }
+        let followed = if own.is_symlink() {
+            fs::metadata(&path).map(|m| m.file_type())
         } else {
-            match fs::metadata(&path) {
-                Ok(m) if m.is_dir() => Kind::Dir,
-                Ok(m) if m.is_file() => Kind::File,
-                Ok(_) => Kind::Other,
-                Err(err) => Kind::Broken(read_error(&path, &err).detail),
-            }
+            Ok(own)
+        };
+        let kind = match followed {
+            Ok(t) if t.is_dir() => Kind::Dir,
+            Ok(t) if t.is_file() => Kind::File,
+            Ok(_) => Kind::Other,
+            Err(err) => Kind::Broken(read_error(&path, &err).detail),
         };
         entries.push(Entry {
             name: e.file_name().to_string_lossy().into_owned(),
