@@ -155,17 +155,18 @@ cleanup() {
     wait "$pid" 2>/dev/null
   done
   for pid in $(ours); do kill -KILL "$pid" 2>/dev/null; done
-  # A slurmstepd outlives its slurmd by a moment, and not every one is recognisable by
-  # its log: wait for those younger than this check (then stop them) before counting.
+  # A slurmstepd outlives its slurmd by a moment, and an exiting one is no longer
+  # recognisable by its log: give those younger than this check up to 10 s to end before
+  # counting. Only wait: a kill probe runs beside the main check, whose job steps are also
+  # younger than the probe and must not be touched.
   local young=() until=$((SECONDS + 10))
   while :; do
     mapfile -t young < <(ps -C slurmstepd -o pid=,etimes= 2>/dev/null | awk -v age="$SECONDS" '$2 <= age {print $1}')
     [ ${#young[@]} -gt 0 ] && [ $SECONDS -lt $until ] || break
     sleep 0.3
   done
-  for pid in "${young[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   sleep 0.3
-  for pid in "${daemon_pids[@]}" "${probe_pids[@]}" "${probe_wrappers[@]}" $ref_pid $(ours) "${young[@]}"; do
+  for pid in "${daemon_pids[@]}" "${probe_pids[@]}" "${probe_wrappers[@]}" $ref_pid $(ours); do
     alive "$pid" && left+=" $(name_of "$pid")($pid)"
   done
   if [ -n "$left" ]; then
