@@ -18,12 +18,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::metrics::{self, BinaryMetrics};
 use super::scale_selection::SelectionRow;
-use super::score::is_fake;
 use crate::table::{self, fixed, fixed_columns, fixed_or_empty, or_na, plain, plain_or_empty};
 
 /// One row of `predictions.csv`: one image at one perturbation level. `logit` is what the
 /// ranking metrics use (scores of confident images round to 1); `pred` is the call,
-/// [`is_fake`]`(logit)`. The report reads the file back into this type.
+/// `eval::score::is_fake(logit)`. The report reads the file back into this type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub path: String,
@@ -45,26 +44,6 @@ fn clean_level() -> String {
 }
 
 impl Prediction {
-    pub fn new(
-        path: String,
-        set: &str,
-        generator: &str,
-        label: u8,
-        logit: f64,
-        score: f64,
-    ) -> Self {
-        Prediction {
-            path,
-            set: set.into(),
-            generator: generator.into(),
-            label,
-            logit,
-            score,
-            pred: u8::from(is_fake(logit)),
-            perturbation: String::new(),
-        }
-    }
-
     pub fn correct(&self) -> bool {
         self.pred == self.label
     }

@@ -18,7 +18,7 @@ use crate::eval::outputs::{self, GeneratorRow, Prediction};
 use crate::eval::perturb::Perturbation;
 use crate::eval::policy;
 use crate::eval::scale_selection::{scale_selection, SelectionRow, WeightedImage};
-use crate::eval::score::{loader, score, Scores};
+use crate::eval::score::{is_fake, loader, score, Scores};
 use crate::usage;
 
 /// What to test and how; the sets' own protocol is overridden by the `set_*` fields.
@@ -195,17 +195,15 @@ impl Collected {
         });
         self.predictions.extend(results.images.iter().map(|r| {
             let s = &samples[r.sample];
-            let path = s.path.display().to_string();
             Prediction {
+                path: s.path.display().to_string(),
+                set: plan.set.name.clone(),
+                generator: s.generator.clone(),
+                label: s.label,
+                logit: r.logit,
+                score: r.score,
+                pred: u8::from(is_fake(r.logit)),
                 perturbation: level.into(),
-                ..Prediction::new(
-                    path,
-                    &plan.set.name,
-                    &s.generator,
-                    s.label,
-                    r.logit,
-                    r.score,
-                )
             }
         }));
         self.rows.extend(set_rows);
