@@ -279,7 +279,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ablation_multiscale.yaml");
         let study = Study::load(&path).unwrap();
         let base = Config::load(&study.base, &[]).unwrap();
-        assert_eq!(study.cells(&[], &[]).unwrap().len(), 11 * 3);
+        assert_eq!(study.cells(&[], &[]).unwrap().len(), 15 * 3);
         for cell in study.cells(&[], &[0]).unwrap() {
             let config = Config::load(&study.base, &cell.overrides(&base))
                 .unwrap_or_else(|e| panic!("{cell}: {e}"));

@@ -7,6 +7,7 @@ mod common;
 mod npz;
 mod parity;
 mod report;
+mod scale_control;
 mod reproduce;
 mod serve;
 mod serve_policy;
