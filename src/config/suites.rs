@@ -39,7 +39,7 @@ pub struct Suite {
     pub dataroot: PathBuf,
     #[serde(default = "super::yes")]
     pub resize: bool,
-    #[serde(default = "super::crop_none")]
+    #[serde(default)]
     pub crop: CropPolicy,
     #[serde(default)]
     pub seen: bool,

@@ -33,8 +33,7 @@ use super::skip::{Rejected, SkipReason};
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
 /// Size limits checked from the header, before any pixel memory is allocated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Largest width × height accepted.
     pub max_pixels: u64,

@@ -28,7 +28,6 @@ use std::thread::JoinHandle;
 
 use image::RgbImage;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 
 use super::decode::{decode_file, DecodeLimits};
 use super::discover::Sample;
@@ -38,8 +37,7 @@ use super::transform::Transform;
 use super::DataError;
 
 /// Loader settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LoaderOptions {
     pub batch_size: usize,
     /// Decode/augment threads (the producer thread comes on top).
@@ -208,14 +206,6 @@ pub struct BatchIter {
     rx: Option<Receiver<Batch>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
-    draws: usize,
-}
-
-impl BatchIter {
-    /// Images drawn this epoch (skipped ones included): for progress bars.
-    pub fn draws(&self) -> usize {
-        self.draws
-    }
 }
 
 impl Iterator for BatchIter {
@@ -300,7 +290,6 @@ impl Loader {
     /// Starts loading one epoch (see the module docs).
     pub fn epoch(&self, epoch: usize) -> Result<BatchIter, DataError> {
         let order = epoch_order(&self.samples, &self.opts, epoch);
-        let draws = order.len();
         let (tx, rx) = mpsc::sync_channel(self.opts.prefetch.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let producer = Producer {
@@ -325,7 +314,6 @@ impl Loader {
             rx: Some(rx),
             stop,
             handle: Some(handle),
-            draws,
         })
     }
 }
@@ -783,7 +771,6 @@ mod tests {
             ..LoaderOptions::default()
         };
         let mut it = batches(samples, augmenting(), opts, 0, Arc::new(SkipLog::new())).unwrap();
-        assert_eq!(it.draws(), 400);
         assert_eq!(it.next().map(|b| b.n), Some(2));
         drop(it); // joins; a hang here fails the test by timeout
     }

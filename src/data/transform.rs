@@ -27,8 +27,7 @@ use super::skip::{Rejected, SkipReason};
 use super::DataError;
 
 /// How a resize to `n` treats the aspect ratio.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ResizeMode {
     /// `n × n`, aspect ratio not kept: the official NPR (`transforms.Resize((n, n))`).
     #[default]
@@ -103,24 +102,15 @@ fn augmentation_problems<T: PartialOrd + Copy + std::fmt::Display>(
     out
 }
 
-fn yes() -> bool {
-    true
-}
-
 /// The training transform (official NPR defaults: load 256, crop 224, flip, no blur/JPEG).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TrainTransform {
     /// Resize target before cropping; `None` keeps the decoded size.
     pub load_size: Option<u32>,
-    #[serde(default)]
     pub resize_mode: ResizeMode,
     pub crop_size: u32,
-    #[serde(default = "yes")]
     pub flip: bool,
-    #[serde(default)]
     pub blur: BlurAug,
-    #[serde(default)]
     pub jpeg: JpegAug,
 }
 
@@ -138,8 +128,7 @@ impl Default for TrainTransform {
 }
 
 /// The test-time crop policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Crop {
     /// Centre crop `n × n` (torchvision `CenterCrop` rounding).
     Center(u32),
@@ -154,25 +143,20 @@ pub enum Crop {
 /// order — blur, then `pre_resize`, then JPEG (compression last, as when an image is
 /// shared) — then the set's protocol: `resize` to `n × n` (official NPR
 /// `Resize((n, n))`) or not, then `crop`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TestTransform {
     pub resize: Option<u32>,
     pub crop: Crop,
     /// Re-encode as JPEG at this quality (PIL-identical bytes).
-    #[serde(default)]
     pub jpeg_quality: Option<u8>,
     /// Gaussian blur with this σ (scipy `gaussian_filter` per channel).
-    #[serde(default)]
     pub blur_sigma: Option<f64>,
     /// Resize so that the shorter side is this (bilinear, aspect ratio kept).
-    #[serde(default)]
     pub pre_resize: Option<u32>,
 }
 
 /// Either transform, as the loader takes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Transform {
     Train(TrainTransform),
     Test(TestTransform),
@@ -703,27 +687,7 @@ mod tests {
     }
 
     #[test]
-    fn serde_shapes() {
-        let t: TestTransform = serde_json::from_str(
-            r#"{"jpeg_quality": 75, "blur_sigma": 1.0, "resize": null, "crop": {"tile": 224}}"#,
-        )
-        .unwrap();
-        assert_eq!(t.crop, Crop::Tile(224));
-        assert_eq!(
-            (t.jpeg_quality, t.blur_sigma, t.resize),
-            (Some(75), Some(1.0), None)
-        );
-        let none: Crop = serde_json::from_str(r#""none""#).unwrap();
-        assert_eq!(none, Crop::None);
-        let err = serde_json::from_str::<TrainTransform>(
-            r#"{"load_size": 256, "crop_size": 224, "flp": true}"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("flp"), "{err}");
-        let train: TrainTransform =
-            serde_json::from_str(r#"{"load_size": 256, "crop_size": 224}"#).unwrap();
-        assert_eq!(train, TrainTransform::default());
+    fn output_size_is_fixed_unless_full_size() {
         let fixed = Transform::Test(TestTransform {
             resize: Some(256),
             ..Default::default()
