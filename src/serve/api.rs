@@ -17,7 +17,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Json, Router};
 use base64::Engine as _;
 use image::RgbImage;
@@ -64,17 +64,14 @@ pub struct AppState {
 
 pub fn router(state: AppState, hosts: Arc<AllowedHosts>) -> Router {
     Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", assets::INDEX_HTML) }),
-        )
+        .route("/", asset("text/html; charset=utf-8", assets::INDEX_HTML))
         .route(
             "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", assets::APP_JS) }),
+            asset("text/javascript; charset=utf-8", assets::APP_JS),
         )
         .route(
             "/style.css",
-            get(|| async { asset("text/css; charset=utf-8", assets::STYLE_CSS) }),
+            asset("text/css; charset=utf-8", assets::STYLE_CSS),
         )
         .route("/api/health", get(health))
         .route("/api/predict", post(predict))
@@ -86,23 +83,24 @@ pub fn router(state: AppState, hosts: Arc<AllowedHosts>) -> Router {
         .layer(middleware::from_fn_with_state(hosts, guard::check))
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // The page loads nothing from elsewhere; maps arrive as data: URLs.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    r
+/// GET of a compiled-in file of the page.
+fn asset(content_type: &'static str, body: &'static str) -> MethodRouter<AppState> {
+    get(move || async move {
+        let mut r = body.into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        // The page loads nothing from elsewhere; maps arrive as data: URLs.
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
+            ),
+        );
+        let nosniff = HeaderValue::from_static("nosniff");
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, nosniff);
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        r
+    })
 }
 
 async fn health(State(s): State<AppState>) -> Response {

@@ -62,10 +62,8 @@ pub async fn read(
     deadline: Duration,
     budget_kib: &std::sync::Arc<Semaphore>,
 ) -> Result<Upload, BodyRefused> {
-    match tokio::time::timeout(deadline, collect(body, limit, budget_kib)).await {
-        Ok(read) => read,
-        Err(_) => Err(BodyRefused::TimedOut),
-    }
+    let read = tokio::time::timeout(deadline, collect(body, limit, budget_kib)).await;
+    read.unwrap_or(Err(BodyRefused::TimedOut))
 }
 
 async fn collect(

@@ -71,12 +71,7 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(&Ready)) -> Result<()> 
         return Err(crate::usage!("--batch-size and --queue must be at least 1"));
     }
     crate::interrupt::install_for_server()?;
-    let worker = Worker::spawn(
-        &options.checkpoint,
-        options.device,
-        options.batch_size,
-        options.queue,
-    )?;
+    let worker = Worker::spawn(options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,13 +103,8 @@ async fn serve(
     if let Some(listing) = state.listing.clone() {
         tokio::spawn(async move { listing.get().await }); // walked once, before the page asks
     }
-    listen::serve(
-        listener,
-        api::router(state, hosts),
-        options.net,
-        stop_requested(),
-    )
-    .await;
+    let app = api::router(state, hosts);
+    listen::serve(listener, app, options.net, stop_requested()).await;
     Ok(())
 }
 
@@ -142,7 +132,7 @@ fn state(options: &ServeOptions, worker: Worker, root: Option<Arc<FolderRoot>>) 
         body_timeout: options.net.body_timeout,
         queued_kib: Arc::new(Semaphore::new(budget_kib as usize)),
         queued_kib_total: budget_kib,
-        listing: root.map(|r| Arc::new(Listing::new(r, api::MAX_LISTED))),
+        listing: root.map(|r| Arc::new(Listing::new(r, api::MAX_LISTED, listing::REFRESH))),
         reclaimer: memory::Reclaimer::spawn(),
         checkpoint: options.checkpoint.display().to_string(),
     }
