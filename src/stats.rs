@@ -233,11 +233,8 @@ pub struct PairedTTest {
 /// returns NaN or ±inf).
 pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
     paired(a.len(), b.len())?;
-    if let Some(index) = a
-        .iter()
-        .zip(b)
-        .position(|(x, y)| !x.is_finite() || !y.is_finite())
-    {
+    let finite = |i: usize| a[i].is_finite() && b[i].is_finite();
+    if let Some(index) = (0..a.len()).find(|&i| !finite(i)) {
         let value = if a[index].is_finite() {
             b[index]
         } else {

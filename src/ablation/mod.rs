@@ -172,12 +172,10 @@ impl Cell {
 
 /// Parses `--shard i/n` (0 ≤ i < n).
 pub fn parse_shard(spec: &str) -> Result<(usize, usize)> {
-    let parsed = spec.split_once('/').and_then(|(i, n)| {
-        Some((
-            i.trim().parse::<usize>().ok()?,
-            n.trim().parse::<usize>().ok()?,
-        ))
-    });
+    let number = |s: &str| s.trim().parse::<usize>().ok();
+    let parsed = spec
+        .split_once('/')
+        .and_then(|(i, n)| Some((number(i)?, number(n)?)));
     match parsed {
         Some((i, n)) if n > 0 && i < n => Ok((i, n)),
         _ => Err(usage!(

@@ -334,16 +334,6 @@ impl Default for AttentionConfig {
     }
 }
 
-impl ModelConfig {
-    /// How many 3-channel groups the backbone's first convolution takes.
-    pub fn fusion_outputs(&self) -> i64 {
-        match self.combine {
-            Combine::Sum => 1,
-            Combine::Concat => self.scales.len() as i64,
-        }
-    }
-}
-
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {

@@ -87,10 +87,8 @@ thread_local! {
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Rejected> {
     DECOMPRESSOR.with(|cell| {
         let Some(d) = cell.borrow_mut().take().or_else(RawDecompressor::new) else {
-            return Err(Rejected::new(
-                SkipReason::Corrupt,
-                "cannot initialise libjpeg-turbo",
-            ));
+            let failed = "cannot initialise libjpeg-turbo";
+            return Err(Rejected::new(SkipReason::Corrupt, failed));
         };
         let mut clean = true;
         let result = decode_with(&d, bytes, limits, &mut clean);
@@ -125,10 +123,8 @@ fn decode_with(
         )));
     }
     if precision != 8 {
-        return Err(Rejected::new(
-            SkipReason::UnsupportedFormat,
-            format!("{precision}-bit JPEG (PIL and this loader read 8-bit JPEG only)"),
-        ));
+        let detail = format!("{precision}-bit JPEG (PIL and this loader read 8-bit JPEG only)");
+        return Err(Rejected::new(SkipReason::UnsupportedFormat, detail));
     }
     limits.check(width as u64, height as u64)?;
     let (w, h) = (width as usize, height as usize);

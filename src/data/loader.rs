@@ -88,10 +88,8 @@ impl LoaderOptions {
             return Err(DataError::invalid("train.batch_size", "must be at least 1"));
         }
         if self.workers == 0 || self.workers > 1024 {
-            return Err(DataError::invalid(
-                "data.workers",
-                format!("must be in 1..=1024, got {}", self.workers),
-            ));
+            let detail = format!("must be in 1..=1024, got {}", self.workers);
+            return Err(DataError::invalid("data.workers", detail));
         }
         Ok(())
     }
@@ -160,13 +158,8 @@ pub fn epoch_order(samples: &[Sample], opts: &LoaderOptions, epoch: usize) -> Ve
 
 /// The augmentation seed of one draw.
 pub fn draw_seed(seed: u64, epoch: usize, draw: Draw) -> [u64; 5] {
-    [
-        seed,
-        stream::AUGMENT,
-        epoch as u64,
-        draw.index as u64,
-        u64::from(draw.occurrence),
-    ]
+    let (index, occurrence) = (draw.index as u64, u64::from(draw.occurrence));
+    [seed, stream::AUGMENT, epoch as u64, index, occurrence]
 }
 
 /// Decodes and transforms one sample. Never panics: a panicking decoder becomes a skip.
@@ -184,11 +177,8 @@ pub fn load_one(
         Ok((applied.image, applied.upscaled))
     };
     catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-        Err(Skip::new(
-            &sample.path,
-            SkipReason::Corrupt,
-            format!("decoder panicked: {}", panic_message(&*panic)),
-        ))
+        let detail = format!("decoder panicked: {}", panic_message(&*panic));
+        Err(Skip::new(&sample.path, SkipReason::Corrupt, detail))
     })
 }
 
@@ -233,10 +223,8 @@ impl Drop for BatchIter {
         self.rx = None; // unblocks a producer waiting to send
         if let Some(Err(panic)) = self.handle.take().map(|h| h.join()) {
             // Dropping cannot fail, but a crashed loader must not pass unnoticed.
-            eprintln!(
-                "error: the loader thread panicked: {}",
-                panic_message(&*panic)
-            );
+            let why = panic_message(&*panic);
+            eprintln!("error: the loader thread panicked: {why}");
         }
     }
 }

@@ -48,16 +48,9 @@ fn precompute(in_size: usize, out_size: usize) -> Coeffs {
             k.iter_mut().for_each(|v| *v /= ww);
         }
         let one = f64::from(1u32 << PRECISION_BITS);
-        let fixed = k
-            .iter()
-            .map(|&v| {
-                if v < 0.0 {
-                    (-0.5 + v * one) as i32
-                } else {
-                    (0.5 + v * one) as i32
-                }
-            })
-            .collect();
+        // Pillow rounds half away from zero: `(int)(±0.5 + v · one)`.
+        let half = |v: f64| if v < 0.0 { -0.5 } else { 0.5 };
+        let fixed = k.iter().map(|&v| (half(v) + v * one) as i32).collect();
         starts.push(xmin as usize);
         weights.push(fixed);
     }
@@ -148,11 +141,7 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
 /// torchvision's `Resize(n)` with an int: the shorter side becomes `n`, the longer
 /// `int(n · long / short)`, aspect ratio kept.
 pub fn shorter_side_size(width: u32, height: u32, n: u32) -> (u32, u32) {
-    let (short, long) = if width <= height {
-        (width, height)
-    } else {
-        (height, width)
-    };
+    let (short, long) = (width.min(height), width.max(height));
     if short == 0 {
         return (width, height);
     }

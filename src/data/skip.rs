@@ -196,13 +196,8 @@ impl SkipLog {
         use std::fmt::Write as _;
         let mut out = String::from("path\treason\tdetail\n");
         for s in self.skips() {
-            let _ = writeln!(
-                out,
-                "{}\t{}\t{}",
-                tsv_field(&s.path.to_string_lossy()),
-                s.reason.name(),
-                tsv_field(&s.detail)
-            );
+            let (path, detail) = (tsv_field(&s.path.to_string_lossy()), tsv_field(&s.detail));
+            let _ = writeln!(out, "{path}\t{}\t{detail}", s.reason.name());
         }
         out
     }

@@ -7,13 +7,9 @@
 //! through libjpeg-turbo, byte-identical to PIL — [`super::jpeg`]), then `RandomCrop` and
 //! `RandomHorizontalFlip`. Normalisation is left to the device.
 //!
-//! Testing: optional perturbations first (robustness studies: blur σ, resize, JPEG
-//! quality), then the set's policy: resize to `load × load` or not, and `center` crop, no
-//! crop, or `tile` (GenImage: an image smaller than the crop is repeated until it covers
-//! it, then centre-cropped).
-//!
-//! An image smaller than a crop is resized up (shorter side = crop, bilinear) and
-//! reported through [`Applied::upscaled`] so the loader can count it as a warning.
+//! Testing: optional perturbations (robustness studies), then the set's policy: resize or
+//! not, and a [`Crop`] ([`TestTransform`]). An image smaller than a crop is resized up and
+//! reported through [`Applied::upscaled`], which the loader counts as a warning.
 
 use image::imageops;
 use image::RgbImage;
@@ -94,10 +90,8 @@ fn augmentation_problems<T: PartialOrd + Copy + std::fmt::Display>(
     .filter_map(Result::err)
     .collect();
     if lo > hi {
-        out.push(DataError::invalid(
-            &range_key,
-            format!("[{lo}, {hi}] is not a range (lo ≤ hi)"),
-        ));
+        let detail = format!("[{lo}, {hi}] is not a range (lo ≤ hi)");
+        out.push(DataError::invalid(&range_key, detail));
     }
     out
 }
@@ -208,29 +202,14 @@ impl TrainTransform {
             .filter_map(Result::err)
             .collect();
         if let Some(load) = self.load_size.filter(|&load| self.crop_size > load) {
-            out.push(DataError::invalid(
-                "data.crop_size",
-                format!(
-                    "{} is larger than data.load_size {load} (crop ≤ load size)",
-                    self.crop_size
-                ),
-            ));
+            let crop = self.crop_size;
+            let detail = format!("{crop} is larger than data.load_size {load} (crop ≤ load size)");
+            out.push(DataError::invalid("data.crop_size", detail));
         }
-        let (blur, jpeg) = (&self.blur, &self.jpeg);
-        out.extend(augmentation_problems(
-            "data.blur",
-            blur.prob,
-            "sigma",
-            blur.sigma,
-            check_sigma,
-        ));
-        out.extend(augmentation_problems(
-            "data.jpeg",
-            jpeg.prob,
-            "quality",
-            jpeg.quality,
-            check_quality,
-        ));
+        let (b, j) = (&self.blur, &self.jpeg);
+        let blur = augmentation_problems("data.blur", b.prob, "sigma", b.sigma, check_sigma);
+        let jpeg = augmentation_problems("data.jpeg", j.prob, "quality", j.quality, check_quality);
+        out.extend(blur.into_iter().chain(jpeg));
         out
     }
 
@@ -299,14 +278,9 @@ fn resize_to(img: RgbImage, n: u32, mode: ResizeMode) -> Result<RgbImage, Reject
         ResizeMode::ShorterSide => shorter_side_size(img.width(), img.height(), n),
     };
     if u64::from(w) * u64::from(h) > MAX_RESIZED_PIXELS {
-        return Err(Rejected::new(
-            SkipReason::Oversized,
-            format!(
-                "resizing {}×{} to {w}×{h} exceeds {MAX_RESIZED_PIXELS} pixels",
-                img.width(),
-                img.height()
-            ),
-        ));
+        let (iw, ih) = img.dimensions();
+        let detail = format!("resizing {iw}×{ih} to {w}×{h} exceeds {MAX_RESIZED_PIXELS} pixels");
+        return Err(Rejected::new(SkipReason::Oversized, detail));
     }
     Ok(if (w, h) == img.dimensions() {
         img
@@ -381,14 +355,11 @@ pub fn apply_train(
     let (img, upscaled) = ensure_covers(img, c)?;
     let top = rng.gen_range(0..=img.height() - c);
     let left = rng.gen_range(0..=img.width() - c);
-    let mut out = imageops::crop_imm(&img, left, top, c, c).to_image();
+    let mut image = imageops::crop_imm(&img, left, top, c, c).to_image();
     if t.flip && rng.gen_bool(0.5) {
-        imageops::flip_horizontal_in_place(&mut out);
+        imageops::flip_horizontal_in_place(&mut image);
     }
-    Ok(Applied {
-        image: out,
-        upscaled,
-    })
+    Ok(Applied { image, upscaled })
 }
 
 /// The test transform: blur, pre-resize, JPEG (each if set), resize, crop policy.
@@ -405,23 +376,15 @@ pub fn apply_test(mut img: RgbImage, t: &TestTransform) -> Result<Applied, Rejec
     if let Some(n) = t.resize {
         img = resize_to(img, n, ResizeMode::Square)?;
     }
-    Ok(match t.crop {
-        Crop::None => Applied {
-            image: img,
-            upscaled: false,
-        },
+    let (image, upscaled) = match t.crop {
+        Crop::None => (img, false),
         Crop::Center(n) => {
             let (img, upscaled) = ensure_covers(img, n)?;
-            Applied {
-                image: center_crop(&img, n),
-                upscaled,
-            }
+            (center_crop(&img, n), upscaled)
         }
-        Crop::Tile(n) => Applied {
-            image: center_crop(&tile_to_cover(&img, n), n),
-            upscaled: false,
-        },
-    })
+        Crop::Tile(n) => (center_crop(&tile_to_cover(&img, n), n), false),
+    };
+    Ok(Applied { image, upscaled })
 }
 
 #[cfg(test)]

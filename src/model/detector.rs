@@ -7,7 +7,7 @@ use super::backbone::ResNet;
 use super::fusion::{energy_normalise, ScaleFusion};
 use super::input::to_channels_last;
 use super::npr::npr_branches;
-use crate::config::{BranchNorm, ModelConfig};
+use crate::config::{BranchNorm, Combine, ModelConfig};
 
 #[derive(Debug)]
 pub struct Detector {
@@ -56,10 +56,15 @@ impl Detector {
     }
 
     pub fn new(vs: &nn::Path, config: &ModelConfig) -> Self {
+        // The 3-channel groups the fusion hands the backbone.
+        let groups = match config.combine {
+            Combine::Sum => 1,
+            Combine::Concat => config.scales.len() as i64,
+        };
         Detector {
             config: config.clone(),
             fusion: ScaleFusion::new(vs, config),
-            backbone: ResNet::new(vs, config.backbone, 3 * config.fusion_outputs()),
+            backbone: ResNet::new(vs, config.backbone, 3 * groups),
             channels_last: false,
         }
     }

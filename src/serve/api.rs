@@ -251,14 +251,9 @@ async fn answer(
         Ok(img) => img,
         Err(NotDecoded::Stopping) => return busy("shutting down"),
         Err(NotDecoded::Rejected(r)) => {
-            return error(
-                status_of(r.reason),
-                format!(
-                    "{name}: not accepted as an image ({}): {}",
-                    r.reason.name(),
-                    r.detail
-                ),
-            )
+            let (reason, detail) = (r.reason.name(), &r.detail);
+            let why = format!("{name}: not accepted as an image ({reason}): {detail}");
+            return error(status_of(r.reason), why);
         }
     };
     let kib = u32::try_from(image.as_raw().len() / 1024 + 1).unwrap_or(u32::MAX);
@@ -279,10 +274,8 @@ async fn answer(
     let scored = match rx.await {
         Ok(Ok(scored)) => scored,
         Ok(Err(e)) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("{name}: scoring failed: {e}"),
-            )
+            let why = format!("{name}: scoring failed: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, why);
         }
         Err(_) => return busy("the model has stopped (shutting down)"),
     };

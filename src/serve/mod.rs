@@ -61,12 +61,7 @@ pub struct Ready {
 pub fn run(options: &ServeOptions, on_ready: impl FnOnce(&Ready)) -> Result<()> {
     let addr = parse_addr(&options.addr)?;
     options.net.validate()?;
-    let root = options
-        .root
-        .as_deref()
-        .map(FolderRoot::new)
-        .transpose()?
-        .map(Arc::new);
+    let root = options.root.as_deref().map(FolderRoot::new).transpose()?;
     if options.batch_size == 0 || options.queue == 0 {
         return Err(crate::usage!("--batch-size and --queue must be at least 1"));
     }
@@ -76,7 +71,7 @@ pub fn run(options: &ServeOptions, on_ready: impl FnOnce(&Ready)) -> Result<()> 
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let served = runtime.block_on(serve(options, addr, worker, root, on_ready));
+    let served = runtime.block_on(serve(options, addr, worker, root.map(Arc::new), on_ready));
     // Decodes still running on the blocking pool are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(500));
     served
@@ -113,14 +108,10 @@ fn state(options: &ServeOptions, worker: Worker, root: Option<Arc<FolderRoot>>) 
     let transform = Arc::new(predict_transform(&worker.config));
     // A checkpoint that scores at full size sees whole images: cap them at what one
     // forward pass may hold (see `worker::MAX_BATCH_PIXELS`); resized inputs may be large.
-    let limits = if transform.output_size().is_none() {
-        DecodeLimits {
-            max_pixels: worker::MAX_BATCH_PIXELS,
-            ..DecodeLimits::default()
-        }
-    } else {
-        DecodeLimits::default()
-    };
+    let mut limits = DecodeLimits::default();
+    if transform.output_size().is_none() {
+        limits.max_pixels = worker::MAX_BATCH_PIXELS;
+    }
     let budget_kib =
         u32::try_from(LoaderOptions::default().bucket_memory / 1024).unwrap_or(u32::MAX);
     AppState {
