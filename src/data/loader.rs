@@ -16,8 +16,7 @@
 //! instead of using batch size 1; `bucket_memory` bounds what partial groups may hold.
 //! Each batch carries the sample indices, so scores map back to files.
 //!
-//! A file that cannot be used is recorded in the [`SkipLog`] and left out; the epoch
-//! goes on. Dropping the iterator stops the producer and joins it.
+//! A file that cannot be used is recorded in the [`SkipLog`] and left out; the epoch goes on.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -231,6 +230,7 @@ impl Drop for BatchIter {
 
 /// A loader over one sample list and transform. Its decode pool is built once and serves
 /// every epoch, so a training run starts `workers` threads once, not once per epoch.
+#[derive(Clone)]
 pub struct Loader {
     samples: Arc<Vec<Sample>>,
     transform: Arc<Transform>,
@@ -280,18 +280,10 @@ impl Loader {
         let order = epoch_order(&self.samples, &self.opts, epoch);
         let (tx, rx) = mpsc::sync_channel(self.opts.prefetch.max(1));
         let stop = Arc::new(AtomicBool::new(false));
-        let producer = Producer {
-            samples: self.samples.clone(),
-            transform: self.transform.clone(),
-            opts: self.opts.clone(),
-            epoch,
-            skips: self.skips.clone(),
-            pool: self.pool.clone(),
-            stop: stop.clone(),
-        };
+        let (loader, stopped) = (self.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name("npr-loader".into())
-            .spawn(move || producer.run(order, tx))
+            .spawn(move || loader.produce(order, epoch, stopped, tx))
             .map_err(|e| {
                 DataError::invalid(
                     "data.workers",
@@ -317,20 +309,17 @@ pub fn batches(
     Loader::new(samples, transform, opts, skips)?.epoch(epoch)
 }
 
-struct Producer {
-    samples: Arc<Vec<Sample>>,
-    transform: Arc<Transform>,
-    opts: LoaderOptions,
-    epoch: usize,
-    skips: Arc<SkipLog>,
-    pool: Option<Arc<rayon::ThreadPool>>,
-    stop: Arc<AtomicBool>,
-}
-
 type Outcome = Option<Result<(RgbImage, bool), Skip>>;
 
-impl Producer {
-    fn run(self, order: Vec<Draw>, out: mpsc::SyncSender<Batch>) {
+impl Loader {
+    /// The producer thread of one epoch (on a clone of the loader): see the module docs.
+    fn produce(
+        self,
+        order: Vec<Draw>,
+        epoch: usize,
+        stop: Arc<AtomicBool>,
+        out: mpsc::SyncSender<Batch>,
+    ) {
         let (res_tx, res_rx) = mpsc::channel::<(usize, Outcome)>();
         let window = (2 * self.opts.batch_size).max(4 * self.opts.workers);
         let mut buckets = Buckets {
@@ -341,14 +330,14 @@ impl Producer {
         let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
         let (mut submitted, mut emitted) = (0, 0);
         while emitted < order.len() {
-            if self.stop.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) {
                 return;
             }
             while submitted < order.len() && submitted < emitted + window {
                 let (pos, draw, limits) = (submitted, order[submitted], self.opts.limits);
-                let seed = draw_seed(self.opts.seed, self.epoch, draw);
+                let seed = draw_seed(self.opts.seed, epoch, draw);
                 let (samples, transform) = (self.samples.clone(), self.transform.clone());
-                let (stop, tx) = (self.stop.clone(), res_tx.clone());
+                let (stop, tx) = (stop.clone(), res_tx.clone());
                 let job = move || {
                     let outcome = (!stop.load(Ordering::SeqCst))
                         .then(|| load_one(&samples[draw.index], &transform, &limits, seed));
