@@ -149,10 +149,8 @@ fn run_cells(args: &AblateArgs, sweep: &Sweep, devices: &[String]) -> Vec<CellRe
                     }
                 });
                 eprintln!("ablation: {cell} on {device}: {status}");
-                results
-                    .lock()
-                    .expect("results")
-                    .push(result(&cell, device, status));
+                let row = result(&cell, device, status);
+                results.lock().expect("results").push(row);
             });
         }
     });
@@ -236,18 +234,13 @@ fn run_cell(args: &AblateArgs, sweep: &Sweep, cell: &Cell, device: &str) -> Resu
     let state = run_status(&dir, &config)?;
     let mut status = "done before".to_string();
     if state != RunStatus::Finished {
-        let mut cmd = vec![
-            "train".to_string(),
-            "--config".into(),
-            study.base.display().to_string(),
-            "--out".into(),
-            dir.display().to_string(),
-            "--device".into(),
-            device.to_string(),
-            // Resumes a checkpoint, replaces a failed start, starts an absent cell.
-            "--resume".into(),
-            "auto".into(),
-        ];
+        let (base, run_dir) = (study.base.display().to_string(), dir.display().to_string());
+        // `--resume auto` resumes a checkpoint, replaces a failed start, starts an absent cell.
+        let mut cmd = [
+            "train", "--config", &base, "--out", &run_dir, "--device", device, "--resume", "auto",
+        ]
+        .map(String::from)
+        .to_vec();
         for s in &sets {
             cmd.extend(["--set".into(), s.clone()]);
         }

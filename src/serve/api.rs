@@ -261,12 +261,8 @@ async fn answer(
     let Ok(permit) = queued.try_acquire_many_owned(kib.min(s.queued_kib_total)) else {
         return busy("the model is busy (too many images waiting); retry shortly");
     };
-    let (tx, rx) = oneshot::channel();
-    match s.worker.submit(ScoreJob {
-        image,
-        maps,
-        reply: tx,
-    }) {
+    let (reply, rx) = oneshot::channel();
+    match s.worker.submit(ScoreJob { image, maps, reply }) {
         Ok(()) => {}
         Err(Refused::Busy) => return busy("the model is busy (queue full); retry shortly"),
         Err(Refused::Stopped) => return busy("the model has stopped (shutting down)"),
