@@ -189,10 +189,8 @@ async fn folder(State(s): State<AppState>) -> Response {
 }
 
 fn folder_off() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "folder mode is off: start `npr serve` with --root DIR".to_string(),
-    )
+    let why = "folder mode is off: start `npr serve` with --root DIR";
+    error(StatusCode::NOT_FOUND, why.to_string())
 }
 
 async fn folder_predict(
@@ -276,8 +274,7 @@ async fn answer(
         Err(_) => return busy("the model has stopped (shutting down)"),
     };
     drop(permit);
-    let scales = s.worker.config.model.scales.clone();
-    let policy = s.policy.clone();
+    let (scales, policy) = (s.worker.config.model.scales.clone(), s.policy.clone());
     let rendered =
         tokio::task::spawn_blocking(move || render(scored, &scales, &name, &policy)).await;
     match rendered {
@@ -295,16 +292,22 @@ fn render(
     name: &str,
     policy: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let (logit, score) = (scored.logit, scored.score);
-    let weights_rgb: Vec<Vec<f32>> = scored.weights.chunks(3).map(<[f32]>::to_vec).collect();
-    let weights = crate::eval::score::branch_means(&scored.weights);
-    let Some(explained) = scored.explanation() else {
+    let (logit, score, weights) = (scored.logit, scored.score, scored.weights);
+    let Some(maps) = scored.maps else {
+        let weights_rgb: Vec<Vec<f32>> = weights.chunks(3).map(<[f32]>::to_vec).collect();
         return Ok(json!({
             "path": name, "score": score, "logit": logit,
             "pred": crate::eval::score::call(logit),
-            "scales": scales, "weights": weights, "weights_rgb": weights_rgb,
-            "preprocessing": policy,
+            "scales": scales, "weights": crate::eval::score::branch_means(&weights),
+            "weights_rgb": weights_rgb, "preprocessing": policy,
         }));
+    };
+    // With maps: the same Explanation `npr predict --maps` writes.
+    let explained = Explanation {
+        logit,
+        score,
+        weights,
+        maps,
     };
     let urls = data_urls(&explained)?;
     let mut value = serde_json::to_value(explained.summary(name, urls))?;

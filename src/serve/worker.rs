@@ -17,7 +17,7 @@ use crate::checkpoint::load_model;
 use crate::config::Config;
 use crate::eval::metrics::sigmoid;
 use crate::eval::score::score_batch;
-use crate::explain::{Explanation, ImageMaps};
+use crate::explain::ImageMaps;
 
 /// One image for the model, already decoded and transformed.
 pub struct ScoreJob {
@@ -34,19 +34,6 @@ pub struct Scored {
     /// k×3 branch weights, row-major (branch, colour channel).
     pub weights: Vec<f32>,
     pub maps: Option<ImageMaps>,
-}
-
-impl Scored {
-    /// With maps: the same [`Explanation`] `npr predict --maps` writes.
-    pub fn explanation(self) -> Option<Explanation> {
-        let maps = self.maps?;
-        Some(Explanation {
-            logit: self.logit,
-            score: self.score,
-            weights: self.weights,
-            maps,
-        })
-    }
 }
 
 /// Why a job was not queued.
