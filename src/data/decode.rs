@@ -175,20 +175,12 @@ pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Rej
             SkipReason::UnsupportedFormat,
             format!("{other:?} files are not supported (PNG and JPEG are)"),
         )),
-        None => Err(Rejected::new(
-            SkipReason::NotImage,
-            format!("unknown signature {}", hex_prefix(bytes)),
-        )),
+        None => {
+            let hex: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            let detail = format!("unknown signature {}", hex.join(" "));
+            Err(Rejected::new(SkipReason::NotImage, detail))
+        }
     }
-}
-
-fn hex_prefix(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The IHDR fields that decide PIL's mode: (width, height, bit depth, colour type).

@@ -118,9 +118,8 @@ fn decode_with(
     let colorspace = d.get(raw::TJPARAM_TJPARAM_COLORSPACE);
     if width <= 0 || height <= 0 {
         *clean = false;
-        return Err(corrupt(format!(
-            "no image in the datastream ({width}×{height}; truncated?)"
-        )));
+        let detail = format!("no image in the datastream ({width}×{height}; truncated?)");
+        return Err(corrupt(detail));
     }
     if precision != 8 {
         let detail = format!("{precision}-bit JPEG (PIL and this loader read 8-bit JPEG only)");

@@ -122,13 +122,11 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
         return RgbImage::new(width, height); // an empty side has nothing to sample
     }
-    let need_h = out_w != in_w;
-    let need_v = out_h != in_h;
-    let vc = precompute(in_h, out_h);
-    if !need_v {
+    if out_h == in_h {
         return horizontal(img, out_w, 0..in_h);
     }
-    if !need_h {
+    let vc = precompute(in_h, out_h);
+    if out_w == in_w {
         return vertical(img, &vc, 0);
     }
     // Like Pillow, the horizontal pass covers only the rows the vertical pass reads.

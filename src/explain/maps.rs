@@ -55,9 +55,8 @@ impl ImageMaps {
             "{k} branches of {c} channels for {} scales",
             scales.len()
         );
-        Ok(Self::from_planes(
-            &branches, &fused, scales, h as usize, w as usize,
-        ))
+        let (h, w) = (h as usize, w as usize);
+        Ok(Self::from_planes(&branches, &fused, scales, h, w))
     }
 
     /// From CPU planes: `branches` is k×3×h×w normalised values, `fused` (3·g)×h×w.

@@ -212,11 +212,8 @@ impl ResNet {
 
     /// x: [b, in_channels, h, w] → pooled features [b, feature_dim].
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y =
-            self.stem
-                .forward_t(x, train)
-                .relu()
-                .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let y = self.stem.forward_t(x, train).relu();
+        let mut y = y.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for stage in &self.layers {
             for block in stage {
                 y = block.forward_t(&y, train);
