@@ -22,47 +22,30 @@
 
 use serde::Serialize;
 use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, StudentsT};
-use std::fmt;
 
 /// Why a test could not be computed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StatsError {
     /// The two samples must be paired element by element.
+    #[error(
+        "paired samples differ in length ({left} vs {right}): pair runs with the same seeds, \
+         predictions over the same images"
+    )]
     LengthMismatch { left: usize, right: usize },
     /// A paired t-test needs at least two pairs (one degree of freedom).
+    #[error("a paired t-test needs at least 2 pairs, got {n}: run more seeds")]
     TooFewPairs { n: usize },
     /// Every paired difference is the same, so the t statistic is `0/0` (no difference)
     /// or `±d/0` (a constant, non-zero difference). Either way a p-value from the
     /// t distribution is meaningless; report the constant difference instead.
+    #[error(
+        "every paired difference equals {mean_diff}: the t-test is undefined without variance"
+    )]
     ZeroVariance { mean_diff: f64 },
     /// A NaN or infinite value at this index.
+    #[error("value {value} at index {index} is not finite")]
     NonFinite { index: usize, value: f64 },
 }
-
-impl fmt::Display for StatsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::LengthMismatch { left, right } => write!(
-                f,
-                "paired samples differ in length ({left} vs {right}): pair runs with the same seeds, \
-                 predictions over the same images"
-            ),
-            Self::TooFewPairs { n } => write!(
-                f,
-                "a paired t-test needs at least 2 pairs, got {n}: run more seeds"
-            ),
-            Self::ZeroVariance { mean_diff } => write!(
-                f,
-                "every paired difference equals {mean_diff}: the t-test is undefined without variance"
-            ),
-            Self::NonFinite { index, value } => {
-                write!(f, "value {value} at index {index} is not finite")
-            }
-        }
-    }
-}
-
-impl std::error::Error for StatsError {}
 
 /// The arithmetic mean; None for no values. The one mean of the crate's tables.
 pub fn mean(xs: impl IntoIterator<Item = f64>) -> Option<f64> {
@@ -233,11 +216,8 @@ pub struct PairedTTest {
 /// returns NaN or ±inf).
 pub fn paired_t_test(a: &[f64], b: &[f64]) -> Result<PairedTTest, StatsError> {
     paired(a.len(), b.len())?;
-    if let Some(index) = a
-        .iter()
-        .zip(b)
-        .position(|(x, y)| !x.is_finite() || !y.is_finite())
-    {
+    let finite = |i: usize| a[i].is_finite() && b[i].is_finite();
+    if let Some(index) = (0..a.len()).find(|&i| !finite(i)) {
         let value = if a[index].is_finite() {
             b[index]
         } else {

@@ -16,13 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Writes `rows` with the header from the row type's field names, atomically.
 pub fn write<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    for row in rows {
-        w.serialize(row)
-            .with_context(|| format!("formatting a row of {}", path.display()))?;
-    }
     // The header comes with the first row: a table without rows is an empty file.
-    finish(path, w)
+    write_rows(path, csv::Writer::from_writer(Vec::new()), rows)
 }
 
 /// Writes `header`, then `rows` (whose trailing list fields fill the per-scale columns).
@@ -35,11 +30,7 @@ pub fn write_with_header<T: Serialize>(
         .has_headers(false)
         .from_writer(Vec::new());
     w.write_record(header)?;
-    for row in rows {
-        w.serialize(row)
-            .with_context(|| format!("formatting a row of {}", path.display()))?;
-    }
-    finish(path, w)
+    write_rows(path, w, rows)
 }
 
 /// One row, formatted as the line it is in the file (for files appended row by row).
@@ -51,7 +42,15 @@ pub fn line<T: Serialize>(row: &T) -> Result<String> {
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
-fn finish(path: &Path, w: csv::Writer<Vec<u8>>) -> Result<()> {
+fn write_rows<T: Serialize>(
+    path: &Path,
+    mut w: csv::Writer<Vec<u8>>,
+    rows: impl IntoIterator<Item = T>,
+) -> Result<()> {
+    for row in rows {
+        w.serialize(row)
+            .with_context(|| format!("formatting a row of {}", path.display()))?;
+    }
     let bytes = w
         .into_inner()
         .with_context(|| format!("formatting {}", path.display()))?;

@@ -93,11 +93,8 @@ fn positive_env(name: &str) -> anyhow::Result<Option<usize>> {
 
 /// Sizes libtorch's intra-op team and returns the budget for a run on `device`.
 pub fn apply(device: tch::Device, workers: usize) -> anyhow::Result<ThreadBudget> {
-    let budget = budget(
-        usable_cores(),
-        device == tch::Device::Cpu,
-        requested(workers)?,
-    );
+    let on_cpu = device == tch::Device::Cpu;
+    let budget = budget(usable_cores(), on_cpu, requested(workers)?);
     tch::set_num_threads(budget.torch as i32);
     Ok(budget)
 }

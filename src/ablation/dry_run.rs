@@ -19,11 +19,8 @@ const BENCH_STEPS: usize = 3;
 /// "N images (R real, F fake)".
 fn counts(samples: &[Sample]) -> String {
     let fakes = samples.iter().filter(|s| s.label == 1).count();
-    format!(
-        "{} images ({} real, {fakes} fake)",
-        samples.len(),
-        samples.len() - fakes
-    )
+    let reals = samples.len() - fakes;
+    format!("{} images ({reals} real, {fakes} fake)", samples.len())
 }
 
 /// Checks the layout; prints the plan and the estimate. `expected`: per test set, the
@@ -66,22 +63,16 @@ pub fn run(
 
 /// The training and validation images (counts printed), or the problem.
 fn training_data(base: &Config, problems: &mut Vec<String>) -> (usize, usize) {
-    match base
-        .data
-        .splits(base.train.seed, &[])
-        .discover(&SkipLog::default())
-    {
+    let root = base.data.dataroot.display();
+    let splits = base.data.splits(base.train.seed, &[]);
+    match splits.discover(&SkipLog::default()) {
         Ok((train, val, _)) => {
-            let root = base.data.dataroot.display();
             println!("  training    {root}  {}", counts(&train));
             println!("  validation  {}", counts(&val));
             (train.len(), val.len())
         }
         Err(e) => {
-            problems.push(format!(
-                "training data at {}: {e}",
-                base.data.dataroot.display()
-            ));
+            problems.push(format!("training data at {root}: {e}"));
             (0, 0)
         }
     }
@@ -124,11 +115,8 @@ fn test_set(base: &Config, set: &TestSet, must: &[String], problems: &mut Vec<St
         false => "no".into(),
     };
     let policy = format!("resize={resize}, crop={:?}", set.crop).to_lowercase();
-    println!(
-        "  test {:?}  {dir}  {}  [{policy}]",
-        set.name,
-        counts(&found.samples)
-    );
+    let n = counts(&found.samples);
+    println!("  test {:?}  {dir}  {n}  [{policy}]", set.name);
     for (g, samples) in &by_gen {
         let seen = match set.seen_generators.is_empty() {
             true => set.seen,

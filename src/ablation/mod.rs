@@ -172,12 +172,10 @@ impl Cell {
 
 /// Parses `--shard i/n` (0 ≤ i < n).
 pub fn parse_shard(spec: &str) -> Result<(usize, usize)> {
-    let parsed = spec.split_once('/').and_then(|(i, n)| {
-        Some((
-            i.trim().parse::<usize>().ok()?,
-            n.trim().parse::<usize>().ok()?,
-        ))
-    });
+    let number = |s: &str| s.trim().parse::<usize>().ok();
+    let parsed = spec
+        .split_once('/')
+        .and_then(|(i, n)| Some((number(i)?, number(n)?)));
     match parsed {
         Some((i, n)) if n > 0 && i < n => Ok((i, n)),
         _ => Err(usage!(
@@ -284,7 +282,7 @@ mod tests {
             let config = Config::load(&study.base, &cell.overrides(&base))
                 .unwrap_or_else(|e| panic!("{cell}: {e}"));
             // The positive controls, and only they, are taught the true scale.
-            let taught = cell.variant.name.ends_with("_scale_supervised");
+            let taught = cell.variant.name.contains("_scale_supervised");
             assert_eq!(config.train.scale_supervision.is_some(), taught, "{cell}");
         }
     }

@@ -149,10 +149,8 @@ fn run_cells(args: &AblateArgs, sweep: &Sweep, devices: &[String]) -> Vec<CellRe
                     }
                 });
                 eprintln!("ablation: {cell} on {device}: {status}");
-                results
-                    .lock()
-                    .expect("results")
-                    .push(result(&cell, device, status));
+                let row = result(&cell, device, status);
+                results.lock().expect("results").push(row);
             });
         }
     });
@@ -225,30 +223,29 @@ fn run_cell(args: &AblateArgs, sweep: &Sweep, cell: &Cell, device: &str) -> Resu
     if let Some(holder) = RunLock::holder(&dir)? {
         return Ok(elsewhere(holder));
     }
+    // A child that failed because another sweep took the cell after the check above
+    // leaves it to that sweep: `Some(status)`.
+    let run = |cmd: &[String]| -> Result<Option<String>> {
+        match child(cmd, &log) {
+            Ok(()) => Ok(None),
+            Err(e) => RunLock::holder(&dir)?.map(|h| Some(elsewhere(h))).ok_or(e),
+        }
+    };
     let state = run_status(&dir, &config)?;
     let mut status = "done before".to_string();
     if state != RunStatus::Finished {
-        let mut cmd = vec![
-            "train".to_string(),
-            "--config".into(),
-            study.base.display().to_string(),
-            "--out".into(),
-            dir.display().to_string(),
-            "--device".into(),
-            device.to_string(),
-            // Resumes a checkpoint, replaces a failed start, starts an absent cell.
-            "--resume".into(),
-            "auto".into(),
-        ];
+        let (base, run_dir) = (study.base.display().to_string(), dir.display().to_string());
+        // `--resume auto` resumes a checkpoint, replaces a failed start, starts an absent cell.
+        let mut cmd = [
+            "train", "--config", &base, "--out", &run_dir, "--device", device, "--resume", "auto",
+        ]
+        .map(String::from)
+        .to_vec();
         for s in &sets {
             cmd.extend(["--set".into(), s.clone()]);
         }
-        if let Err(e) = child(&cmd, &log) {
-            // Another sweep took the cell between the check above and the child's start.
-            if let Some(holder) = RunLock::holder(&dir)? {
-                return Ok(elsewhere(holder));
-            }
-            return Err(e);
+        if let Some(held) = run(&cmd)? {
+            return Ok(held);
         }
         status = if state == RunStatus::Partial {
             "resumed".into()
@@ -266,21 +263,10 @@ fn run_cell(args: &AblateArgs, sweep: &Sweep, cell: &Cell, device: &str) -> Resu
             }
             // The run folder: `npr test` evaluates the weights its recipe names (last or
             // best), holding the run's lock, so two sweeps never test one cell at once.
-            let cmd: Vec<String> = [
-                "test",
-                "--checkpoint",
-                &dir.display().to_string(),
-                "--device",
-                device,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            if let Err(e) = child(&cmd, &log) {
-                if let Some(holder) = RunLock::holder(&dir)? {
-                    return Ok(elsewhere(holder));
-                }
-                return Err(e);
+            let run_dir = dir.display().to_string();
+            let cmd = ["test", "--checkpoint", &run_dir, "--device", device].map(String::from);
+            if let Some(held) = run(&cmd)? {
+                return Ok(held);
             }
             status.push_str(", tested");
         }

@@ -45,12 +45,8 @@ impl std::fmt::Display for LoadReport {
                 v.join(", ")
             }
         };
-        write!(
-            f,
-            "missing keys: {}; unexpected keys: {}",
-            list(&self.missing),
-            list(&self.unexpected)
-        )
+        let (missing, unexpected) = (list(&self.missing), list(&self.unexpected));
+        write!(f, "missing keys: {missing}; unexpected keys: {unexpected}")
     }
 }
 

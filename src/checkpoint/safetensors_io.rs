@@ -3,40 +3,32 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use tch::{Device, Kind, Tensor};
 
+/// Each tensor kind a checkpoint may hold and its safetensors dtype.
+const DTYPES: [(Kind, Dtype); 10] = [
+    (Kind::Float, Dtype::F32),
+    (Kind::Double, Dtype::F64),
+    (Kind::Half, Dtype::F16),
+    (Kind::BFloat16, Dtype::BF16),
+    (Kind::Int64, Dtype::I64),
+    (Kind::Int, Dtype::I32),
+    (Kind::Int16, Dtype::I16),
+    (Kind::Int8, Dtype::I8),
+    (Kind::Uint8, Dtype::U8),
+    (Kind::Bool, Dtype::BOOL),
+];
+
 fn dtype_of(kind: Kind) -> Result<Dtype> {
-    Ok(match kind {
-        Kind::Float => Dtype::F32,
-        Kind::Double => Dtype::F64,
-        Kind::Half => Dtype::F16,
-        Kind::BFloat16 => Dtype::BF16,
-        Kind::Int64 => Dtype::I64,
-        Kind::Int => Dtype::I32,
-        Kind::Int16 => Dtype::I16,
-        Kind::Int8 => Dtype::I8,
-        Kind::Uint8 => Dtype::U8,
-        Kind::Bool => Dtype::BOOL,
-        other => bail!("cannot store tensors of kind {other:?} in safetensors"),
-    })
+    let found = DTYPES.iter().find(|(k, _)| *k == kind).map(|&(_, d)| d);
+    found.with_context(|| format!("cannot store tensors of kind {kind:?} in safetensors"))
 }
 
 fn kind_of(dtype: Dtype) -> Result<Kind> {
-    Ok(match dtype {
-        Dtype::F32 => Kind::Float,
-        Dtype::F64 => Kind::Double,
-        Dtype::F16 => Kind::Half,
-        Dtype::BF16 => Kind::BFloat16,
-        Dtype::I64 => Kind::Int64,
-        Dtype::I32 => Kind::Int,
-        Dtype::I16 => Kind::Int16,
-        Dtype::I8 => Kind::Int8,
-        Dtype::U8 => Kind::Uint8,
-        Dtype::BOOL => Kind::Bool,
-        other => bail!("unsupported safetensors dtype {other:?}"),
-    })
+    let found = DTYPES.iter().find(|(_, d)| *d == dtype).map(|&(k, _)| k);
+    found.with_context(|| format!("unsupported safetensors dtype {dtype:?}"))
 }
 
 /// Little-endian bytes of a tensor (moved to CPU, made contiguous).

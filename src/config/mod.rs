@@ -260,10 +260,11 @@ pub enum ScaleTarget {
     TrueScale,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum CropPolicy {
     Center,
+    #[default]
     None,
     Tile,
 }
@@ -277,7 +278,7 @@ pub struct TestSet {
     /// Resize to `data.load_size` (ForenSynths protocol) or feed full size.
     #[serde(default = "yes")]
     pub resize: bool,
-    #[serde(default = "crop_none")]
+    #[serde(default)]
     pub crop: CropPolicy,
     /// Generators of this set seen in training (for the generalization gap).
     #[serde(default)]
@@ -300,9 +301,6 @@ impl CropPolicy {
 
 fn yes() -> bool {
     true
-}
-fn crop_none() -> CropPolicy {
-    CropPolicy::None
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -332,16 +330,6 @@ impl Default for AttentionConfig {
             bias_init: 0.25,
             gate: Gate::Sigmoid,
             temperature: 1.0,
-        }
-    }
-}
-
-impl ModelConfig {
-    /// How many 3-channel groups the backbone's first convolution takes.
-    pub fn fusion_outputs(&self) -> i64 {
-        match self.combine {
-            Combine::Sum => 1,
-            Combine::Concat => self.scales.len() as i64,
         }
     }
 }

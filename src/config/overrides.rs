@@ -25,11 +25,10 @@ pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
     let mut node = tree;
     let parts: Vec<&str> = key.split('.').collect();
     for (depth, part) in parts.iter().enumerate() {
-        let last = depth + 1 == parts.len();
         if node.is_null() {
             *node = Value::Object(Default::default());
         }
-        let slot = match node {
+        node = match node {
             Value::Object(map) => map.entry(part.to_string()).or_insert(Value::Null),
             Value::Array(items) => {
                 let i: usize = part.parse().map_err(|_| ConfigError::Parse {
@@ -49,11 +48,7 @@ pub fn apply_override(tree: &mut Value, item: &str) -> Result<(), ConfigError> {
                 })
             }
         };
-        if last {
-            *slot = value;
-            return Ok(());
-        }
-        node = slot;
     }
-    unreachable!("the loop returns at the last key component")
+    *node = value;
+    Ok(())
 }

@@ -39,7 +39,7 @@ pub struct Suite {
     pub dataroot: PathBuf,
     #[serde(default = "super::yes")]
     pub resize: bool,
-    #[serde(default = "super::crop_none")]
+    #[serde(default)]
     pub crop: CropPolicy,
     #[serde(default)]
     pub seen: bool,
@@ -94,18 +94,14 @@ impl Suites {
     pub fn overrides(&self, data: &Path) -> Vec<String> {
         let t = &self.train;
         let json = |v: serde_json::Value| v.to_string();
+        let root = data.join(&t.dataroot).display().to_string();
+        let sets = serde_json::to_value(self.test_sets(data)).expect("test sets serialise");
         vec![
-            format!(
-                "data.dataroot={}",
-                json(data.join(&t.dataroot).display().to_string().into())
-            ),
+            format!("data.dataroot={}", json(root.into())),
             format!("data.train_split={}", json(t.train_split.clone().into())),
             format!("data.val_split={}", json(t.val_split.clone().into())),
             format!("data.classes={}", json(serde_json::json!(t.classes))),
-            format!(
-                "test.sets={}",
-                json(serde_json::to_value(self.test_sets(data)).expect("test sets serialise"))
-            ),
+            format!("test.sets={}", json(sets)),
         ]
     }
 }

@@ -1,6 +1,5 @@
-//! [`Config::validate`]: every out-of-range value at once, each with its key and the
-//! allowed range. Ranges of the data layer's own types (crop, blur, JPEG) are checked by
-//! that layer and reported here with the rest.
+//! [`Config::validate`]. Ranges of the data layer's own types (crop, blur, JPEG) are
+//! checked by that layer and reported here with the rest.
 use super::{Config, ConfigError, Fusion, Recipe};
 
 impl Config {

@@ -88,28 +88,21 @@ pub fn gaussian_blur(img: &RgbImage, sigma: f64) -> RgbImage {
     let w = gaussian_kernel(sigma);
     let (width, height) = (img.width() as usize, img.height() as usize);
     let buf: &mut [u8] = &mut out;
-    let mut line = Vec::new();
-    let mut ext = Vec::new();
-    let mut res = Vec::new();
+    let (mut line, mut ext, mut res) = (Vec::new(), Vec::new(), Vec::new());
+    // Axis 0 (each column: `width` lines of `height` values, a step of one row between
+    // values), then axis 1 (each row), which reads the already-truncated first pass.
+    let axes = [(width, height, 3, width * 3), (height, width, width * 3, 3)];
     for ch in 0..3 {
-        // axis 0: each column
-        for x in 0..width {
-            line.clear();
-            line.extend((0..height).map(|y| f64::from(buf[(y * width + x) * 3 + ch])));
-            res.resize(height, 0u8);
-            filter_line(&line, &mut res, &w, &mut ext);
-            for (y, &v) in res.iter().enumerate() {
-                buf[(y * width + x) * 3 + ch] = v;
-            }
-        }
-        // axis 1: each row, reading the already-truncated first pass
-        for y in 0..height {
-            line.clear();
-            line.extend((0..width).map(|x| f64::from(buf[(y * width + x) * 3 + ch])));
-            res.resize(width, 0u8);
-            filter_line(&line, &mut res, &w, &mut ext);
-            for (x, &v) in res.iter().enumerate() {
-                buf[(y * width + x) * 3 + ch] = v;
+        for (lines, len, line_step, value_step) in axes {
+            for l in 0..lines {
+                let at = |i: usize| l * line_step + i * value_step + ch;
+                line.clear();
+                line.extend((0..len).map(|i| f64::from(buf[at(i)])));
+                res.resize(len, 0u8);
+                filter_line(&line, &mut res, &w, &mut ext);
+                for (i, &v) in res.iter().enumerate() {
+                    buf[at(i)] = v;
+                }
             }
         }
     }

@@ -33,8 +33,7 @@ use super::skip::{Rejected, SkipReason};
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
 /// Size limits checked from the header, before any pixel memory is allocated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Largest width × height accepted.
     pub max_pixels: u64,
@@ -78,13 +77,9 @@ impl DecodeLimits {
             ));
         }
         if width.saturating_mul(height) > self.max_pixels {
-            return Err(Rejected::new(
-                SkipReason::Oversized,
-                format!(
-                    "{width}×{height} = {}",
-                    over_the_limit(width * height, self.max_pixels)
-                ),
-            ));
+            let over = over_the_limit(width * height, self.max_pixels);
+            let detail = format!("{width}×{height} = {over}");
+            return Err(Rejected::new(SkipReason::Oversized, detail));
         }
         Ok(())
     }
@@ -94,17 +89,10 @@ impl DecodeLimits {
 /// it takes for the two to differ (one at least), so the message never reads "16.8 MP over
 /// the limit of 16.8 MP".
 fn over_the_limit(pixels: u64, max: u64) -> String {
-    let mp = |n: u64| n as f64 / 1e6;
-    let decimals = (1..=6)
-        .find(|&d| format!("{:.*}", d, mp(pixels)) != format!("{:.*}", d, mp(max)))
-        .unwrap_or(6);
-    format!(
-        "{:.*} MP, over the limit of {:.*} MP",
-        decimals,
-        mp(pixels),
-        decimals,
-        mp(max)
-    )
+    let (pixels, max) = (pixels as f64 / 1e6, max as f64 / 1e6);
+    let differ = |d: usize| format!("{pixels:.d$}") != format!("{max:.d$}");
+    let decimals = (1..=6).find(|&d| differ(d)).unwrap_or(6);
+    format!("{pixels:.decimals$} MP, over the limit of {max:.decimals$} MP")
 }
 
 /// A format recognised by its signature.
@@ -152,10 +140,8 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, Rejec
 /// can be that large (`cap`, [`DecodeLimits::max_file_bytes`]).
 pub fn check_file_size(len: u64, cap: u64) -> Result<(), Rejected> {
     if len > cap {
-        return Err(Rejected::new(
-            SkipReason::Oversized,
-            format!("{len} bytes on disk, more than any image within the pixel limit"),
-        ));
+        let detail = format!("{len} bytes on disk, more than any image within the pixel limit");
+        return Err(Rejected::new(SkipReason::Oversized, detail));
     }
     Ok(())
 }
@@ -189,29 +175,19 @@ pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Rej
             SkipReason::UnsupportedFormat,
             format!("{other:?} files are not supported (PNG and JPEG are)"),
         )),
-        None => Err(Rejected::new(
-            SkipReason::NotImage,
-            format!("unknown signature {}", hex_prefix(bytes)),
-        )),
+        None => {
+            let hex: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            let detail = format!("unknown signature {}", hex.join(" "));
+            Err(Rejected::new(SkipReason::NotImage, detail))
+        }
     }
-}
-
-fn hex_prefix(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The IHDR fields that decide PIL's mode: (width, height, bit depth, colour type).
 fn png_header(bytes: &[u8]) -> Result<(u32, u32, u8, u8), Rejected> {
     if bytes.len() < 33 || !bytes.starts_with(PNG_MAGIC) || &bytes[12..16] != b"IHDR" {
-        return Err(Rejected::new(
-            SkipReason::Corrupt,
-            "PNG: truncated or missing IHDR",
-        ));
+        let detail = "PNG: truncated or missing IHDR";
+        return Err(Rejected::new(SkipReason::Corrupt, detail));
     }
     let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     Ok((be(16), be(20), bytes[24], bytes[25]))
@@ -250,13 +226,9 @@ fn to_rgb8_like_pil(img: DynamicImage, png_color_type: u8) -> Result<RgbImage, R
         DynamicImage::ImageRgb16(im) => im.pixels().flat_map(|p| high_rgb(&p.0)).collect(),
         DynamicImage::ImageRgba16(im) => im.pixels().flat_map(|p| high_rgb(&p.0)).collect(),
         other => {
-            return Err(Rejected::new(
-                SkipReason::UnsupportedFormat,
-                format!(
-                    "PNG decoded to an unexpected pixel type {:?}",
-                    other.color()
-                ),
-            ))
+            let color = other.color();
+            let detail = format!("PNG decoded to an unexpected pixel type {color:?}");
+            return Err(Rejected::new(SkipReason::UnsupportedFormat, detail));
         }
     };
     RgbImage::from_raw(w, h, rgb).ok_or_else(|| {

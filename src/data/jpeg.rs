@@ -87,10 +87,8 @@ thread_local! {
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Rejected> {
     DECOMPRESSOR.with(|cell| {
         let Some(d) = cell.borrow_mut().take().or_else(RawDecompressor::new) else {
-            return Err(Rejected::new(
-                SkipReason::Corrupt,
-                "cannot initialise libjpeg-turbo",
-            ));
+            let failed = "cannot initialise libjpeg-turbo";
+            return Err(Rejected::new(SkipReason::Corrupt, failed));
         };
         let mut clean = true;
         let result = decode_with(&d, bytes, limits, &mut clean);
@@ -120,15 +118,12 @@ fn decode_with(
     let colorspace = d.get(raw::TJPARAM_TJPARAM_COLORSPACE);
     if width <= 0 || height <= 0 {
         *clean = false;
-        return Err(corrupt(format!(
-            "no image in the datastream ({width}×{height}; truncated?)"
-        )));
+        let detail = format!("no image in the datastream ({width}×{height}; truncated?)");
+        return Err(corrupt(detail));
     }
     if precision != 8 {
-        return Err(Rejected::new(
-            SkipReason::UnsupportedFormat,
-            format!("{precision}-bit JPEG (PIL and this loader read 8-bit JPEG only)"),
-        ));
+        let detail = format!("{precision}-bit JPEG (PIL and this loader read 8-bit JPEG only)");
+        return Err(Rejected::new(SkipReason::UnsupportedFormat, detail));
     }
     limits.check(width as u64, height as u64)?;
     let (w, h) = (width as usize, height as usize);

@@ -16,8 +16,7 @@
 //! instead of using batch size 1; `bucket_memory` bounds what partial groups may hold.
 //! Each batch carries the sample indices, so scores map back to files.
 //!
-//! A file that cannot be used is recorded in the [`SkipLog`] and left out; the epoch
-//! goes on. Dropping the iterator stops the producer and joins it.
+//! A file that cannot be used is recorded in the [`SkipLog`] and left out; the epoch goes on.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,7 +27,6 @@ use std::thread::JoinHandle;
 
 use image::RgbImage;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 
 use super::decode::{decode_file, DecodeLimits};
 use super::discover::Sample;
@@ -38,8 +36,7 @@ use super::transform::Transform;
 use super::DataError;
 
 /// Loader settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LoaderOptions {
     pub batch_size: usize,
     /// Decode/augment threads (the producer thread comes on top).
@@ -90,10 +87,8 @@ impl LoaderOptions {
             return Err(DataError::invalid("train.batch_size", "must be at least 1"));
         }
         if self.workers == 0 || self.workers > 1024 {
-            return Err(DataError::invalid(
-                "data.workers",
-                format!("must be in 1..=1024, got {}", self.workers),
-            ));
+            let detail = format!("must be in 1..=1024, got {}", self.workers);
+            return Err(DataError::invalid("data.workers", detail));
         }
         Ok(())
     }
@@ -162,13 +157,8 @@ pub fn epoch_order(samples: &[Sample], opts: &LoaderOptions, epoch: usize) -> Ve
 
 /// The augmentation seed of one draw.
 pub fn draw_seed(seed: u64, epoch: usize, draw: Draw) -> [u64; 5] {
-    [
-        seed,
-        stream::AUGMENT,
-        epoch as u64,
-        draw.index as u64,
-        u64::from(draw.occurrence),
-    ]
+    let (index, occurrence) = (draw.index as u64, u64::from(draw.occurrence));
+    [seed, stream::AUGMENT, epoch as u64, index, occurrence]
 }
 
 /// Decodes and transforms one sample. Never panics: a panicking decoder becomes a skip.
@@ -186,11 +176,8 @@ pub fn load_one(
         Ok((applied.image, applied.upscaled))
     };
     catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-        Err(Skip::new(
-            &sample.path,
-            SkipReason::Corrupt,
-            format!("decoder panicked: {}", panic_message(&*panic)),
-        ))
+        let detail = format!("decoder panicked: {}", panic_message(&*panic));
+        Err(Skip::new(&sample.path, SkipReason::Corrupt, detail))
     })
 }
 
@@ -208,14 +195,6 @@ pub struct BatchIter {
     rx: Option<Receiver<Batch>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
-    draws: usize,
-}
-
-impl BatchIter {
-    /// Images drawn this epoch (skipped ones included): for progress bars.
-    pub fn draws(&self) -> usize {
-        self.draws
-    }
 }
 
 impl Iterator for BatchIter {
@@ -243,16 +222,15 @@ impl Drop for BatchIter {
         self.rx = None; // unblocks a producer waiting to send
         if let Some(Err(panic)) = self.handle.take().map(|h| h.join()) {
             // Dropping cannot fail, but a crashed loader must not pass unnoticed.
-            eprintln!(
-                "error: the loader thread panicked: {}",
-                panic_message(&*panic)
-            );
+            let why = panic_message(&*panic);
+            eprintln!("error: the loader thread panicked: {why}");
         }
     }
 }
 
 /// A loader over one sample list and transform. Its decode pool is built once and serves
 /// every epoch, so a training run starts `workers` threads once, not once per epoch.
+#[derive(Clone)]
 pub struct Loader {
     samples: Arc<Vec<Sample>>,
     transform: Arc<Transform>,
@@ -300,21 +278,12 @@ impl Loader {
     /// Starts loading one epoch (see the module docs).
     pub fn epoch(&self, epoch: usize) -> Result<BatchIter, DataError> {
         let order = epoch_order(&self.samples, &self.opts, epoch);
-        let draws = order.len();
         let (tx, rx) = mpsc::sync_channel(self.opts.prefetch.max(1));
         let stop = Arc::new(AtomicBool::new(false));
-        let producer = Producer {
-            samples: self.samples.clone(),
-            transform: self.transform.clone(),
-            opts: self.opts.clone(),
-            epoch,
-            skips: self.skips.clone(),
-            pool: self.pool.clone(),
-            stop: stop.clone(),
-        };
+        let (loader, stopped) = (self.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name("npr-loader".into())
-            .spawn(move || producer.run(order, tx))
+            .spawn(move || loader.produce(order, epoch, stopped, tx))
             .map_err(|e| {
                 DataError::invalid(
                     "data.workers",
@@ -325,7 +294,6 @@ impl Loader {
             rx: Some(rx),
             stop,
             handle: Some(handle),
-            draws,
         })
     }
 }
@@ -341,20 +309,17 @@ pub fn batches(
     Loader::new(samples, transform, opts, skips)?.epoch(epoch)
 }
 
-struct Producer {
-    samples: Arc<Vec<Sample>>,
-    transform: Arc<Transform>,
-    opts: LoaderOptions,
-    epoch: usize,
-    skips: Arc<SkipLog>,
-    pool: Option<Arc<rayon::ThreadPool>>,
-    stop: Arc<AtomicBool>,
-}
-
 type Outcome = Option<Result<(RgbImage, bool), Skip>>;
 
-impl Producer {
-    fn run(self, order: Vec<Draw>, out: mpsc::SyncSender<Batch>) {
+impl Loader {
+    /// The producer thread of one epoch (on a clone of the loader): see the module docs.
+    fn produce(
+        self,
+        order: Vec<Draw>,
+        epoch: usize,
+        stop: Arc<AtomicBool>,
+        out: mpsc::SyncSender<Batch>,
+    ) {
         let (res_tx, res_rx) = mpsc::channel::<(usize, Outcome)>();
         let window = (2 * self.opts.batch_size).max(4 * self.opts.workers);
         let mut buckets = Buckets {
@@ -365,14 +330,14 @@ impl Producer {
         let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
         let (mut submitted, mut emitted) = (0, 0);
         while emitted < order.len() {
-            if self.stop.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) {
                 return;
             }
             while submitted < order.len() && submitted < emitted + window {
                 let (pos, draw, limits) = (submitted, order[submitted], self.opts.limits);
-                let seed = draw_seed(self.opts.seed, self.epoch, draw);
+                let seed = draw_seed(self.opts.seed, epoch, draw);
                 let (samples, transform) = (self.samples.clone(), self.transform.clone());
-                let (stop, tx) = (self.stop.clone(), res_tx.clone());
+                let (stop, tx) = (stop.clone(), res_tx.clone());
                 let job = move || {
                     let outcome = (!stop.load(Ordering::SeqCst))
                         .then(|| load_one(&samples[draw.index], &transform, &limits, seed));
@@ -783,7 +748,6 @@ mod tests {
             ..LoaderOptions::default()
         };
         let mut it = batches(samples, augmenting(), opts, 0, Arc::new(SkipLog::new())).unwrap();
-        assert_eq!(it.draws(), 400);
         assert_eq!(it.next().map(|b| b.n), Some(2));
         drop(it); // joins; a hang here fails the test by timeout
     }

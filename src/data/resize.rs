@@ -48,16 +48,9 @@ fn precompute(in_size: usize, out_size: usize) -> Coeffs {
             k.iter_mut().for_each(|v| *v /= ww);
         }
         let one = f64::from(1u32 << PRECISION_BITS);
-        let fixed = k
-            .iter()
-            .map(|&v| {
-                if v < 0.0 {
-                    (-0.5 + v * one) as i32
-                } else {
-                    (0.5 + v * one) as i32
-                }
-            })
-            .collect();
+        // Pillow rounds half away from zero: `(int)(±0.5 + v · one)`.
+        let half = |v: f64| if v < 0.0 { -0.5 } else { 0.5 };
+        let fixed = k.iter().map(|&v| (half(v) + v * one) as i32).collect();
         starts.push(xmin as usize);
         weights.push(fixed);
     }
@@ -129,13 +122,11 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
         return RgbImage::new(width, height); // an empty side has nothing to sample
     }
-    let need_h = out_w != in_w;
-    let need_v = out_h != in_h;
-    let vc = precompute(in_h, out_h);
-    if !need_v {
+    if out_h == in_h {
         return horizontal(img, out_w, 0..in_h);
     }
-    if !need_h {
+    let vc = precompute(in_h, out_h);
+    if out_w == in_w {
         return vertical(img, &vc, 0);
     }
     // Like Pillow, the horizontal pass covers only the rows the vertical pass reads.
@@ -148,11 +139,7 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
 /// torchvision's `Resize(n)` with an int: the shorter side becomes `n`, the longer
 /// `int(n · long / short)`, aspect ratio kept.
 pub fn shorter_side_size(width: u32, height: u32, n: u32) -> (u32, u32) {
-    let (short, long) = if width <= height {
-        (width, height)
-    } else {
-        (height, width)
-    };
+    let (short, long) = (width.min(height), width.max(height));
     if short == 0 {
         return (width, height);
     }

@@ -33,38 +33,35 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// (the name written to `skipped.tsv`, same as serde's; the words of summaries).
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            SkipReason::Empty => ("empty", "empty file"),
+            SkipReason::Corrupt => ("corrupt", "truncated or corrupt"),
+            SkipReason::NotImage => ("not_image", "not an image"),
+            SkipReason::UnsupportedFormat => ("unsupported_format", "unsupported format"),
+            SkipReason::TooSmall => ("too_small", "zero-size or too small"),
+            SkipReason::Oversized => ("oversized", "oversized"),
+            SkipReason::Unreadable => ("unreadable", "unreadable"),
+            SkipReason::NotAFile => ("not_a_file", "not a file"),
+        }
+    }
+
     /// The name written to `skipped.tsv` (same as serde's).
     pub fn name(self) -> &'static str {
-        match self {
-            SkipReason::Empty => "empty",
-            SkipReason::Corrupt => "corrupt",
-            SkipReason::NotImage => "not_image",
-            SkipReason::UnsupportedFormat => "unsupported_format",
-            SkipReason::TooSmall => "too_small",
-            SkipReason::Oversized => "oversized",
-            SkipReason::Unreadable => "unreadable",
-            SkipReason::NotAFile => "not_a_file",
-        }
+        self.names().0
     }
 }
 
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SkipReason::Empty => "empty file",
-            SkipReason::Corrupt => "truncated or corrupt",
-            SkipReason::NotImage => "not an image",
-            SkipReason::UnsupportedFormat => "unsupported format",
-            SkipReason::TooSmall => "zero-size or too small",
-            SkipReason::Oversized => "oversized",
-            SkipReason::Unreadable => "unreadable",
-            SkipReason::NotAFile => "not a file",
-        })
+        f.write_str(self.names().1)
     }
 }
 
 /// A decoder's or a transform's refusal, before it is tied to a path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
 pub struct Rejected {
     pub reason: SkipReason,
     pub detail: String,
@@ -80,12 +77,6 @@ impl Rejected {
 
     pub fn at(self, path: &Path) -> Skip {
         Skip::new(path, self.reason, self.detail)
-    }
-}
-
-impl fmt::Display for Rejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.reason, self.detail)
     }
 }
 
@@ -196,13 +187,8 @@ impl SkipLog {
         use std::fmt::Write as _;
         let mut out = String::from("path\treason\tdetail\n");
         for s in self.skips() {
-            let _ = writeln!(
-                out,
-                "{}\t{}\t{}",
-                tsv_field(&s.path.to_string_lossy()),
-                s.reason.name(),
-                tsv_field(&s.detail)
-            );
+            let (path, detail) = (tsv_field(&s.path.to_string_lossy()), tsv_field(&s.detail));
+            let _ = writeln!(out, "{path}\t{}\t{detail}", s.reason.name());
         }
         out
     }

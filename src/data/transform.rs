@@ -7,13 +7,9 @@
 //! through libjpeg-turbo, byte-identical to PIL — [`super::jpeg`]), then `RandomCrop` and
 //! `RandomHorizontalFlip`. Normalisation is left to the device.
 //!
-//! Testing: optional perturbations first (robustness studies: blur σ, resize, JPEG
-//! quality), then the set's policy: resize to `load × load` or not, and `center` crop, no
-//! crop, or `tile` (GenImage: an image smaller than the crop is repeated until it covers
-//! it, then centre-cropped).
-//!
-//! An image smaller than a crop is resized up (shorter side = crop, bilinear) and
-//! reported through [`Applied::upscaled`] so the loader can count it as a warning.
+//! Testing: optional perturbations (robustness studies), then the set's policy: resize or
+//! not, and a [`Crop`] ([`TestTransform`]). An image smaller than a crop is resized up and
+//! reported through [`Applied::upscaled`], which the loader counts as a warning.
 
 use image::imageops;
 use image::RgbImage;
@@ -27,8 +23,7 @@ use super::skip::{Rejected, SkipReason};
 use super::DataError;
 
 /// How a resize to `n` treats the aspect ratio.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ResizeMode {
     /// `n × n`, aspect ratio not kept: the official NPR (`transforms.Resize((n, n))`).
     #[default]
@@ -95,32 +90,21 @@ fn augmentation_problems<T: PartialOrd + Copy + std::fmt::Display>(
     .filter_map(Result::err)
     .collect();
     if lo > hi {
-        out.push(DataError::invalid(
-            &range_key,
-            format!("[{lo}, {hi}] is not a range (lo ≤ hi)"),
-        ));
+        let detail = format!("[{lo}, {hi}] is not a range (lo ≤ hi)");
+        out.push(DataError::invalid(&range_key, detail));
     }
     out
 }
 
-fn yes() -> bool {
-    true
-}
-
 /// The training transform (official NPR defaults: load 256, crop 224, flip, no blur/JPEG).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TrainTransform {
     /// Resize target before cropping; `None` keeps the decoded size.
     pub load_size: Option<u32>,
-    #[serde(default)]
     pub resize_mode: ResizeMode,
     pub crop_size: u32,
-    #[serde(default = "yes")]
     pub flip: bool,
-    #[serde(default)]
     pub blur: BlurAug,
-    #[serde(default)]
     pub jpeg: JpegAug,
 }
 
@@ -138,8 +122,7 @@ impl Default for TrainTransform {
 }
 
 /// The test-time crop policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Crop {
     /// Centre crop `n × n` (torchvision `CenterCrop` rounding).
     Center(u32),
@@ -154,25 +137,20 @@ pub enum Crop {
 /// order — blur, then `pre_resize`, then JPEG (compression last, as when an image is
 /// shared) — then the set's protocol: `resize` to `n × n` (official NPR
 /// `Resize((n, n))`) or not, then `crop`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TestTransform {
     pub resize: Option<u32>,
     pub crop: Crop,
     /// Re-encode as JPEG at this quality (PIL-identical bytes).
-    #[serde(default)]
     pub jpeg_quality: Option<u8>,
     /// Gaussian blur with this σ (scipy `gaussian_filter` per channel).
-    #[serde(default)]
     pub blur_sigma: Option<f64>,
     /// Resize so that the shorter side is this (bilinear, aspect ratio kept).
-    #[serde(default)]
     pub pre_resize: Option<u32>,
 }
 
 /// Either transform, as the loader takes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Transform {
     Train(TrainTransform),
     Test(TestTransform),
@@ -224,29 +202,14 @@ impl TrainTransform {
             .filter_map(Result::err)
             .collect();
         if let Some(load) = self.load_size.filter(|&load| self.crop_size > load) {
-            out.push(DataError::invalid(
-                "data.crop_size",
-                format!(
-                    "{} is larger than data.load_size {load} (crop ≤ load size)",
-                    self.crop_size
-                ),
-            ));
+            let crop = self.crop_size;
+            let detail = format!("{crop} is larger than data.load_size {load} (crop ≤ load size)");
+            out.push(DataError::invalid("data.crop_size", detail));
         }
-        let (blur, jpeg) = (&self.blur, &self.jpeg);
-        out.extend(augmentation_problems(
-            "data.blur",
-            blur.prob,
-            "sigma",
-            blur.sigma,
-            check_sigma,
-        ));
-        out.extend(augmentation_problems(
-            "data.jpeg",
-            jpeg.prob,
-            "quality",
-            jpeg.quality,
-            check_quality,
-        ));
+        let (b, j) = (&self.blur, &self.jpeg);
+        let blur = augmentation_problems("data.blur", b.prob, "sigma", b.sigma, check_sigma);
+        let jpeg = augmentation_problems("data.jpeg", j.prob, "quality", j.quality, check_quality);
+        out.extend(blur.into_iter().chain(jpeg));
         out
     }
 
@@ -315,14 +278,9 @@ fn resize_to(img: RgbImage, n: u32, mode: ResizeMode) -> Result<RgbImage, Reject
         ResizeMode::ShorterSide => shorter_side_size(img.width(), img.height(), n),
     };
     if u64::from(w) * u64::from(h) > MAX_RESIZED_PIXELS {
-        return Err(Rejected::new(
-            SkipReason::Oversized,
-            format!(
-                "resizing {}×{} to {w}×{h} exceeds {MAX_RESIZED_PIXELS} pixels",
-                img.width(),
-                img.height()
-            ),
-        ));
+        let (iw, ih) = img.dimensions();
+        let detail = format!("resizing {iw}×{ih} to {w}×{h} exceeds {MAX_RESIZED_PIXELS} pixels");
+        return Err(Rejected::new(SkipReason::Oversized, detail));
     }
     Ok(if (w, h) == img.dimensions() {
         img
@@ -397,14 +355,11 @@ pub fn apply_train(
     let (img, upscaled) = ensure_covers(img, c)?;
     let top = rng.gen_range(0..=img.height() - c);
     let left = rng.gen_range(0..=img.width() - c);
-    let mut out = imageops::crop_imm(&img, left, top, c, c).to_image();
+    let mut image = imageops::crop_imm(&img, left, top, c, c).to_image();
     if t.flip && rng.gen_bool(0.5) {
-        imageops::flip_horizontal_in_place(&mut out);
+        imageops::flip_horizontal_in_place(&mut image);
     }
-    Ok(Applied {
-        image: out,
-        upscaled,
-    })
+    Ok(Applied { image, upscaled })
 }
 
 /// The test transform: blur, pre-resize, JPEG (each if set), resize, crop policy.
@@ -421,23 +376,15 @@ pub fn apply_test(mut img: RgbImage, t: &TestTransform) -> Result<Applied, Rejec
     if let Some(n) = t.resize {
         img = resize_to(img, n, ResizeMode::Square)?;
     }
-    Ok(match t.crop {
-        Crop::None => Applied {
-            image: img,
-            upscaled: false,
-        },
+    let (image, upscaled) = match t.crop {
+        Crop::None => (img, false),
         Crop::Center(n) => {
             let (img, upscaled) = ensure_covers(img, n)?;
-            Applied {
-                image: center_crop(&img, n),
-                upscaled,
-            }
+            (center_crop(&img, n), upscaled)
         }
-        Crop::Tile(n) => Applied {
-            image: center_crop(&tile_to_cover(&img, n), n),
-            upscaled: false,
-        },
-    })
+        Crop::Tile(n) => (center_crop(&tile_to_cover(&img, n), n), false),
+    };
+    Ok(Applied { image, upscaled })
 }
 
 #[cfg(test)]
@@ -703,27 +650,7 @@ mod tests {
     }
 
     #[test]
-    fn serde_shapes() {
-        let t: TestTransform = serde_json::from_str(
-            r#"{"jpeg_quality": 75, "blur_sigma": 1.0, "resize": null, "crop": {"tile": 224}}"#,
-        )
-        .unwrap();
-        assert_eq!(t.crop, Crop::Tile(224));
-        assert_eq!(
-            (t.jpeg_quality, t.blur_sigma, t.resize),
-            (Some(75), Some(1.0), None)
-        );
-        let none: Crop = serde_json::from_str(r#""none""#).unwrap();
-        assert_eq!(none, Crop::None);
-        let err = serde_json::from_str::<TrainTransform>(
-            r#"{"load_size": 256, "crop_size": 224, "flp": true}"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("flp"), "{err}");
-        let train: TrainTransform =
-            serde_json::from_str(r#"{"load_size": 256, "crop_size": 224}"#).unwrap();
-        assert_eq!(train, TrainTransform::default());
+    fn output_size_is_fixed_unless_full_size() {
         let fixed = Transform::Test(TestTransform {
             resize: Some(256),
             ..Default::default()

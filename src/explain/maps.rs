@@ -55,9 +55,8 @@ impl ImageMaps {
             "{k} branches of {c} channels for {} scales",
             scales.len()
         );
-        Ok(Self::from_planes(
-            &branches, &fused, scales, h as usize, w as usize,
-        ))
+        let (h, w) = (h as usize, w as usize);
+        Ok(Self::from_planes(&branches, &fused, scales, h, w))
     }
 
     /// From CPU planes: `branches` is k×3×h×w normalised values, `fused` (3·g)×h×w.
@@ -113,14 +112,6 @@ impl ImageMaps {
         let keys = self.scales.iter().map(|&s| map_name(s));
         keys.chain(["fused".to_string()])
             .zip(self.branches.iter().chain([&self.fused]))
-    }
-
-    /// (file name, picture) of every map for `stem`: `STEM_npr0.25.png`, …,
-    /// `STEM_identity.png`, `STEM_fused.png`.
-    pub fn named(&self, stem: &str) -> Vec<(String, &RgbImage)> {
-        self.keyed()
-            .map(|(key, img)| (format!("{stem}_{key}.png"), img))
-            .collect()
     }
 }
 
@@ -201,11 +192,6 @@ pub struct Stretch {
 }
 
 impl Explanation {
-    /// The mean weight of every branch over the colour channels.
-    pub fn branch_weights(&self) -> Vec<f64> {
-        crate::eval::score::branch_means(&self.weights)
-    }
-
     /// The JSON summary; `files` maps each map key to what the caller names it.
     pub fn summary(&self, path: &str, files: BTreeMap<String, String>) -> MapsJson {
         MapsJson {
@@ -214,7 +200,7 @@ impl Explanation {
             logit: self.logit,
             pred: crate::eval::score::call(self.logit),
             scales: self.maps.scales.clone(),
-            weights: self.branch_weights(),
+            weights: crate::eval::score::branch_means(&self.weights),
             weights_rgb: self.weights.chunks(3).map(<[f32]>::to_vec).collect(),
             stretch: Stretch {
                 percentile: STRETCH_PERCENTILE,
@@ -225,11 +211,12 @@ impl Explanation {
         }
     }
 
-    /// Writes `STEM_<map>.png` for every map and `STEM.json` into `dir` (atomically).
+    /// Writes `STEM_<key>.png` for every map (`STEM_npr0.25.png`, …, `STEM_identity.png`,
+    /// `STEM_fused.png`) and `STEM.json` into `dir` (atomically).
     pub fn write(&self, dir: &Path, stem: &str, source: &Path) -> Result<()> {
         let mut files = BTreeMap::new();
-        let keys = self.maps.keyed().map(|(key, _)| key);
-        for (key, (name, img)) in keys.zip(self.maps.named(stem)) {
+        for (key, img) in self.maps.keyed() {
+            let name = format!("{stem}_{key}.png");
             crate::atomic::write(&dir.join(&name), &png_bytes(img)?)?;
             files.insert(key, name);
         }
@@ -353,15 +340,7 @@ mod tests {
         );
         assert!(maps.fused.as_raw().iter().all(|&v| v == 255));
         assert_eq!(maps.fused_limit, 0.5);
-        let names: Vec<String> = maps.named("x").into_iter().map(|(n, _)| n).collect();
-        assert_eq!(
-            names,
-            [
-                "x_npr0.5.png",
-                "x_npr0.25.png",
-                "x_identity.png",
-                "x_fused.png"
-            ]
-        );
+        let keys: Vec<String> = maps.keyed().map(|(key, _)| key).collect();
+        assert_eq!(keys, ["npr0.5", "npr0.25", "identity", "fused"]);
     }
 }

@@ -110,49 +110,40 @@ impl ConvBn {
     }
 }
 
-/// 1×1 conv + BN on the shortcut when the shape changes (`downsample.0`, `downsample.1`).
-#[derive(Debug)]
-struct Downsample(ConvBn);
-
-impl Downsample {
-    fn new(vs: nn::Path, inp: i64, out: i64, stride: i64) -> Self {
-        Downsample(ConvBn::new(&vs / "0", &vs / "1", inp, out, 1, stride, 0))
-    }
-}
-
 /// A residual block: bottleneck (1×1, 3×3/stride, 1×1 ×4) or basic (3×3/stride, 3×3).
 #[derive(Debug)]
 struct Block {
     units: Vec<ConvBn>,
-    downsample: Option<Downsample>,
+    /// 1×1 conv + BN on the shortcut when the shape changes (`downsample.0`, `downsample.1`).
+    downsample: Option<ConvBn>,
 }
 
 impl Block {
-    fn bottleneck(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
-        let out = planes * 4;
+    fn new(vs: nn::Path, inp: i64, planes: i64, stride: i64, bottleneck: bool) -> Self {
         let unit = |i: usize, inp, out, k, stride, padding| {
             let (conv, bn) = (&vs / format!("conv{i}"), &vs / format!("bn{i}"));
             ConvBn::new(conv, bn, inp, out, k, stride, padding)
         };
-        Block {
-            units: vec![
+        let (units, out) = if bottleneck {
+            let out = planes * 4;
+            let units = vec![
                 unit(1, inp, planes, 1, 1, 0),
                 unit(2, planes, planes, 3, stride, 1),
                 unit(3, planes, out, 1, 1, 0),
-            ],
-            downsample: (stride != 1 || inp != out)
-                .then(|| Downsample::new(&vs / "downsample", inp, out, stride)),
-        }
-    }
-
-    fn basic(vs: nn::Path, inp: i64, planes: i64, stride: i64) -> Self {
+            ];
+            (units, out)
+        } else {
+            let units = vec![
+                unit(1, inp, planes, 3, stride, 1),
+                unit(2, planes, planes, 3, 1, 1),
+            ];
+            (units, planes)
+        };
+        let ds = &vs / "downsample";
         Block {
-            units: vec![
-                ConvBn::new(&vs / "conv1", &vs / "bn1", inp, planes, 3, stride, 1),
-                ConvBn::new(&vs / "conv2", &vs / "bn2", planes, planes, 3, 1, 1),
-            ],
-            downsample: (stride != 1 || inp != planes)
-                .then(|| Downsample::new(&vs / "downsample", inp, planes, stride)),
+            units,
+            downsample: (stride != 1 || inp != out)
+                .then(|| ConvBn::new(&ds / "0", &ds / "1", inp, out, 1, stride, 0)),
         }
     }
 
@@ -166,16 +157,14 @@ impl Block {
             }
         }
         let shortcut = match &self.downsample {
-            Some(Downsample(d)) => d.forward_t(x, train),
+            Some(d) => d.forward_t(x, train),
             None => x.shallow_clone(),
         };
         (y + shortcut).relu()
     }
 
     fn units_mut(&mut self) -> impl Iterator<Item = &mut ConvBn> {
-        self.units
-            .iter_mut()
-            .chain(self.downsample.iter_mut().map(|d| &mut d.0))
+        self.units.iter_mut().chain(self.downsample.iter_mut())
     }
 }
 
@@ -209,12 +198,7 @@ impl ResNet {
             let mut blocks = Vec::new();
             for j in 0..n {
                 let s = if j == 0 { stride } else { 1 };
-                let block_vs = &stage / j;
-                blocks.push(if bottleneck {
-                    Block::bottleneck(block_vs, inp, planes, s)
-                } else {
-                    Block::basic(block_vs, inp, planes, s)
-                });
+                blocks.push(Block::new(&stage / j, inp, planes, s, bottleneck));
                 inp = planes * expansion;
             }
             layers.push(blocks);
@@ -228,11 +212,8 @@ impl ResNet {
 
     /// x: [b, in_channels, h, w] → pooled features [b, feature_dim].
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y =
-            self.stem
-                .forward_t(x, train)
-                .relu()
-                .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let y = self.stem.forward_t(x, train).relu();
+        let mut y = y.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for stage in &self.layers {
             for block in stage {
                 y = block.forward_t(&y, train);

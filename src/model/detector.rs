@@ -7,7 +7,7 @@ use super::backbone::ResNet;
 use super::fusion::{energy_normalise, ScaleFusion};
 use super::input::to_channels_last;
 use super::npr::npr_branches;
-use crate::config::{BranchNorm, ModelConfig};
+use crate::config::{BranchNorm, Combine, ModelConfig};
 
 #[derive(Debug)]
 pub struct Detector {
@@ -56,10 +56,15 @@ impl Detector {
     }
 
     pub fn new(vs: &nn::Path, config: &ModelConfig) -> Self {
+        // The 3-channel groups the fusion hands the backbone.
+        let groups = match config.combine {
+            Combine::Sum => 1,
+            Combine::Concat => config.scales.len() as i64,
+        };
         Detector {
             config: config.clone(),
             fusion: ScaleFusion::new(vs, config),
-            backbone: ResNet::new(vs, config.backbone, 3 * config.fusion_outputs()),
+            backbone: ResNet::new(vs, config.backbone, 3 * groups),
             channels_last: false,
         }
     }
@@ -72,15 +77,15 @@ impl Detector {
     /// The forward pass that also returns what the backbone's input is made of (for
     /// `npr predict --maps` and `npr serve`): the raw NPR branches and the fused map.
     pub fn forward_with_maps(&self, x: &Tensor, train: bool) -> (DetectorOutput, InputMaps) {
-        let raw = npr_branches(x, &self.config.scales); // [b, k, 3, h, w]
-        let branches =
-            if self.config.branch_norm == BranchNorm::Energy && self.config.scales.len() > 1 {
-                energy_normalise(&raw)
-            } else {
-                raw.shallow_clone()
-            };
-        let (fused, weights) = self.fusion.fuse(&branches, self.config.combine); // [b, 3 or 3k, h, w], [b, k, 3]
-        let fused = fused * self.config.npr_gain;
+        let c = &self.config;
+        let branches = npr_branches(x, &c.scales); // [b, k, 3, h, w]
+        let normalised = if c.branch_norm == BranchNorm::Energy && c.scales.len() > 1 {
+            energy_normalise(&branches)
+        } else {
+            branches.shallow_clone()
+        };
+        let (fused, weights) = self.fusion.fuse(&normalised, c.combine); // [b, 3 or 3k, h, w], [b, k, 3]
+        let fused = fused * c.npr_gain;
         let input = if self.channels_last {
             to_channels_last(&fused)
         } else {
@@ -93,13 +98,7 @@ impl Detector {
             weights,
             features,
         };
-        (
-            output,
-            InputMaps {
-                branches: raw,
-                fused,
-            },
-        )
+        (output, InputMaps { branches, fused })
     }
 }
 

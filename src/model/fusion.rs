@@ -37,21 +37,17 @@ pub enum ScaleFusion {
 
 impl ScaleFusion {
     pub fn new(vs: &nn::Path, config: &ModelConfig) -> Self {
-        let k = config.scales.len();
+        let (k, attention) = (config.scales.len(), &config.attention);
         match config.fusion {
-            Fusion::Attention => ScaleFusion::Attention(ScaleAttention::new(
-                vs / ATTENTION_PREFIX,
-                k,
-                &config.attention,
-            )),
+            Fusion::Attention => {
+                ScaleFusion::Attention(ScaleAttention::new(vs / ATTENTION_PREFIX, k, attention))
+            }
             Fusion::Equal => ScaleFusion::Equal { branches: k as i64 },
-            Fusion::Learned => ScaleFusion::Learned {
-                logits: vs.var(
-                    LEARNED_WEIGHTS,
-                    &[k as i64, 3],
-                    nn::Init::Const(config.attention.bias_init),
-                ),
-            },
+            Fusion::Learned => {
+                let init = nn::Init::Const(attention.bias_init);
+                let logits = vs.var(LEARNED_WEIGHTS, &[k as i64, 3], init);
+                ScaleFusion::Learned { logits }
+            }
             Fusion::Single => ScaleFusion::Single,
         }
     }

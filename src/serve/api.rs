@@ -17,7 +17,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Json, Router};
 use base64::Engine as _;
 use image::RgbImage;
@@ -64,17 +64,14 @@ pub struct AppState {
 
 pub fn router(state: AppState, hosts: Arc<AllowedHosts>) -> Router {
     Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", assets::INDEX_HTML) }),
-        )
+        .route("/", asset("text/html; charset=utf-8", assets::INDEX_HTML))
         .route(
             "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", assets::APP_JS) }),
+            asset("text/javascript; charset=utf-8", assets::APP_JS),
         )
         .route(
             "/style.css",
-            get(|| async { asset("text/css; charset=utf-8", assets::STYLE_CSS) }),
+            asset("text/css; charset=utf-8", assets::STYLE_CSS),
         )
         .route("/api/health", get(health))
         .route("/api/predict", post(predict))
@@ -86,23 +83,24 @@ pub fn router(state: AppState, hosts: Arc<AllowedHosts>) -> Router {
         .layer(middleware::from_fn_with_state(hosts, guard::check))
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // The page loads nothing from elsewhere; maps arrive as data: URLs.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    r
+/// GET of a compiled-in file of the page.
+fn asset(content_type: &'static str, body: &'static str) -> MethodRouter<AppState> {
+    get(move || async move {
+        let mut r = body.into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        // The page loads nothing from elsewhere; maps arrive as data: URLs.
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
+            ),
+        );
+        let nosniff = HeaderValue::from_static("nosniff");
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, nosniff);
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        r
+    })
 }
 
 async fn health(State(s): State<AppState>) -> Response {
@@ -191,10 +189,8 @@ async fn folder(State(s): State<AppState>) -> Response {
 }
 
 fn folder_off() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "folder mode is off: start `npr serve` with --root DIR".to_string(),
-    )
+    let why = "folder mode is off: start `npr serve` with --root DIR";
+    error(StatusCode::NOT_FOUND, why.to_string())
 }
 
 async fn folder_predict(
@@ -253,14 +249,9 @@ async fn answer(
         Ok(img) => img,
         Err(NotDecoded::Stopping) => return busy("shutting down"),
         Err(NotDecoded::Rejected(r)) => {
-            return error(
-                status_of(r.reason),
-                format!(
-                    "{name}: not accepted as an image ({}): {}",
-                    r.reason.name(),
-                    r.detail
-                ),
-            )
+            let (reason, detail) = (r.reason.name(), &r.detail);
+            let why = format!("{name}: not accepted as an image ({reason}): {detail}");
+            return error(status_of(r.reason), why);
         }
     };
     let kib = u32::try_from(image.as_raw().len() / 1024 + 1).unwrap_or(u32::MAX);
@@ -268,12 +259,8 @@ async fn answer(
     let Ok(permit) = queued.try_acquire_many_owned(kib.min(s.queued_kib_total)) else {
         return busy("the model is busy (too many images waiting); retry shortly");
     };
-    let (tx, rx) = oneshot::channel();
-    match s.worker.submit(ScoreJob {
-        image,
-        maps,
-        reply: tx,
-    }) {
+    let (reply, rx) = oneshot::channel();
+    match s.worker.submit(ScoreJob { image, maps, reply }) {
         Ok(()) => {}
         Err(Refused::Busy) => return busy("the model is busy (queue full); retry shortly"),
         Err(Refused::Stopped) => return busy("the model has stopped (shutting down)"),
@@ -281,16 +268,13 @@ async fn answer(
     let scored = match rx.await {
         Ok(Ok(scored)) => scored,
         Ok(Err(e)) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("{name}: scoring failed: {e}"),
-            )
+            let why = format!("{name}: scoring failed: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, why);
         }
         Err(_) => return busy("the model has stopped (shutting down)"),
     };
     drop(permit);
-    let scales = s.worker.config.model.scales.clone();
-    let policy = s.policy.clone();
+    let (scales, policy) = (s.worker.config.model.scales.clone(), s.policy.clone());
     let rendered =
         tokio::task::spawn_blocking(move || render(scored, &scales, &name, &policy)).await;
     match rendered {
@@ -308,16 +292,22 @@ fn render(
     name: &str,
     policy: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let (logit, score) = (scored.logit, scored.score);
-    let weights_rgb: Vec<Vec<f32>> = scored.weights.chunks(3).map(<[f32]>::to_vec).collect();
-    let weights = crate::eval::score::branch_means(&scored.weights);
-    let Some(explained) = scored.explanation() else {
+    let (logit, score, weights) = (scored.logit, scored.score, scored.weights);
+    let Some(maps) = scored.maps else {
+        let weights_rgb: Vec<Vec<f32>> = weights.chunks(3).map(<[f32]>::to_vec).collect();
         return Ok(json!({
             "path": name, "score": score, "logit": logit,
             "pred": crate::eval::score::call(logit),
-            "scales": scales, "weights": weights, "weights_rgb": weights_rgb,
-            "preprocessing": policy,
+            "scales": scales, "weights": crate::eval::score::branch_means(&weights),
+            "weights_rgb": weights_rgb, "preprocessing": policy,
         }));
+    };
+    // With maps: the same Explanation `npr predict --maps` writes.
+    let explained = Explanation {
+        logit,
+        score,
+        weights,
+        maps,
     };
     let urls = data_urls(&explained)?;
     let mut value = serde_json::to_value(explained.summary(name, urls))?;

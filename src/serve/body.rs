@@ -30,14 +30,12 @@ pub enum BodyRefused {
 impl BodyRefused {
     /// The answer; `too_large` words the 413 (it knows the limits).
     pub fn response(self, deadline: Duration, too_large: impl FnOnce() -> Response) -> Response {
+        let secs = deadline.as_secs_f64();
         match self {
             BodyRefused::TooLarge => too_large(),
             BodyRefused::TimedOut => error(
                 StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the upload did not arrive within {:.1} s (--body-timeout)",
-                    deadline.as_secs_f64()
-                ),
+                format!("the upload did not arrive within {secs:.1} s (--body-timeout)"),
             ),
             BodyRefused::Busy => busy("too many uploads in memory; retry shortly"),
             BodyRefused::Broken(why) => error(
@@ -62,10 +60,8 @@ pub async fn read(
     deadline: Duration,
     budget_kib: &std::sync::Arc<Semaphore>,
 ) -> Result<Upload, BodyRefused> {
-    match tokio::time::timeout(deadline, collect(body, limit, budget_kib)).await {
-        Ok(read) => read,
-        Err(_) => Err(BodyRefused::TimedOut),
-    }
+    let read = tokio::time::timeout(deadline, collect(body, limit, budget_kib)).await;
+    read.unwrap_or(Err(BodyRefused::TimedOut))
 }
 
 async fn collect(

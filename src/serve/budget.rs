@@ -114,15 +114,9 @@ impl Budget {
         if cost.bytes <= limit {
             return Ok(());
         }
-        Err(Rejected::new(
-            SkipReason::Oversized,
-            format!(
-                "{}×{} decodes to {} (over the limit): {why}",
-                cost.width,
-                cost.height,
-                mib(cost.bytes)
-            ),
-        ))
+        let (w, h, bytes) = (cost.width, cost.height, mib(cost.bytes));
+        let detail = format!("{w}×{h} decodes to {bytes} (over the limit): {why}");
+        Err(Rejected::new(SkipReason::Oversized, detail))
     }
 }
 

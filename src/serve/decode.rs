@@ -95,14 +95,8 @@ impl Decoder {
 async fn blocking(
     f: impl FnOnce() -> Result<RgbImage, Rejected> + Send + 'static,
 ) -> Result<RgbImage, Rejected> {
-    let run = move || {
-        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-            Err(Rejected::new(
-                SkipReason::Corrupt,
-                "the decoder panicked on this file",
-            ))
-        })
-    };
+    let panicked = || Rejected::new(SkipReason::Corrupt, "the decoder panicked on this file");
+    let run = move || catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panicked()));
     tokio::task::spawn_blocking(run)
         .await
         .unwrap_or_else(|e| Err(Rejected::new(SkipReason::Corrupt, e.to_string())))

@@ -26,12 +26,8 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// At most `max` images, walked again when older than [`REFRESH`].
-    pub fn new(root: Arc<FolderRoot>, max: usize) -> Self {
-        Self::with_refresh(root, max, REFRESH)
-    }
-
-    pub fn with_refresh(root: Arc<FolderRoot>, max: usize, refresh: Duration) -> Self {
+    /// At most `max` images, walked again when older than `refresh` ([`REFRESH`]).
+    pub fn new(root: Arc<FolderRoot>, max: usize, refresh: Duration) -> Self {
         Listing {
             root,
             max,
@@ -79,8 +75,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.png"), b"x").unwrap();
         let root = Arc::new(FolderRoot::new(dir.path()).unwrap());
-        let cached = Listing::new(root.clone(), 10);
-        let fresh = Listing::with_refresh(root, 10, Duration::ZERO);
+        let cached = Listing::new(root.clone(), 10, REFRESH);
+        let fresh = Listing::new(root, 10, Duration::ZERO);
         assert_eq!(
             (
                 count(&cached.get().await.unwrap()),

@@ -61,27 +61,17 @@ pub struct Ready {
 pub fn run(options: &ServeOptions, on_ready: impl FnOnce(&Ready)) -> Result<()> {
     let addr = parse_addr(&options.addr)?;
     options.net.validate()?;
-    let root = options
-        .root
-        .as_deref()
-        .map(FolderRoot::new)
-        .transpose()?
-        .map(Arc::new);
+    let root = options.root.as_deref().map(FolderRoot::new).transpose()?;
     if options.batch_size == 0 || options.queue == 0 {
         return Err(crate::usage!("--batch-size and --queue must be at least 1"));
     }
     crate::interrupt::install_for_server()?;
-    let worker = Worker::spawn(
-        &options.checkpoint,
-        options.device,
-        options.batch_size,
-        options.queue,
-    )?;
+    let worker = Worker::spawn(options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let served = runtime.block_on(serve(options, addr, worker, root, on_ready));
+    let served = runtime.block_on(serve(options, addr, worker, root.map(Arc::new), on_ready));
     // Decodes still running on the blocking pool are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(500));
     served
@@ -108,13 +98,8 @@ async fn serve(
     if let Some(listing) = state.listing.clone() {
         tokio::spawn(async move { listing.get().await }); // walked once, before the page asks
     }
-    listen::serve(
-        listener,
-        api::router(state, hosts),
-        options.net,
-        stop_requested(),
-    )
-    .await;
+    let app = api::router(state, hosts);
+    listen::serve(listener, app, options.net, stop_requested()).await;
     Ok(())
 }
 
@@ -123,14 +108,10 @@ fn state(options: &ServeOptions, worker: Worker, root: Option<Arc<FolderRoot>>) 
     let transform = Arc::new(predict_transform(&worker.config));
     // A checkpoint that scores at full size sees whole images: cap them at what one
     // forward pass may hold (see `worker::MAX_BATCH_PIXELS`); resized inputs may be large.
-    let limits = if transform.output_size().is_none() {
-        DecodeLimits {
-            max_pixels: worker::MAX_BATCH_PIXELS,
-            ..DecodeLimits::default()
-        }
-    } else {
-        DecodeLimits::default()
-    };
+    let mut limits = DecodeLimits::default();
+    if transform.output_size().is_none() {
+        limits.max_pixels = worker::MAX_BATCH_PIXELS;
+    }
     let budget_kib =
         u32::try_from(LoaderOptions::default().bucket_memory / 1024).unwrap_or(u32::MAX);
     AppState {
@@ -142,7 +123,7 @@ fn state(options: &ServeOptions, worker: Worker, root: Option<Arc<FolderRoot>>) 
         body_timeout: options.net.body_timeout,
         queued_kib: Arc::new(Semaphore::new(budget_kib as usize)),
         queued_kib_total: budget_kib,
-        listing: root.map(|r| Arc::new(Listing::new(r, api::MAX_LISTED))),
+        listing: root.map(|r| Arc::new(Listing::new(r, api::MAX_LISTED, listing::REFRESH))),
         reclaimer: memory::Reclaimer::spawn(),
         checkpoint: options.checkpoint.display().to_string(),
     }

@@ -38,10 +38,8 @@ pub fn status_of(reason: SkipReason) -> StatusCode {
 
 /// The answer for a known route with the wrong method.
 pub async fn method_not_allowed() -> Response {
-    error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this route (POST /api/predict; GET for the others)".into(),
-    )
+    let why = "method not allowed on this route (POST /api/predict; GET for the others)";
+    error(StatusCode::METHOD_NOT_ALLOWED, why.into())
 }
 
 /// The answer for an unknown route.

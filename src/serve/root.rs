@@ -11,25 +11,18 @@ use serde::Serialize;
 
 use crate::data::{images_under, label_of_folder};
 
-/// Why a path was refused.
-#[derive(Debug, PartialEq, Eq)]
+/// Why a path was refused; each carries its message.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PathRefused {
     /// Not a relative path of plain names (403).
+    #[error("{0}")]
     NotBelowRoot(String),
     /// Below the root by name, but resolves outside it (a symlink; 403).
+    #[error("{0}")]
     Escapes(String),
     /// Nothing readable there (404).
+    #[error("{0}")]
     NotFound(String),
-}
-
-impl std::fmt::Display for PathRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PathRefused::NotBelowRoot(why)
-            | PathRefused::Escapes(why)
-            | PathRefused::NotFound(why) => f.write_str(why),
-        }
-    }
 }
 
 /// One listed image.
@@ -127,13 +120,9 @@ pub fn check_relative(rel: &str) -> Result<(), PathRefused> {
 
 /// The label the nearest label folder on the path gives.
 fn label_of(rel: &str) -> Option<&'static str> {
-    let mut parts: Vec<&str> = rel.split('/').collect();
-    parts.pop(); // the file name
-    parts
-        .iter()
-        .rev()
-        .find_map(|p| label_of_folder(p))
-        .map(|l| ["real", "fake"][usize::from(l)]) // REAL = 0, FAKE = 1
+    // The nearest folder first; the last part is the file name.
+    let label = rel.rsplit('/').skip(1).find_map(label_of_folder)?;
+    Some(["real", "fake"][usize::from(label)]) // REAL = 0, FAKE = 1
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! grown.
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 
 use anyhow::{Context, Result};
@@ -18,7 +17,7 @@ use crate::checkpoint::load_model;
 use crate::config::Config;
 use crate::eval::metrics::sigmoid;
 use crate::eval::score::score_batch;
-use crate::explain::{Explanation, ImageMaps};
+use crate::explain::ImageMaps;
 
 /// One image for the model, already decoded and transformed.
 pub struct ScoreJob {
@@ -35,19 +34,6 @@ pub struct Scored {
     /// k×3 branch weights, row-major (branch, colour channel).
     pub weights: Vec<f32>,
     pub maps: Option<ImageMaps>,
-}
-
-impl Scored {
-    /// With maps: the same [`Explanation`] `npr predict --maps` writes.
-    pub fn explanation(self) -> Option<Explanation> {
-        let maps = self.maps?;
-        Some(Explanation {
-            logit: self.logit,
-            score: self.score,
-            weights: self.weights,
-            maps,
-        })
-    }
 }
 
 /// Why a job was not queued.
@@ -70,15 +56,11 @@ pub struct Worker {
 impl Worker {
     /// Loads the checkpoint on a new thread and starts scoring. Loading errors come back
     /// here (a missing or wrong checkpoint is a usage error, as for `npr predict`).
-    pub fn spawn(
-        checkpoint: &Path,
-        device: Device,
-        batch_size: usize,
-        queue: usize,
-    ) -> Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<ScoreJob>(queue.max(1));
+    pub fn spawn(options: &super::ServeOptions) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<ScoreJob>(options.queue.max(1));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Config>>();
-        let checkpoint = checkpoint.to_path_buf();
+        let (checkpoint, device) = (options.checkpoint.clone(), options.device);
+        let batch_size = options.batch_size.max(1);
         std::thread::Builder::new()
             .name("npr-model".into())
             .spawn(move || {
@@ -90,13 +72,8 @@ impl Worker {
                     }
                 };
                 let _ = ready_tx.send(Ok(loaded.config.clone()));
-                run(
-                    &loaded.detector,
-                    &loaded.config.model.scales,
-                    device,
-                    batch_size.max(1),
-                    &rx,
-                );
+                let scales = &loaded.config.model.scales;
+                run(&loaded.detector, scales, device, batch_size, &rx);
             })
             .context("starting the model thread")?;
         let config = ready_rx
