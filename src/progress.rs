@@ -62,7 +62,8 @@ enum Mode {
 }
 
 impl Progress {
-    /// A step of `total` units (`images`, `files`), labelled e.g. `test set "synth" [clean]`.
+    /// A step of `total` units (`images`, `steps`), labelled e.g. `synth [none]` (a test
+    /// set at a perturbation level).
     pub fn new(label: impl Into<String>, total: u64, unit: &'static str) -> Progress {
         Progress::start(label.into(), Some(total), unit)
     }
@@ -133,7 +134,11 @@ impl Progress {
         }
         self.shown.store(true, Ordering::Relaxed);
         match &self.mode {
-            Mode::Bar(bar) => bar.set_draw_target(ProgressDrawTarget::stderr()),
+            Mode::Bar(bar) => {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                // Redrawn between updates too: rate, ETA and spinner stay current.
+                bar.enable_steady_tick(Duration::from_millis(500));
+            }
             Mode::Lines { .. } => eprintln!("{}", self.line(pos, now)),
             Mode::Silent => {}
         }
