@@ -67,19 +67,16 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Fails early, before any work, when `dir` cannot be created or written (a read-only
-/// mount, a full quota): better than finding out after hours of training or testing.
+/// Fails early, before any work, when `dir` cannot be created or written (a path under a
+/// file, a read-only mount, a full disk or quota): better than finding out after hours of
+/// training or testing. Both failures are the user's to fix (exit 2) and name `dir`.
 pub fn check_writable(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| crate::usage!("{} cannot be created: {e}", dir.display()))?;
     let probe = dir.join(format!(".npr-write-check-{}", std::process::id()));
     let result = std::fs::write(&probe, b"npr");
     let _ = std::fs::remove_file(&probe); // best effort: it may not exist
-    result.map_err(|e| {
-        crate::usage!(
-            "{} is not writable: {e}; choose another --out",
-            dir.display()
-        )
-    })
+    result.map_err(|e| crate::usage!("{} is not writable: {e}", dir.display()))
 }
 
 #[cfg(test)]
@@ -148,7 +145,8 @@ mod tests {
         check_writable(&dir.path().join("new/out")).unwrap();
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").unwrap();
-        let err = format!("{:#}", check_writable(&file.join("sub")).unwrap_err());
-        assert!(err.contains("file/sub"), "{err}");
+        let err = check_writable(&file.join("sub")).unwrap_err();
+        assert!(crate::error::is_usage_error(&err), "{err:#}");
+        assert!(format!("{err:#}").contains("file/sub"), "{err:#}");
     }
 }

@@ -5,7 +5,15 @@
 //! 143 after SIGTERM), the shell's convention, so a job script can tell an interruption from
 //! a failure. A second signal (more than a second after the first) exits at once without
 //! saving. `npr ablate` forwards the signal to the cell it is running and starts no new cell.
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+//!
+//! While a run starts ([`starting`] until [`started`]: the lock, the data and its checks,
+//! the run folder) there is nothing to save, and a check of a large data set can take
+//! minutes: the first signal ends the process at once with `128 + signal`, after removing
+//! what the start created, so no folder that looks like a run is left behind.
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, Ordering};
 
 use anyhow::Result;
 
@@ -31,13 +39,29 @@ fn monotonic_ms() -> i64 {
     t.tv_sec * 1000 + t.tv_nsec / 1_000_000
 }
 
+/// What a signal during start-up removes, prepared as C strings in advance (the handler
+/// may not allocate): files, then a folder (`rmdir(2)`: only when it is then empty).
+struct StartUpCleanup {
+    files: Vec<CString>,
+    dir: Option<CString>,
+}
+
+/// Set while a run starts (see the module doc); null otherwise. Replaced values are leaked,
+/// never freed, since the handler may be reading them: a few hundred bytes per start.
+static STARTING: AtomicPtr<StartUpCleanup> = AtomicPtr::new(std::ptr::null_mut());
+
 /// The handler does only what is async-signal-safe: atomics, `clock_gettime(2)`,
-/// `write(2)`, `_exit(2)`.
+/// `write(2)`, `unlink(2)`, `rmdir(2)`, `_exit(2)`.
 extern "C" fn on_signal(sig: libc::c_int) {
     let now = monotonic_ms();
     let first = SIGNAL
         .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
+    let starting = STARTING.load(Ordering::SeqCst);
+    if first && !starting.is_null() {
+        // SAFETY: a leaked, never freed `StartUpCleanup` (see STARTING).
+        stop_during_start_up(unsafe { &*starting }, sig);
+    }
     if first {
         FIRST_AT_MS.store(now, Ordering::SeqCst);
     } else if now - FIRST_AT_MS.load(Ordering::SeqCst) < REPEAT_WINDOW_MS {
@@ -57,6 +81,42 @@ extern "C" fn on_signal(sig: libc::c_int) {
             libc::_exit(128 + sig);
         }
     }
+}
+
+/// Removes what the start created and exits: nothing was trained, nothing is saved.
+fn stop_during_start_up(cleanup: &StartUpCleanup, sig: libc::c_int) -> ! {
+    let msg: &[u8] = b"\ninterrupt: stopped during start-up; nothing to save\n";
+    // SAFETY: write(2), unlink(2), rmdir(2) and _exit(2) are async-signal-safe; the strings
+    // are NUL-terminated and live for the whole process.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, msg.as_ptr().cast(), msg.len());
+        for file in &cleanup.files {
+            libc::unlink(file.as_ptr());
+        }
+        if let Some(dir) = &cleanup.dir {
+            libc::rmdir(dir.as_ptr());
+        }
+        libc::_exit(128 + sig)
+    }
+}
+
+/// Start-up mode (see the module doc), with the handler installed: a signal from now on
+/// removes `files` and then `dir` if it is empty, and exits. Called again, it replaces
+/// what is removed.
+pub fn starting(files: &[PathBuf], dir: Option<&Path>) -> Result<()> {
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes());
+    let cleanup = StartUpCleanup {
+        files: files.iter().map(|f| c(f)).collect::<Result<_, _>>()?,
+        dir: dir.map(c).transpose()?,
+    };
+    install()?;
+    STARTING.store(Box::into_raw(Box::new(cleanup)), Ordering::SeqCst);
+    Ok(())
+}
+
+/// The run has started: a signal asks it to stop cleanly again (finish the step, save).
+pub fn started() {
+    STARTING.store(std::ptr::null_mut(), Ordering::SeqCst);
 }
 
 /// Installs the handler for SIGINT and SIGTERM (idempotent). Without it a scheduler's

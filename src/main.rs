@@ -1,7 +1,8 @@
 //! `npr`: train and evaluate detectors of AI-generated images (see README.md).
 //! `main` parses, dispatches and maps every outcome to its exit code (README.md, "Exit
-//! codes"): 0 success, 2 bad usage / config / paths, 128 + signal after a clean stop by
-//! SIGINT/SIGTERM (130/143), 1 anything else.
+//! codes"): 0 success, 2 bad usage / config / paths (a full or unwritable output
+//! included), 128 + signal after a stop by SIGINT/SIGTERM (130/143, even when saving on
+//! the way out failed), 1 anything else.
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -50,7 +51,11 @@ fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
             eprintln!("error: {err:#}");
-            if is_usage_error(&err) {
+            if npr::interrupt::requested().is_some() {
+                // Asked to stop, and the stop failed part-way (its save hit a full disk):
+                // still a stop, so a job script requeues from the last whole checkpoint.
+                ExitCode::from(npr::interrupt::exit_code() as u8)
+            } else if is_usage_error(&err) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -38,8 +38,9 @@ impl RunLock {
     /// Takes the lock of `dir` (created if missing) or fails at once with [`RunInUse`].
     pub fn acquire(dir: &Path) -> Result<RunLock> {
         let created_dir = (!dir.exists()).then(|| dir.to_path_buf());
+        // A path under a file, a read-only mount, a full disk: the user's to fix (exit 2).
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating run folder {}", dir.display()))?;
+            .map_err(|e| crate::usage!("cannot create the run folder {}: {e}", dir.display()))?;
         let path = dir.join(LOCK);
         // A holder that ends removes the file; a process that opened the old file before may
         // then lock an unlinked inode. Locking is only valid while the path still names the
@@ -51,7 +52,9 @@ impl RunLock {
                 .create(true)
                 .truncate(false)
                 .open(&path)
-                .with_context(|| format!("creating the lock file {}", path.display()))?;
+                .map_err(|e| {
+                    crate::usage!("cannot create the lock file {}: {e}", path.display())
+                })?;
             if !try_lock(&file).with_context(|| lock_failure(&path))? {
                 return Err(RunInUse {
                     dir: dir.to_path_buf(),
@@ -80,6 +83,16 @@ impl RunLock {
             "{}: the lock file keeps being replaced by other processes",
             path.display()
         )
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder, when this lock created it (it is removed again if left empty).
+    pub fn created_dir(&self) -> Option<&Path> {
+        self.created_dir.as_deref()
     }
 
     /// Who holds the lock of `dir` right now, without taking it (None: nobody).

@@ -75,8 +75,9 @@ impl Sweep {
         }
         let default_out = || PathBuf::from("runs").join(format!("ablation_{}", base.name));
         let out = args.out.clone().unwrap_or_else(default_out);
-        std::fs::create_dir_all(out.join("logs"))
-            .with_context(|| format!("creating {}", out.display()))?;
+        // An --out that cannot be written is the user's to fix (exit 2), before any cell.
+        crate::atomic::check_writable(&out.join("logs"))
+            .with_context(|| format!("--out {}", out.display()))?;
         Ok(Sweep {
             study,
             overrides,

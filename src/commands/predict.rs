@@ -20,6 +20,7 @@ use crate::eval::score::{
 };
 use crate::explain::{unique_stems, Explanation, ImageMaps};
 use crate::model::detector::parse_device;
+use crate::progress::Progress;
 use crate::usage;
 
 pub fn run(args: &PredictArgs) -> Result<()> {
@@ -65,7 +66,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         Ok(())
     };
     let hook: Option<MapsHook<'_>> = args.maps.is_some().then_some(&mut write_maps as _);
-    let scored = score_with_maps(&loaded.detector, &loader, 0, device, hook);
+    let progress = Progress::new("scoring", samples.len() as u64, "images");
+    let scored = score_with_maps(&loaded.detector, &loader, 0, device, hook, &progress);
+    drop(progress);
     for skip in skips.skips() {
         eprintln!("skipped {}: {}", skip.path.display(), skip.detail);
     }

@@ -1,7 +1,7 @@
 //! `npr test`: flags → a [`TestRequest`] for [`crate::eval::suite`], then the tables.
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::checkpoint::load_model;
 use crate::cli::TestArgs;
@@ -45,7 +45,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
     // `out` holds the previous complete results or the new ones, never a mix.
     completion::remove_stale_staging(&out)?;
     let staging = completion::staging_dir(&out)?;
-    crate::atomic::check_writable(&staging)?;
+    crate::atomic::check_writable(&staging).with_context(|| format!("--out {}", out.display()))?;
     let set_resize = if args.no_resize {
         Some(false)
     } else {

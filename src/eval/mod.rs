@@ -3,6 +3,7 @@
 pub mod completion;
 pub mod metrics;
 pub mod npz;
+pub mod output_size;
 pub mod outputs;
 pub mod perturb;
 pub mod policy;

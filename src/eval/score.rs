@@ -13,6 +13,7 @@ use crate::eval::metrics::sigmoid;
 use crate::model::detector::{DetectorOutput, InputMaps};
 use crate::model::input::to_input;
 use crate::model::Detector;
+use crate::progress::Progress;
 
 /// What the model says about one image.
 #[derive(Debug, Clone)]
@@ -89,15 +90,16 @@ pub fn loader(
 }
 
 /// Scores every readable sample of `loader` (unreadable ones go to its skip log, never
-/// fatal), keeping the pooled features of the first `max_features` images. An error when
-/// no image at all could be read.
+/// fatal), keeping the pooled features of the first `max_features` images and advancing
+/// `progress` by every batch. An error when no image at all could be read.
 pub fn score(
     model: &Detector,
     loader: &Loader,
     max_features: usize,
     device: Device,
+    progress: &Progress,
 ) -> Result<Scores> {
-    score_with_maps(model, loader, max_features, device, None)
+    score_with_maps(model, loader, max_features, device, None, progress)
 }
 
 /// A hook that sees every scored batch with its input maps; the batch's `indices` say
@@ -112,6 +114,7 @@ pub fn score_with_maps(
     max_features: usize,
     device: Device,
     mut on_maps: Option<MapsHook<'_>>,
+    progress: &Progress,
 ) -> Result<Scores> {
     let started = Instant::now();
     let mut images = Vec::with_capacity(loader.samples().len());
@@ -148,6 +151,7 @@ pub fn score_with_maps(
                     weights,
                 });
             }
+            progress.inc(batch.n as u64);
         }
         Ok(())
     })?;

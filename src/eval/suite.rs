@@ -14,11 +14,13 @@ use crate::config::{Config, CropPolicy, TestSet};
 use crate::data::{self, SkipLog};
 use crate::eval::metrics;
 use crate::eval::npz::{write_npz, NpyArray};
+use crate::eval::output_size::TestOutput;
 use crate::eval::outputs::{self, GeneratorRow, Prediction};
 use crate::eval::perturb::Perturbation;
 use crate::eval::policy;
 use crate::eval::scale_selection::{scale_selection, SelectionRow, WeightedImage};
 use crate::eval::score::{is_fake, loader, score, Scores};
+use crate::progress::Progress;
 use crate::usage;
 
 /// What to test and how; the sets' own protocol is overridden by the `set_*` fields.
@@ -73,6 +75,7 @@ pub fn run(
     let config = &model.config;
     let skips = Arc::new(SkipLog::default());
     let plans = plan_sets(request, config, &skips)?;
+    check_room(model, request, &plans)?;
     if let Some(split) = &request.split {
         eprintln!("note: --split {split} given: the split is scored as asked, even if it trained or selected this model");
     } else {
@@ -99,8 +102,11 @@ pub fn run(
                 request.workers,
                 &level_skips,
             )?;
-            let results = score(&model.detector, &loader, max_features, device)
+            let label = format!("{} [{level}]", plan.set.name);
+            let progress = Progress::new(label, plan.samples.len() as u64, "images");
+            let results = score(&model.detector, &loader, max_features, device, &progress)
                 .with_context(|| format!("test set {:?}", plan.set.name))?;
+            drop(progress); // the line below says how it ended
             found.features_kept += results.features.len();
             eprintln!(
                 "{} [{level}]: {} images at {:.1} images/s",
@@ -133,6 +139,24 @@ pub fn run(
         eprintln!("{}", skips.summary());
     }
     Ok(found.tables)
+}
+
+/// Before scoring: the output folder's disk can hold what the test will write.
+fn check_room(model: &LoadedModel, request: &TestRequest, plans: &[SetPlan]) -> Result<()> {
+    let variables = model.vs.variables();
+    let feature_dim = variables
+        .get("fc1.weight")
+        .map_or(2048, |w| w.size()[1] as usize);
+    let output = TestOutput {
+        sets: plans.iter().map(|p| p.samples.as_slice()).collect(),
+        levels: request.levels.len(),
+        scales: model.config.model.scales.len(),
+        max_features: request.max_features,
+        feature_dim,
+    };
+    let what = "the test's results";
+    crate::free_space::ensure_room(&request.out, output.estimate(), what)
+        .context("nothing was scored")
 }
 
 /// Labels and logits per generator (sorted by name).

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::runs::Run;
 use crate::eval::metrics;
 use crate::eval::scale_selection::WeightedImage;
+use crate::progress::Progress;
 use crate::stats;
 
 /// The perturbation level of the main table (the unperturbed test images).
@@ -189,9 +190,15 @@ pub struct BootstrapRow {
 }
 
 /// Seeded 95 % percentile bootstrap intervals of accuracy, AP and AUC per run and set.
-pub fn bootstrap(runs: &[Run], resamples: usize, seed: u64) -> Vec<BootstrapRow> {
+pub fn bootstrap(
+    runs: &[Run],
+    resamples: usize,
+    seed: u64,
+    progress: &Progress,
+) -> Vec<BootstrapRow> {
     let mut out = Vec::new();
     for r in runs {
+        progress.inc(1);
         let sets: BTreeSet<&str> = r
             .predictions
             .iter()

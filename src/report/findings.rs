@@ -9,6 +9,7 @@ use super::runs::Run;
 use super::significance::{self, Significance};
 use super::ReportRequest;
 use crate::config::Fusion;
+use crate::progress::Progress;
 
 pub struct Findings {
     pub runs: Vec<Run>,
@@ -28,7 +29,7 @@ pub struct Findings {
 }
 
 impl Findings {
-    pub fn compute(runs: Vec<Run>, req: &ReportRequest) -> Result<Findings> {
+    pub fn compute(runs: Vec<Run>, req: &ReportRequest, progress: &Progress) -> Result<Findings> {
         let per_run: Vec<_> = runs.iter().map(analysis::scores).collect();
         let table = analysis::ablation_table(&runs, &per_run);
         let significance = match runs.iter().any(|r| r.variant == req.baseline) {
@@ -39,12 +40,12 @@ impl Findings {
                 ttests: Vec::new(),
             },
         };
-        eprintln!(
+        progress.println(format!(
             "report: {} runs; bootstrap ({} resamples per metric)…",
             runs.len(),
             req.bootstrap_resamples
-        );
-        let boot = analysis::bootstrap(&runs, req.bootstrap_resamples, req.seed);
+        ));
+        let boot = analysis::bootstrap(&runs, req.bootstrap_resamples, req.seed, progress);
         let truth = true_scales(&runs)?;
         // Only per-image weights can select a scale per image: `equal` and `learned` weights
         // are the same for every input, and their "top branch" is a tie-break.

@@ -35,6 +35,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::progress::Progress;
 use findings::Findings;
 
 /// What to report on.
@@ -49,30 +50,40 @@ pub struct ReportRequest {
     pub seed: u64,
 }
 
-/// Writes the report; returns the path of `report.md`.
+/// Writes the report; returns the path of `report.md`. `--out` is checked first: reading
+/// a large study takes a while, and an unwritable folder is known at once. A report that is
+/// refused leaves no empty `--out` it created.
 pub fn run(req: &ReportRequest) -> Result<PathBuf> {
+    let created = !req.out.exists();
+    crate::atomic::check_writable(&req.out).context("--out")?;
+    write_report(req).inspect_err(|_| {
+        if created {
+            let _ = std::fs::remove_dir(&req.out); // only when still empty
+        }
+    })
+}
+
+fn write_report(req: &ReportRequest) -> Result<PathBuf> {
     let dirs = runs::find_runs(&req.runs)?;
+    // Steps: read each run, bootstrap each run, the figures, the table page, the contact
+    // sheets and report.md.
+    let steps = 2 * dirs.len() as u64 + figures::COUNT + 3;
+    let progress = Progress::new("report", steps, "steps");
     let mut runs: Vec<runs::Run> = dirs
         .iter()
-        .map(|d| runs::read_run(d).with_context(|| format!("run folder {}", d.display())))
+        .map(|d| {
+            progress.inc(1);
+            runs::read_run(d).with_context(|| format!("run folder {}", d.display()))
+        })
         .collect::<Result<_>>()?;
     // The baseline first in every table and figure, the rest in folder order.
     runs.sort_by_key(|r| r.variant != req.baseline);
     runs::check_independent(&runs)?;
     runs::check_same_protocol(&runs)?;
-    std::fs::create_dir_all(&req.out).with_context(|| format!("creating {}", req.out.display()))?;
-    let found = Findings::compute(runs, req)?;
+    let found = Findings::compute(runs, req, &progress)?;
     tables::write_all(&req.out, &found)?;
-    eprintln!("report: figures…");
-    let drawn = figures::draw_all(
-        &req.out,
-        &found.runs,
-        &found.table,
-        &found.weights,
-        &req.baseline,
-        &req.attention,
-        req.seed,
-    )?;
+    progress.println("report: figures…".into());
+    let drawn = figures::draw_all(req, &found.runs, &found.table, &found.weights, &progress)?;
     let (header, rows) = tables::ablation_rows(&found.table);
     figures::table_page(
         "Ablation study: clean test images, mean ± sample std over seeds (n)",
@@ -80,10 +91,14 @@ pub fn run(req: &ReportRequest) -> Result<PathBuf> {
         &rows,
         &req.out.join("ablation_study"),
     )?;
+    progress.inc(1);
     let sheets = contact_sheets(&found.runs, &req.out)?;
+    progress.inc(1);
     let path = req.out.join("report.md");
     let text = page::render(req, &found, &drawn, &sheets)?;
     crate::atomic::write(&path, text.as_bytes())?;
+    progress.inc(1);
+    progress.finish();
     Ok(path)
 }
 

@@ -32,6 +32,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::progress::Progress;
+
 use content::{gauss, ContentClass, NoiseField, Planes, Scene, CLASSES};
 pub use family::Family;
 use family::TconvKernel;
@@ -474,7 +476,8 @@ fn prepare_out(opts: &SynthOptions) -> anyhow::Result<()> {
             fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
         }
     }
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+    // A path under a file, a read-only or full disk: exit 2 before any image is drawn.
+    crate::atomic::check_writable(out).context("--out")
 }
 
 /// Writes the benchmark described by `opts` and returns its manifest (also written to
@@ -513,15 +516,23 @@ pub fn generate(opts: &SynthOptions) -> anyhow::Result<Manifest> {
         .num_threads(opts.threads)
         .build()
         .context("starting the synth worker threads")?;
+    let progress = Progress::new(
+        format!("synth {}", opts.out.display()),
+        jobs.len() as u64,
+        "images",
+    );
     pool.install(|| {
         jobs.par_iter().try_for_each(|job| -> anyhow::Result<()> {
             let mut rng = image_rng(opts.seed, job.split, &job.group, job.label, job.index);
             let img = recipe.render(job.class, job.kind, &mut rng)?;
             let path = opts.out.join(&job.path);
             fs::write(&path, encode_png(&img)?)
-                .with_context(|| format!("writing {}", path.display()))
+                .with_context(|| format!("writing {}", path.display()))?;
+            progress.inc(1);
+            Ok(())
         })
     })?;
+    drop(progress); // `npr synth` says how many images it wrote
 
     let manifest = build_manifest(opts, &seen, &recipe, &jobs, folders);
     manifest::write_manifest(&opts.out, &manifest)?;

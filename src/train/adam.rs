@@ -108,6 +108,12 @@ impl Adam {
         self.slots.iter().flat_map(moments).collect()
     }
 
+    /// The bytes [`Adam::state_tensors`] hold, without copying them.
+    pub fn state_bytes(&self) -> u64 {
+        let bytes = |t: &Tensor| (t.numel() * t.kind().elt_size_in_bytes()) as u64;
+        self.slots.iter().map(|s| bytes(&s.m) + bytes(&s.v)).sum()
+    }
+
     /// Restores the moments written by [`Adam::state_tensors`] and the step count.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: i64) -> Result<()> {
         tch::no_grad(|| {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::trainer::ValStats;
@@ -193,25 +193,12 @@ fn rows_through(old: &str, header: &[String], through_step: i64) -> Result<Strin
     Ok(String::from_utf8(kept.into_inner()?)?)
 }
 
-/// A bar on a terminal (hidden otherwise: then [`say`] prints plain lines).
+/// A bar on a terminal (hidden otherwise: then [`crate::progress::say`] prints plain lines).
 pub fn progress_bar(total: u64, position: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    bar.set_style(crate::progress::bar_style("steps"));
     bar.set_position(position);
     bar
-}
-
-/// A log line that does not tear the progress bar.
-pub fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.println(line);
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod resume;
 pub mod run_dir;
 pub mod scale_supervision;
 pub mod schedule;
+mod start_up;
 pub mod step;
 pub mod trainer;
 

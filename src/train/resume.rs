@@ -54,6 +54,9 @@ impl Progress {
     }
 }
 
+/// Header room per tensor (name, dtype, shape, offsets in the safetensors JSON header).
+const HEADER_PER_TENSOR: u64 = 256;
+
 impl Trainer<'_> {
     /// Weights, BN statistics, Adam moments, progress, the resolved config and the data's
     /// fingerprints, atomically.
@@ -76,6 +79,37 @@ impl Trainer<'_> {
         .map(|(k, v)| (k.to_string(), v))
         .into();
         write_safetensors_atomic(&self.run.file(name), &tensors, &meta)
+    }
+
+    /// About the bytes of one checkpoint, before any is written: what [`Trainer::save`]
+    /// writes, from the tensors' sizes (no copy) plus the header and the config.
+    pub(super) fn checkpoint_bytes(&self) -> u64 {
+        let variables = self.vs.variables();
+        let model: u64 = (variables.values())
+            .map(|t| (t.numel() * t.kind().elt_size_in_bytes()) as u64)
+            .sum();
+        let tensors = 3 * variables.len() as u64; // weights and, at most, two moments each
+        let meta = self.opts.config.to_yaml().len() as u64 + 4096;
+        model + self.adam.state_bytes() + tensors * HEADER_PER_TENSOR + meta
+    }
+
+    /// Before the first epoch: room for the checkpoints the run keeps (`best` where the
+    /// recipe evaluates it, and `last`) and the temporary copy written while one of them is
+    /// replaced (src/atomic.rs). Checkpoints already there count as room: they are replaced.
+    pub(super) fn check_room(&self) -> Result<()> {
+        let size = self.checkpoint_bytes();
+        let kept = 1 + u64::from(self.opts.config.train.evaluates_best());
+        let held: u64 = [run_dir::BEST, run_dir::LAST]
+            .iter()
+            .filter_map(|name| std::fs::metadata(self.run.file(name)).ok())
+            .map(|m| m.len())
+            .sum();
+        let needed = ((kept + 1) * size).saturating_sub(held);
+        let what = format!(
+            "{kept} checkpoint(s) of {} and the temporary copy written while one is replaced",
+            crate::free_space::human_bytes(size)
+        );
+        crate::free_space::ensure_room(&self.run.path, needed, &what).context("nothing was trained")
     }
 }
 

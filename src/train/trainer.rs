@@ -13,11 +13,12 @@ use indicatif::ProgressBar;
 use tch::{nn, Device, Kind, Tensor};
 
 use super::adam::Adam;
-use super::log::{progress_bar, say, TrainLog};
+use super::log::{progress_bar, TrainLog};
 use super::resume::{resume_point, Progress, Resume};
 use super::run_dir::{self, RunDir, Start};
 use super::scale_supervision::ScaleTargets;
 use super::schedule::{lr_at_epoch, EarlyStopper, Goal, Verdict};
+use super::start_up::{self, StartUp};
 use super::step::{train_step, train_step_with};
 use crate::config::{Config, Monitor};
 use crate::data::{self, SkipLog, Splits};
@@ -26,7 +27,7 @@ use crate::model::detector::DetectorOutput;
 use crate::model::fusion::{ATTENTION_PREFIX, LEARNED_WEIGHTS};
 use crate::model::input::to_input;
 use crate::model::Detector;
-use crate::run_lock::RunLock;
+use crate::progress::say;
 use crate::table;
 
 pub struct TrainOptions {
@@ -103,8 +104,9 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let threads = crate::threads::apply(opts.device, config.data.workers)?;
 
     // One writer per run folder, for the whole run: a second process stops here, before any
-    // work. A folder created only for the lock is removed again if the run fails to start.
-    let _lock = RunLock::acquire(&opts.out)?;
+    // work. Until the first epoch a signal stops at once, and a start that fails or is
+    // stopped leaves no run folder it created behind (start_up.rs).
+    let startup = StartUp::begin(&opts.out)?;
 
     // Data next: a dataset that cannot be used leaves no run folder behind.
     let skips = Arc::new(SkipLog::default());
@@ -116,11 +118,13 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let train_samples = Arc::new(std::mem::take(&mut splits.train));
     let val_samples = Arc::new(std::mem::take(&mut splits.val));
     let supervision = ScaleTargets::for_training(config, &train_samples)?;
+    start_up::test_signal_at("data");
 
     // Run folder: refuse to clobber, write the resolved config first (a run describes itself).
     let run = RunDir::prepare(&opts.out, opts.start)?;
     let resume = resume_point(&run, config, &splits, opts.start)?;
     if let Resume::Finished(outcome) = resume {
+        startup.done();
         return Ok(outcome);
     }
     run.write(run_dir::CONFIG, &config.to_yaml())?;
@@ -132,6 +136,9 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let steps_per_epoch = n_train.div_ceil(batch_size);
     let mut trainer = Trainer::new(&opts, run, &splits, threads, steps_per_epoch, resume)?;
     trainer.supervision = supervision;
+    // A disk that cannot hold the checkpoints fails now, not at the end of an epoch.
+    trainer.check_room()?;
+    start_up::test_signal_at("run");
 
     // One decode pool each for the whole run.
     let batches = config.data.train_loader(batch_size, seed, threads.loader);
@@ -139,12 +146,15 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     let train_loader = data::Loader::new(train_samples, augment, batches, skips.clone())?;
     let (transform, batch) = (config.data.val_transform(), config.test.batch_size);
     let val_loader = score::loader(val_samples, transform, batch, threads.loader, &skips)?;
+    let _lock = startup.done();
     let result = trainer.fit(&train_loader, &val_loader);
     trainer.bar.finish_and_clear();
+    wrap_up(&trainer.run, &skips, result)
+}
 
-    // Whatever happened, say what was skipped and keep the list.
-    let skipped = trainer.run.file(run_dir::SKIPPED);
-    crate::atomic::write(&skipped, skips.to_tsv().as_bytes())?;
+/// Whatever happened, says what was skipped and keeps the list; then how the run ended.
+fn wrap_up(run: &RunDir, skips: &SkipLog, result: Result<TrainOutcome>) -> Result<TrainOutcome> {
+    crate::atomic::write(&run.file(run_dir::SKIPPED), skips.to_tsv().as_bytes())?;
     if !skips.is_empty() || skips.upscaled() > 0 {
         eprintln!("{}", skips.summary());
     }
@@ -152,7 +162,7 @@ pub fn train(opts: TrainOptions) -> Result<TrainOutcome> {
     if outcome.interrupted {
         eprintln!(
             "interrupted: state saved to {}; continue with the same command plus --resume (or --resume auto)",
-            trainer.run.file(run_dir::LAST).display()
+            run.file(run_dir::LAST).display()
         );
     }
     Ok(outcome)
@@ -457,7 +467,10 @@ impl Interval {
 
 /// Loss, accuracy, AP and mean branch weights on the validation set (eval mode, no grad).
 fn validation_stats(model: &Detector, loader: &data::Loader, device: Device) -> Result<ValStats> {
-    let scores = score::score(model, loader, 0, device).context("validation")?;
+    // Log lines only: on a terminal the training bar stays the one on screen.
+    let n = loader.samples().len() as u64;
+    let progress = crate::progress::Progress::lines_only("validation", n, "images");
+    let scores = score::score(model, loader, 0, device, &progress).context("validation")?;
     let k = model.config.scales.len();
     let mut loss_sum = 0.0;
     let mut w_sum = [vec![0.0; k], vec![0.0; k]];

@@ -680,7 +680,7 @@ fn a_killed_or_failed_test_leaves_the_previous_complete_folder_or_the_new_one() 
     let failed = test(&[("NPR_TEST_FAIL_WRITE", "summary.json")]);
     assert_eq!(
         failed.status.code(),
-        Some(1),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&failed.stderr)
     );

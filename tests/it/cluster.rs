@@ -193,7 +193,8 @@ fn a_failed_write_in_npr_test_leaves_no_temp_file_and_names_the_path() {
         &[("NPR_TEST_FAIL_WRITE", "attention_weights.npz")],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    // A full disk is the user's to fix: exit 2.
+    assert_eq!(out.status.code(), Some(2), "{err}");
     // The message names the file that failed and the folder that was left alone.
     assert!(
         err.contains("attention_weights.npz: No space left")

@@ -46,7 +46,8 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
         ));
     }
     let out = dir.path().join("report");
-    let printed = ok(&npr(
+    // A progress line at every step (plain lines: stderr is a pipe here).
+    let reported = npr(
         &[
             "report",
             "--runs",
@@ -56,9 +57,15 @@ fn a_two_by_two_ablation_reports_tables_significance_and_hypotheses() {
             "--bootstrap",
             "50",
         ],
-        &[],
-    ));
+        &[("NPR_PROGRESS_EVERY", "0")],
+    );
+    let printed = ok(&reported);
     assert!(printed.contains("report.md"), "{printed}");
+    let err = String::from_utf8_lossy(&reported.stderr);
+    assert!(
+        err.contains("report: 1/") && err.contains(" steps ("),
+        "{err}"
+    );
     for file in [
         "report.md",
         "ablation_table.csv",

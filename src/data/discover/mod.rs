@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::skip::Skip;
 use super::DataError;
+use crate::progress::Progress;
 use layout::{filter_classes, generator_and_class};
 use walk::{io_error, subfolders, Walker};
 
@@ -86,7 +87,9 @@ pub fn discover_split(
     if !meta.is_dir() {
         return Err(DataError::NotADirectory { path: root.into() });
     }
+    let progress = Progress::counter(format!("listing images under {}", root.display()), "files");
     let mut walker = Walker::new(split);
+    walker.progress = Some(&progress);
     let sets = walker.find_sets(root)?;
     if sets.is_empty() {
         return Err(DataError::NoLabelFolders {
@@ -114,21 +117,23 @@ pub fn discover_split(
             }));
         }
     }
+    let mut skipped = walker.skipped;
+    progress.finish();
     samples.sort_by(|a, b| a.path.cmp(&b.path));
-    walker.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
     if samples.is_empty() {
         return Err(DataError::NoImages {
             root: root.into(),
             sets: set_names,
-            skipped: walker.skipped.len(),
+            skipped: skipped.len(),
         });
     }
-    let summary = Summary::of(&samples, walker.skipped.len());
+    let summary = Summary::of(&samples, skipped.len());
     Ok(Discovered {
         root: root.into(),
         samples,
         summary,
-        skipped: walker.skipped,
+        skipped,
         sets: set_names,
     })
 }

@@ -8,6 +8,7 @@ use super::layout::{is_split_name, label_of_folder};
 use crate::data::decode::{read_error, sniff};
 use crate::data::skip::{Skip, SkipReason};
 use crate::data::DataError;
+use crate::progress::Progress;
 
 /// Extensions that become samples.
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -89,6 +90,8 @@ pub(super) struct Walker<'a> {
     pub(super) skipped: Vec<Skip>,
     /// Canonical paths of the folders being visited, to stop at symlink loops.
     ancestors: Vec<PathBuf>,
+    /// Advanced by every image found (a large tree on network storage takes minutes).
+    pub(super) progress: Option<&'a Progress>,
 }
 
 impl<'a> Walker<'a> {
@@ -206,7 +209,12 @@ impl<'a> Walker<'a> {
                 ),
                 Kind::Dir => self.collect(&e.path, out),
                 Kind::File => match extension(&e.name) {
-                    Some(ext) if IMAGE_EXTENSIONS.contains(&ext.as_str()) => out.push(e.path),
+                    Some(ext) if IMAGE_EXTENSIONS.contains(&ext.as_str()) => {
+                        out.push(e.path);
+                        if let Some(p) = self.progress {
+                            p.inc(1);
+                        }
+                    }
                     Some(ext) if UNSUPPORTED_EXTENSIONS.contains(&ext.as_str()) => {
                         if head_is_supported(&e.path) {
                             out.push(e.path);

@@ -21,36 +21,40 @@ mod roc;
 mod training;
 mod tsne;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 
 use super::analysis::{self, Aggregate};
 use super::runs::Run;
+use super::ReportRequest;
+use crate::progress::Progress;
 
 pub use pages::{contact_sheet, table_page};
 
 /// A figure's SVG, or why the runs do not allow it.
 type Figure = std::result::Result<String, &'static str>;
 
-/// Draws every figure the runs allow into `out`; returns the stems written and, for each
-/// figure left out, why.
+/// How many figures [`draw_all`] draws (a step each in `npr report`'s progress).
+pub const COUNT: u64 = 6;
+
+/// Draws every figure the runs allow into `req.out`; returns the stems written and, for
+/// each figure left out, why.
 pub fn draw_all(
-    out: &Path,
+    req: &ReportRequest,
     runs: &[Run],
     table: &[Aggregate],
     weights: &[analysis::WeightRow],
-    baseline: &str,
-    attention: &str,
-    seed: u64,
+    progress: &Progress,
 ) -> Result<(Vec<PathBuf>, Vec<String>)> {
-    let figures = [
+    let (baseline, attention) = (req.baseline.as_str(), req.attention.as_str());
+    let figures: [_; COUNT as usize] = [
         ("roc_curves", roc::draw(runs)?),
         ("attention_heatmaps", heatmap::draw(runs, weights)?),
         ("generalization_plot", generalization::draw(runs, table)?),
         (
             "tsne_embeddings",
-            tsne::draw(runs, baseline, attention, seed)?,
+            tsne::draw(runs, baseline, attention, req.seed)?,
         ),
         ("robustness", robustness::draw(runs, table)?),
         ("training_curves", training::draw(runs)?),
@@ -60,12 +64,13 @@ pub fn draw_all(
     for (name, figure) in figures {
         match figure {
             Ok(svg) => {
-                let stem = out.join(name);
+                let stem = req.out.join(name);
                 render::save(&svg, &stem, &opt)?;
                 written.push(stem);
             }
             Err(why) => skipped.push(format!("{name}: {why}")),
         }
+        progress.inc(1);
     }
     Ok((written, skipped))
 }
