@@ -24,6 +24,7 @@ use std::hash::Hasher;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
@@ -42,9 +43,11 @@ pub const RACY_NS: i64 = 2_000_000_000;
 const MAGIC: &str = "# npr split hashes v1; SipHash-1-3 of the rows: ";
 
 /// Where the hashes of one data root are kept (nowhere for [`HashCache::none`]).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HashCache {
     file: Option<PathBuf>,
+    /// A save failed: said once, not tried again by this process.
+    failed: AtomicBool,
 }
 
 /// One remembered hash: a line of the file.
@@ -126,19 +129,22 @@ impl HashCache {
         let mut key = SipHasher13::new();
         key.write(canonical.as_os_str().as_bytes());
         let name = format!("split-hashes-{:016x}.csv", key.finish());
-        HashCache {
-            file: user_cache_dir().map(|d| d.join("npr").join(name)),
-        }
+        HashCache::in_file(user_cache_dir().map(|d| d.join("npr").join(name)))
     }
 
     /// A cache in `file`.
     pub fn at(file: PathBuf) -> HashCache {
-        HashCache { file: Some(file) }
+        HashCache::in_file(Some(file))
     }
 
     /// No cache: every start hashes.
     pub fn none() -> HashCache {
-        HashCache { file: None }
+        HashCache::in_file(None)
+    }
+
+    fn in_file(file: Option<PathBuf>) -> HashCache {
+        let failed = AtomicBool::new(false);
+        HashCache { file, failed }
     }
 
     pub fn file(&self) -> Option<&Path> {
@@ -174,19 +180,22 @@ impl HashCache {
         }
     }
 
-    /// Writes `known` back when this check changed it, dropping entries it did not use
-    /// whose file has changed or gone; a failure is a one-line notice.
-    pub fn save(&self, mut known: Known) {
+    /// Writes `known` when it changed since it was loaded or last saved, without the
+    /// entries no lookup used whose file has changed or gone. A failure is a one-line
+    /// notice, once.
+    pub fn save(&self, known: &mut Known) {
         let Some(file) = &self.file else {
             return;
         };
-        if !known.changed {
+        if !known.changed || self.failed.load(Ordering::Relaxed) {
             return;
         }
         known
             .entries
             .retain(|path, e| e.used || Stamp::now(path) == Some(e.stamp));
+        known.changed = false;
         if let Err(e) = write(file, &known.entries) {
+            self.failed.store(true, Ordering::Relaxed);
             eprintln!(
                 "note: the split hash cache was not saved ({e:#}): the next start hashes these files again"
             );
@@ -329,7 +338,7 @@ mod tests {
                 i64::MAX,
             );
         }
-        cache.save(known);
+        cache.save(&mut known);
         let (mut again, notice) = cache.loaded();
         assert_eq!((again.len(), notice), (odd.len(), None));
         for (i, name) in odd.iter().enumerate() {
@@ -371,7 +380,7 @@ mod tests {
         let blocked = HashCache::at(file.join("below_a_file.csv"));
         let mut known = blocked.load();
         known.record(&tree.root().join("x"), stamp(1), 1, i64::MAX);
-        blocked.save(known);
+        blocked.save(&mut known);
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod stamp;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
@@ -55,9 +55,9 @@ pub fn check_disjoint(
 ) -> Result<(), DataError> {
     let mut check = Check::new(cache);
     let mut shared = check.shared_images(sets);
-    cache.save(std::mem::take(&mut check.known));
+    check.save();
     if check.compared > 0 {
-        eprintln!("{}", check.summary(cache));
+        eprintln!("{}", check.summary());
     }
     shared.retain(|(i, _, _)| *i < fitted);
     let Some((i, j, _)) = shared.first() else {
@@ -100,8 +100,15 @@ struct Seen<'a> {
 /// An image in two sets: (index of the earlier set, index of the later set, the files).
 type Found = (usize, usize, Shared);
 
+/// Hashes read in one go, between two looks at the clock for [`SAVE_EVERY`].
+const HASH_BATCH: usize = 4096;
+/// A long first start saves the hashes read so far this often, so that a process killed
+/// mid-check (a scheduler's time limit) does not lose them.
+const SAVE_EVERY: Duration = Duration::from_secs(120);
+
 /// One run of the check: the hashes it knows, when it started, what it read.
-struct Check {
+struct Check<'c> {
+    cache: &'c HashCache,
     known: Known,
     clock: Instant,
     /// Wall clock at the start, ns since the epoch (see [`Known::record`]).
@@ -114,9 +121,9 @@ struct Check {
     cached: usize,
 }
 
-impl Check {
+impl<'c> Check<'c> {
     /// A check starting now with the hashes of `cache`.
-    fn new(cache: &HashCache) -> Check {
+    fn new(cache: &'c HashCache) -> Check<'c> {
         let clock = Instant::now();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -124,13 +131,14 @@ impl Check {
         let started_ns = i64::try_from(now.as_nanos()).unwrap_or(i64::MAX);
         Check {
             clock,
-            ..Check::started_at(cache.load(), started_ns)
+            ..Check::started_at(cache, started_ns)
         }
     }
 
-    fn started_at(known: Known, started_ns: i64) -> Check {
+    fn started_at(cache: &'c HashCache, started_ns: i64) -> Check<'c> {
         Check {
-            known,
+            cache,
+            known: cache.load(),
             clock: Instant::now(),
             started_ns,
             reads: Reads::default(),
@@ -182,8 +190,7 @@ impl Check {
         found
     }
 
-    /// The hash of each candidate: remembered when its stamp is unchanged, else read (on
-    /// every core) and remembered.
+    /// The hash of each candidate: remembered when its stamp is unchanged, else read.
     fn hashes(&mut self, files: &[Seen], candidates: &[usize]) -> Vec<Option<u64>> {
         self.compared = candidates.len();
         let mut hashes = vec![None; candidates.len()];
@@ -192,31 +199,55 @@ impl Check {
             let (resolved, stamp) = (&files[f].resolved, files[f].stamp);
             match stamp.and_then(|s| self.known.hash(resolved, s)) {
                 Some(hash) => hashes[k] = Some(hash),
-                None => misses.push(k),
+                None => misses.push(&files[f]),
             }
         }
         self.cached = candidates.len() - misses.len();
-        let progress = Progress::new("files hashed", misses.len() as u64);
-        let reads = &self.reads;
-        let hash_one = |k: &usize| {
-            let seen = &files[candidates[*k]];
-            let hash = content_hash(seen.path, reads);
-            progress.add(1, seen.stamp.map_or(0, |s| s.size));
-            hash
-        };
-        let fresh: Vec<Option<u64>> = match hashing_pool() {
-            Some(pool) => pool.install(|| misses.par_iter().map(hash_one).collect()),
-            None => misses.iter().map(hash_one).collect(),
-        };
-        progress.finish();
-        for (&k, hash) in misses.iter().zip(fresh) {
-            let seen = &files[candidates[k]];
-            if let (Some(h), Some(stamp)) = (hash, seen.stamp) {
-                self.known.record(&seen.resolved, stamp, h, self.started_ns);
-            }
-            hashes[k] = hash;
+        let fresh = self.read_hashes(&misses);
+        // The slots still empty are the misses, in order.
+        let missed = hashes.iter_mut().filter(|h| h.is_none());
+        for (slot, hash) in missed.zip(fresh) {
+            *slot = hash;
         }
         hashes
+    }
+
+    /// Reads the hashes of `files` on every core, remembering each (and saving them every
+    /// [`SAVE_EVERY`]); None for a file that cannot be read.
+    fn read_hashes(&mut self, files: &[&Seen]) -> Vec<Option<u64>> {
+        let progress = Progress::new("files hashed", files.len() as u64);
+        let pool = hashing_pool();
+        let mut hashes = Vec::with_capacity(files.len());
+        let mut saved = Instant::now();
+        for batch in files.chunks(HASH_BATCH) {
+            let reads = &self.reads;
+            let hash_one = |seen: &&Seen| {
+                let hash = content_hash(seen.path, reads);
+                progress.add(1, seen.stamp.map_or(0, |s| s.size));
+                hash
+            };
+            let fresh: Vec<Option<u64>> = match &pool {
+                Some(pool) => pool.install(|| batch.par_iter().map(hash_one).collect()),
+                None => batch.iter().map(hash_one).collect(),
+            };
+            for (seen, &hash) in batch.iter().zip(&fresh) {
+                if let (Some(h), Some(stamp)) = (hash, seen.stamp) {
+                    self.known.record(&seen.resolved, stamp, h, self.started_ns);
+                }
+            }
+            hashes.extend(fresh);
+            if saved.elapsed() >= SAVE_EVERY {
+                self.save();
+                saved = Instant::now();
+            }
+        }
+        progress.finish();
+        hashes
+    }
+
+    /// Writes the hashes known so far to the cache (if they changed).
+    fn save(&mut self) {
+        self.cache.save(&mut self.known);
     }
 
     /// In one group of equal size and hash, in set order: each file paired with the first
@@ -241,8 +272,8 @@ impl Check {
 
     /// `split check: 220000 files, 198000 compared by content: 0 read (0.0 MB), 198000
     /// known from DATAROOT/.npr-split-hashes.csv, 1.9 s`.
-    fn summary(&self, cache: &HashCache) -> String {
-        let from = match cache.file() {
+    fn summary(&self) -> String {
+        let from = match self.cache.file() {
             Some(f) => format!("known from {}", f.display()),
             None => "known (no hash cache)".to_string(),
         };
@@ -422,12 +453,10 @@ mod tests {
         cache: &HashCache,
         started_ns: i64,
     ) -> (Vec<Found>, u64, usize) {
-        let mut check = Check::started_at(cache.load(), started_ns);
+        let mut check = Check::started_at(cache, started_ns);
         let found = check.shared_images(sets);
-        let read = check.reads.files();
-        let cached = check.cached;
-        cache.save(check.known);
-        (found, read, cached)
+        check.save();
+        (found, check.reads.files(), check.cached)
     }
 
     #[test]

@@ -16,8 +16,9 @@ pub struct Progress {
     what: &'static str,
     total: u64,
     started: Instant,
-    /// A terminal gets a bar; anything else plain lines.
-    terminal: bool,
+    /// On a terminal: a bar that counts from the start (so its ETA does), drawn once the
+    /// pass has taken [`QUIET_FOR`]. None elsewhere: then plain lines.
+    bar: Option<ProgressBar>,
     state: Mutex<State>,
 }
 
@@ -25,17 +26,25 @@ pub struct Progress {
 struct State {
     done: u64,
     bytes: u64,
-    bar: Option<ProgressBar>,
+    shown: bool,
     last_line: Option<Instant>,
 }
 
 impl Progress {
     pub fn new(what: &'static str, total: u64) -> Progress {
+        let terminal = !ProgressDrawTarget::stderr().is_hidden();
+        let template =
+            format!("split check [{{bar:30}}] {{pos}}/{{len}} {what} {{msg}} ETA {{eta}}");
+        let style = ProgressStyle::with_template(&template).expect("a valid template");
+        let bar = terminal.then(|| {
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
+                .with_style(style.progress_chars("=> "))
+        });
         Progress {
             what,
             total,
             started: Instant::now(),
-            terminal: !ProgressDrawTarget::stderr().is_hidden(),
+            bar,
             state: Mutex::default(),
         }
     }
@@ -48,43 +57,38 @@ impl Progress {
         let s = &mut *guard;
         s.done += files;
         s.bytes += bytes;
+        if let Some(bar) = &self.bar {
+            bar.set_position(s.done);
+        }
         let elapsed = self.started.elapsed();
         if elapsed < QUIET_FOR {
             return;
         }
-        if self.terminal {
-            let bar = s.bar.get_or_insert_with(|| self.bar());
-            bar.set_position(s.done);
-            bar.set_message(megabytes(s.bytes));
-        } else if s.last_line.is_none_or(|t| t.elapsed() >= LINE_EVERY) {
-            s.last_line = Some(Instant::now());
-            eprintln!("{}", line(self.what, s.done, self.total, s.bytes, elapsed));
+        match &self.bar {
+            Some(bar) => {
+                if !s.shown {
+                    s.shown = true;
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                }
+                bar.set_message(megabytes(s.bytes));
+            }
+            None if s.last_line.is_none_or(|t| t.elapsed() >= LINE_EVERY) => {
+                s.last_line = Some(Instant::now());
+                eprintln!("{}", line(self.what, s.done, self.total, s.bytes, elapsed));
+            }
+            None => {}
         }
     }
 
     /// Clears the bar; a log that got progress lines gets the last one too.
     pub fn finish(self) {
         let s = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
-        if let Some(bar) = s.bar {
+        if let Some(bar) = self.bar {
             bar.finish_and_clear();
         } else if s.last_line.is_some() {
             let elapsed = self.started.elapsed();
             eprintln!("{}", line(self.what, s.done, self.total, s.bytes, elapsed));
         }
-    }
-
-    fn bar(&self) -> ProgressBar {
-        let template = format!(
-            "split check [{{bar:30}}] {{pos}}/{{len}} {} {{msg}} ETA {{eta}}",
-            self.what
-        );
-        let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(&template)
-                .expect("a valid template")
-                .progress_chars("=> "),
-        );
-        bar
     }
 }
 
