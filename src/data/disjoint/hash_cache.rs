@@ -1,7 +1,7 @@
 //! The content hashes of earlier starts. Without them every `npr train`, every `--resume`
 //! (every Slurm requeue) and every `npr test` against a checkpoint's training data reads
-//! every file whose size it shares with a file of another set: on real data nearly all of
-//! them (≈ 72 GB for ForenSynths' 720k training images).
+//! every file whose size it shares with a file of another set: on real data most of
+//! them (up to ≈ 72 GB for ForenSynths' 720k training images).
 //!
 //! One file per training data root, found again by every command that checks that data,
 //! by every user and on every machine that sees the folder: `DATAROOT/.npr-split-hashes.csv`,
