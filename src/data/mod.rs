@@ -4,11 +4,13 @@
 //!
 //! - [`discover`](discover()) / [`discover_split`] → [`Discovered`] (samples, summary, skips)
 //! - [`SplitSpec::load`] → [`Splits`] (a run's training and validation sets, checked)
+//! - [`check_disjoint`] (no image in two sets; hashes remembered in a [`HashCache`])
 //! - [`decode_file`] → `image::RgbImage` (PNG via `image`, JPEG via libjpeg-turbo)
 //! - [`TrainTransform`], [`TestTransform`] → [`Transform::apply`]
 //! - [`batches`] → [`BatchIter`] of [`Batch`] (NHWC uint8), skips into a [`SkipLog`]
 //!
-//! Self-contained: only `super::`/`self::` paths, no `crate::`.
+//! Self-contained: only `super::`/`self::` paths, no `crate::` but `crate::atomic` (the split
+//! check's hash cache is written whole or not at all).
 
 mod blur;
 mod decode;
@@ -36,7 +38,7 @@ pub use discover::{
     discover, discover_split, discover_test_set, fingerprint, images_under, label_of_folder,
     Discovered, Sample, FAKE, IMAGE_EXTENSIONS, REAL,
 };
-pub use disjoint::check_disjoint;
+pub use disjoint::{check_disjoint, HashCache};
 pub use error::DataError;
 pub use jpeg::encode as encode_jpeg;
 pub use loader::{batches, Batch, BatchIter, Loader, LoaderOptions};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::discover::{discover_required_split, discover_test_set, split_val, Sample, Summary};
-use super::disjoint::check_disjoint;
+use super::disjoint::{check_disjoint, HashCache};
 use super::skip::SkipLog;
 use super::{fingerprint, DataError, FAKE, REAL};
 
@@ -131,7 +131,7 @@ impl SplitSpec {
         let mut named: Vec<(&str, &[Sample])> =
             vec![("training set", &train[..]), ("validation set", &val[..])];
         named.extend(tests.iter().map(|(n, s)| (n.as_str(), &s[..])));
-        check_disjoint(&named, 2)?;
+        check_disjoint(&named, 2, &HashCache::for_data(&self.root))?;
         summary["checked_disjoint_from"] =
             serde_json::json!(named[1..].iter().map(|(n, _)| *n).collect::<Vec<_>>());
         Ok(Splits {

@@ -411,7 +411,7 @@ fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan])
             .zip(plans)
             .map(|(n, p)| (n.as_str(), &p.samples[..])),
     );
-    data::check_disjoint(&named, 2)?;
+    data::check_disjoint(&named, 2, &data::HashCache::for_data(&config.data.dataroot))?;
     Ok(())
 }
 
