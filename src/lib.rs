@@ -23,3 +23,4 @@ pub mod synth;
 pub mod table;
 pub mod threads;
 pub mod train;
+pub mod upsample;
