@@ -25,3 +25,4 @@ pub mod synth;
 pub mod table;
 pub mod threads;
 pub mod train;
+pub mod upsample;

@@ -15,3 +15,4 @@ mod serve;
 mod serve_policy;
 mod serve_safety;
 mod trust;
+mod upsample;
