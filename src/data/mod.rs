@@ -10,7 +10,8 @@
 //! - [`batches`] → [`BatchIter`] of [`Batch`] (NHWC uint8), skips into a [`SkipLog`]
 //!
 //! Self-contained: only `super::`/`self::` paths, no `crate::` but `crate::atomic` (the split
-//! check's hash cache is written whole or not at all).
+//! check's hash cache is written whole or not at all) and `crate::progress` (the split check
+//! reports like every other long step).
 
 mod blur;
 mod decode;

@@ -127,10 +127,9 @@ fn a_disk_too_small_for_the_checkpoints_stops_before_the_first_epoch() {
             ckpt.to_str().unwrap(),
             "--dataroot",
             data.to_str().unwrap(),
-        ]
-        .into_iter()
-        .chain(["--out", test_out.to_str().unwrap()])
-        .collect::<Vec<_>>(),
+            "--out",
+            test_out.to_str().unwrap(),
+        ],
         &small,
     );
     usage_error(&out, "nothing was scored");

@@ -11,7 +11,6 @@
 //! files of each pair whose hashes are equal (a leak, read to confirm it).
 mod content;
 mod hash_cache;
-mod progress;
 mod stamp;
 
 use std::collections::HashMap;
@@ -21,10 +20,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use super::{DataError, Sample};
+use crate::progress::Progress;
 use content::{content_hash, same_bytes, Reads};
 pub use hash_cache::HashCache;
 use hash_cache::Known;
-use progress::{megabytes, Progress};
 use stamp::{Resolver, Stamp};
 
 /// How two files were found to be one image.
@@ -215,7 +214,7 @@ impl<'c> Check<'c> {
     /// Reads the hashes of `files` on every core, remembering each (and saving them every
     /// [`SAVE_EVERY`]); None for a file that cannot be read.
     fn read_hashes(&mut self, files: &[&Seen]) -> Vec<Option<u64>> {
-        let progress = Progress::new("files hashed", files.len() as u64);
+        let progress = Progress::new("split check", files.len() as u64, "files hashed");
         let pool = hashing_pool();
         let mut hashes = Vec::with_capacity(files.len());
         let mut saved = Instant::now();
@@ -223,7 +222,7 @@ impl<'c> Check<'c> {
             let reads = &self.reads;
             let hash_one = |seen: &&Seen| {
                 let hash = content_hash(seen.path, reads);
-                progress.add(1, seen.stamp.map_or(0, |s| s.size));
+                progress.inc(1);
                 hash
             };
             let fresh: Vec<Option<u64>> = match &pool {
@@ -292,7 +291,7 @@ impl<'c> Check<'c> {
 /// Every file of every set, in set order, with its resolved path and stamp.
 fn survey<'a>(sets: &[(&str, &'a [Sample])]) -> Vec<Seen<'a>> {
     let total = sets.iter().map(|(_, s)| s.len()).sum::<usize>();
-    let progress = Progress::new("files examined", total as u64);
+    let progress = Progress::new("split check", total as u64, "files examined");
     let mut resolver = Resolver::default();
     let mut files = Vec::with_capacity(total);
     for (set, (_, samples)) in sets.iter().enumerate() {
@@ -304,7 +303,7 @@ fn survey<'a>(sets: &[(&str, &'a [Sample])]) -> Vec<Seen<'a>> {
                 resolved,
                 stamp,
             });
-            progress.add(1, 0);
+            progress.inc(1);
         }
     }
     progress.finish();
@@ -350,9 +349,25 @@ fn hashing_pool() -> Option<rayon::ThreadPool> {
         .flatten()
 }
 
+/// Bytes in MB or GB, one decimal.
+fn megabytes(bytes: u64) -> String {
+    let mb = bytes as f64 / 1e6;
+    if mb >= 1000.0 {
+        format!("{:.1} GB", mb / 1000.0)
+    } else {
+        format!("{mb:.1} MB")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_read_print_in_mb_or_gb() {
+        assert_eq!(megabytes(2_500_000), "2.5 MB");
+        assert_eq!(megabytes(1_234_000_000), "1.2 GB");
+    }
     use crate::data::fixtures::{touch_png, Tree};
 
     fn sample(path: PathBuf) -> Sample {
