@@ -305,6 +305,29 @@ pub struct SynthArgs {
     /// Replace an existing benchmark in --out.
     #[arg(long)]
     pub force: bool,
+    /// Build the benchmark from this folder of photographs instead of procedural scenes
+    /// (e.g. datasets/photos from scripts/get_photos.sh, or your own): reals are crops
+    /// after a ÷2 area down-scale, fakes the same crops brought back from a lower
+    /// resolution by each family's up-sampler (ESRGAN networks and the classical ones);
+    /// splits by photograph (DATASET_DETAILS.md, photo benchmark).
+    #[arg(long, value_name = "DIR")]
+    pub reals: Option<PathBuf>,
+    /// With --reals: the folder of the ESRGAN model files.
+    #[arg(long, value_name = "DIR")]
+    pub upsamplers: Option<PathBuf>,
+    /// With --reals: reals, and fakes, per training photograph.
+    #[arg(long)]
+    pub train_per_photo: Option<usize>,
+    /// With --reals: reals, and fakes, per validation photograph.
+    #[arg(long)]
+    pub val_per_photo: Option<usize>,
+    /// With --reals: reals, and fakes, per test photograph and family.
+    #[arg(long)]
+    pub test_per_photo: Option<usize>,
+    /// With --reals: the test families, comma-separated (default: every classical family
+    /// and every ESRGAN network whose files are present, at ×2, ×3, ×4).
+    #[arg(long, value_delimiter = ',')]
+    pub families: Vec<String>,
 }
 
 /// Which families `npr synth` trains on.

@@ -68,6 +68,22 @@ pub enum DataError {
     },
 
     #[error(
+        "the {first} and the {second} hold crops of the same photographs ({count} scene(s): {}{}; \
+         source list {}). A photograph's crops are correlated: splits must be by photograph, or \
+         the numbers measure memory of the scenes; rebuild the benchmark with `npr synth --reals`",
+        examples.join("; "),
+        if *count > examples.len() { ", …" } else { "" },
+        sources.display()
+    )]
+    SharedScenes {
+        first: String,
+        second: String,
+        sources: PathBuf,
+        count: usize,
+        examples: Vec<String>,
+    },
+
+    #[error(
         "{} has no `{split}` split folder: looked for {}/{split}/ and {}/{{generator}}/{split}/ \
          (GenImage); {}.{}\n{hint}",
         root.display(), root.display(), root.display(), found_list("found sub-folders", found),

@@ -21,6 +21,7 @@ mod error;
 mod from_config;
 mod jpeg;
 mod loader;
+mod photo_sources;
 mod resize;
 mod seed;
 mod skip;
@@ -43,6 +44,7 @@ pub use disjoint::{check_disjoint, HashCache};
 pub use error::DataError;
 pub use jpeg::encode as encode_jpeg;
 pub use loader::{batches, Batch, BatchIter, Loader, LoaderOptions};
+pub use photo_sources::{check_photo_sources, SourceRow, SOURCES_FILE};
 pub use skip::{Rejected, Skip, SkipLog, SkipReason};
 pub use splits::{SplitSpec, Splits, ValFrom};
 pub use transform::{

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::discover::{discover_required_split, discover_test_set, split_val, Sample, Summary};
 use super::disjoint::{check_disjoint, HashCache};
+use super::photo_sources::check_photo_sources;
 use super::skip::SkipLog;
 use super::{fingerprint, DataError, FAKE, REAL};
 
@@ -132,6 +133,7 @@ impl SplitSpec {
             vec![("training set", &train[..]), ("validation set", &val[..])];
         named.extend(tests.iter().map(|(n, s)| (n.as_str(), &s[..])));
         check_disjoint(&named, 2, &HashCache::for_data(&self.root))?;
+        check_photo_sources(&self.root, &named, 2)?;
         summary["checked_disjoint_from"] =
             serde_json::json!(named[1..].iter().map(|(n, _)| *n).collect::<Vec<_>>());
         Ok(Splits {

@@ -412,6 +412,7 @@ fn check_against_training(checkpoint: &Path, config: &Config, plans: &[SetPlan])
             .map(|(n, p)| (n.as_str(), &p.samples[..])),
     );
     data::check_disjoint(&named, 2, &data::HashCache::for_data(&config.data.dataroot))?;
+    data::check_photo_sources(&config.data.dataroot, &named, 2)?;
     Ok(())
 }
 

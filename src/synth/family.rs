@@ -47,6 +47,9 @@ pub enum Upsampler {
     Bicubic,
     /// Transposed convolution, kernel 4, stride 2, padding 1.
     TransposedConv,
+    /// A super-resolution network (the photo benchmark's neural families; `network` in
+    /// the manifest names it).
+    Esrgan,
 }
 
 /// A fake family. See DATASET_DETAILS.md for what each imitates.
@@ -171,6 +174,7 @@ pub(crate) fn upsample(family: Family, low: &Planes, size: usize, kernel: &Tconv
             assert_eq!(size, 2 * low.n, "transposed convolution is ×2");
             transposed_conv_x2(low, kernel)
         }
+        Upsampler::Esrgan => unreachable!("a classical family's up-sampler is never a network"),
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Manifest {
     /// The transposed-convolution family's kernels, `[channel][ky][kx]` (multiples of
     /// 1/4096, so they print and parse exactly).
     pub tconv_kernel: Vec<Vec<Vec<f64>>>,
+    /// A photo benchmark's photographs (`npr synth --reals`); absent for procedural scenes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photos: Option<super::photos::PhotoSet>,
 }
 
 /// One fake family.
@@ -46,6 +49,9 @@ pub struct FamilyRecord {
     /// Name; also the test folder name.
     pub name: String,
     pub upsampler: Upsampler,
+    /// The network, for a neural family (package, version, scale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     /// Up-sampling factor (4/3 for the bicubic family).
     pub factor: f64,
     /// Side of the low-resolution render, pixels.

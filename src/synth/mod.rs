@@ -16,6 +16,7 @@
 mod content;
 mod family;
 mod manifest;
+pub mod photos;
 
 #[cfg(test)]
 mod calibration;
@@ -456,16 +457,21 @@ fn plan(opts: &SynthOptions, seen: &[Family]) -> Vec<FileJob> {
 }
 
 /// Refuses to mix with an existing benchmark, or clears it when `overwrite` is set.
-fn prepare_out(opts: &SynthOptions) -> anyhow::Result<()> {
-    let out = &opts.out;
-    for entry in ["train", "val", "test", MANIFEST_FILE] {
+fn prepare_out(out: &std::path::Path, overwrite: bool) -> anyhow::Result<()> {
+    for entry in [
+        "train",
+        "val",
+        "test",
+        MANIFEST_FILE,
+        crate::data::SOURCES_FILE,
+    ] {
         let p = out.join(entry);
         if p.symlink_metadata().is_err() {
             continue;
         }
-        if !opts.overwrite {
+        if !overwrite {
             return Err(SynthError::OutputExists {
-                out: out.clone(),
+                out: out.to_path_buf(),
                 found: entry.to_string(),
             }
             .into());
@@ -484,7 +490,7 @@ fn prepare_out(opts: &SynthOptions) -> anyhow::Result<()> {
 /// `out/synth.json`, last).
 pub fn generate(opts: &SynthOptions) -> anyhow::Result<Manifest> {
     let seen = check_options(opts)?;
-    prepare_out(opts)?;
+    prepare_out(&opts.out, opts.overwrite)?;
     let recipe = Recipe::new(
         opts.size as usize,
         opts.detail_weight,
@@ -494,24 +500,11 @@ pub fn generate(opts: &SynthOptions) -> anyhow::Result<Manifest> {
     let jobs = plan(opts, &seen);
 
     // Folders first (sequential), then the images (parallel, each from its own RNG).
-    let mut folders: Vec<FolderRecord> = Vec::new();
-    for job in &jobs {
-        let dir = job.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        match folders.last_mut() {
-            Some(f) if f.path == dir => f.count += 1,
-            _ => {
-                fs::create_dir_all(opts.out.join(dir))
-                    .with_context(|| format!("creating {}", opts.out.join(dir).display()))?;
-                folders.push(FolderRecord {
-                    path: dir.to_string(),
-                    split: job.split,
-                    group: job.group.clone(),
-                    label: job.label,
-                    count: 1,
-                });
-            }
-        }
-    }
+    let folders = create_folders(
+        &opts.out,
+        jobs.iter()
+            .map(|j| (j.split, j.group.as_str(), j.label, j.path.as_str())),
+    )?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
@@ -539,6 +532,45 @@ pub fn generate(opts: &SynthOptions) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
+/// Creates the folder of each file, `(split, group, label, relative path)` in folder order,
+/// and counts the files per folder.
+fn create_folders<'a>(
+    out: &std::path::Path,
+    files: impl Iterator<Item = (Split, &'a str, u8, &'a str)>,
+) -> anyhow::Result<Vec<FolderRecord>> {
+    let mut folders: Vec<FolderRecord> = Vec::new();
+    for (split, group, label, path) in files {
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        match folders.last_mut() {
+            Some(f) if f.path == dir => f.count += 1,
+            _ => {
+                fs::create_dir_all(out.join(dir))
+                    .with_context(|| format!("creating {}", out.join(dir).display()))?;
+                folders.push(FolderRecord {
+                    path: dir.to_string(),
+                    split,
+                    group: group.to_string(),
+                    label,
+                    count: 1,
+                });
+            }
+        }
+    }
+    Ok(folders)
+}
+
+/// The transposed-convolution kernels as the manifest records them.
+fn kernel_record(kernel: &TconvKernel) -> Vec<Vec<Vec<f64>>> {
+    kernel
+        .iter()
+        .map(|kc| {
+            kc.iter()
+                .map(|row| row.iter().map(|&w| w as f64).collect())
+                .collect()
+        })
+        .collect()
+}
+
 fn build_manifest(
     opts: &SynthOptions,
     seen: &[Family],
@@ -561,6 +593,7 @@ fn build_manifest(
             FamilyRecord {
                 name: fam.name().to_string(),
                 upsampler: fam.upsampler(),
+                network: None,
                 factor: num as f64 / den as f64,
                 low_res: fam.low_res(opts.size as usize) as u32,
                 npr_scale: fam.npr_scale(),
@@ -582,14 +615,7 @@ fn build_manifest(
         jpeg_quality: opts.jpeg_quality,
         families,
         folders,
-        tconv_kernel: recipe
-            .kernel
-            .iter()
-            .map(|kc| {
-                kc.iter()
-                    .map(|row| row.iter().map(|&w| w as f64).collect())
-                    .collect()
-            })
-            .collect(),
+        tconv_kernel: kernel_record(&recipe.kernel),
+        photos: None,
     }
 }

@@ -1,0 +1,231 @@
+//! The photographs of a folder, grouped into scenes and dealt to splits by scene: no
+//! photograph, and no two photographs of one scene, give crops to two splits.
+//!
+//! A photograph's scene is the `scene` column of the folder's `manifest.tsv` where there is
+//! one (`scripts/get_photos.sh` writes it: stereo pairs and consecutive frames share a
+//! scene), else its own path. Byte-identical files (one photograph under two names) are
+//! put in one scene whatever the list says.
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::synth::{derived_rng, Split};
+
+/// Shares of the scenes in validation and test (the rest train), each at least one scene.
+pub const VAL_FRACTION: f64 = 0.15;
+pub const TEST_FRACTION: f64 = 0.25;
+
+/// One photograph of the folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhotoRecord {
+    /// Path relative to the folder of photographs, `/`-separated.
+    pub file: String,
+    pub sha256: String,
+    pub scene: String,
+    /// Licence, from the folder's `manifest.tsv` (`null` when it has none).
+    pub licence: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    /// The split its crops went to; `null` when it gave none (see `skipped`).
+    pub split: Option<Split>,
+    /// Why it gave no crops (too small, undecodable), or `null`.
+    pub skipped: Option<String>,
+}
+
+/// A photograph found on disk, before decoding.
+pub struct Found {
+    pub path: PathBuf,
+    pub record: PhotoRecord,
+}
+
+/// Every image file under `dir` (recursively, sorted), hashed, with its scene and licence.
+pub fn find(dir: &Path) -> Result<Vec<Found>> {
+    let (paths, skipped) = crate::data::images_under(&[dir.to_path_buf()])
+        .with_context(|| format!("listing the photographs in {}", dir.display()))?;
+    for s in &skipped {
+        eprintln!("note: {}: skipped, {}", s.path.display(), s.detail);
+    }
+    let listed = read_list(dir)?;
+    let mut found = Vec::new();
+    for path in paths {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let sha256 = crate::eval::completion::sha256_file(&path)?;
+        let (scene, licence) = match listed.get(&rel) {
+            Some((scene, licence)) => (scene.clone(), licence.clone()),
+            None => (rel.clone(), None),
+        };
+        found.push(Found {
+            path,
+            record: PhotoRecord {
+                file: rel,
+                sha256,
+                scene,
+                licence,
+                width: 0,
+                height: 0,
+                split: None,
+                skipped: None,
+            },
+        });
+    }
+    merge_identical(&mut found);
+    Ok(found)
+}
+
+/// `name → (scene, licence)` from `dir/manifest.tsv`, when it has `name` and `scene` columns.
+fn read_list(dir: &Path) -> Result<HashMap<String, (String, Option<String>)>> {
+    let path = dir.join("manifest.tsv");
+    if !path.is_file() {
+        return Ok(HashMap::new());
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .from_path(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let header = reader.headers()?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(name), Some(scene)) = (col("name"), col("scene")) else {
+        eprintln!(
+            "note: {} has no `name` and `scene` columns: each photograph is its own scene",
+            path.display()
+        );
+        return Ok(HashMap::new());
+    };
+    let licence = col("licence");
+    let mut out = HashMap::new();
+    for row in reader.records() {
+        let row = row.with_context(|| format!("reading {}", path.display()))?;
+        let get = |i: usize| row.get(i).unwrap_or("").to_string();
+        out.insert(get(name), (get(scene), licence.map(get)));
+    }
+    Ok(out)
+}
+
+/// Byte-identical photographs take the scene of the first, and so does every photograph
+/// of the scenes they join.
+fn merge_identical(found: &mut [Found]) {
+    let mut first_scene: HashMap<String, String> = HashMap::new();
+    let mut rename: HashMap<String, String> = HashMap::new();
+    for f in found.iter() {
+        let r = &f.record;
+        let target = first_scene
+            .entry(r.sha256.clone())
+            .or_insert_with(|| r.scene.clone());
+        if *target != r.scene {
+            rename.insert(r.scene.clone(), target.clone());
+        }
+    }
+    let resolve = |mut s: String| {
+        while let Some(next) = rename.get(&s) {
+            if *next == s {
+                break;
+            }
+            s = next.clone();
+        }
+        s
+    };
+    for f in found.iter_mut() {
+        f.record.scene = resolve(f.record.scene.clone());
+    }
+}
+
+/// Deals the scenes to test, validation and training: scenes in an order drawn from
+/// `seed`, the first [`TEST_FRACTION`] (rounded, at least one) to test, the next
+/// [`VAL_FRACTION`] to validation, the rest to training.
+pub fn deal(scenes: &[String], seed: u64) -> Result<BTreeMap<String, Split>> {
+    let mut order: Vec<(u64, &String)> = scenes
+        .iter()
+        .map(|s| (derived_rng(seed, &format!("scene/{s}")).gen::<u64>(), s))
+        .collect();
+    order.sort();
+    order.dedup_by(|a, b| a.1 == b.1);
+    let n = order.len();
+    if n < 3 {
+        bail!(
+            "{n} usable scene(s); a benchmark split by photograph needs at least 3 (one each for train, val and test)"
+        );
+    }
+    let share = |f: f64| ((n as f64 * f).round() as usize).max(1);
+    let (test, val) = (share(TEST_FRACTION), share(VAL_FRACTION));
+    let test = test.min(n - 2);
+    let val = val.min(n - 1 - test);
+    Ok(order
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, s))| {
+            let split = if i < test {
+                Split::Test
+            } else if i < test + val {
+                Split::Val
+            } else {
+                Split::Train
+            };
+            (s.clone(), split)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(file: &str, sha: &str, scene: &str) -> Found {
+        Found {
+            path: file.into(),
+            record: PhotoRecord {
+                file: file.into(),
+                sha256: sha.into(),
+                scene: scene.into(),
+                licence: None,
+                width: 0,
+                height: 0,
+                split: None,
+                skipped: None,
+            },
+        }
+    }
+
+    #[test]
+    fn identical_files_share_a_scene_with_everything_of_theirs() {
+        let mut f = vec![
+            found("a.png", "1", "a"),
+            found("b_left.png", "2", "b"),
+            found("b_right.png", "3", "b"),
+            found("copy_of_b.png", "2", "copy_of_b"),
+            found("c.png", "4", "c"),
+        ];
+        merge_identical(&mut f);
+        let scenes: Vec<&str> = f.iter().map(|f| f.record.scene.as_str()).collect();
+        assert_eq!(scenes, ["a", "b", "b", "b", "c"]);
+    }
+
+    #[test]
+    fn every_split_gets_a_scene_and_no_scene_two() {
+        for (n, want) in [
+            (3, [1, 1, 1]),
+            (4, [2, 1, 1]),
+            (10, [5, 2, 3]),
+            (72, [43, 11, 18]),
+        ] {
+            let scenes: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+            let dealt = deal(&scenes, 7).unwrap();
+            assert_eq!(dealt.len(), n);
+            let count = |s: Split| dealt.values().filter(|&&v| v == s).count();
+            assert_eq!(
+                [count(Split::Train), count(Split::Val), count(Split::Test)],
+                want,
+                "{n}"
+            );
+            assert_eq!(deal(&scenes, 7).unwrap(), dealt, "deterministic");
+        }
+        let err = deal(&["a".into(), "b".into()], 0).unwrap_err().to_string();
+        assert!(err.contains("at least 3"), "{err}");
+    }
+}
