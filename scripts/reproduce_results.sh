@@ -20,6 +20,12 @@
 # official policy, the JPEG and resolution sweeps, then npr report into OUT/report.
 # --dry-run checks the layout, prints the plan, the images per set and an estimated time,
 # and runs nothing; a wrong tree exits 2 naming what is missing and where it is expected.
+# --photos runs the study on photographs (README_ATTENTION.md, "Do the synthetic findings
+# hold on photographs?"): fetch the packaged photographs and ESRGAN networks
+# (scripts/get_photos.sh), build the photo benchmark (npr synth --reals), run every variant
+# of configs/ablation_photos.yaml × seeds (default 0,1,2) on configs/photos_quick.yaml, then
+# npr report into OUT/report (default runs/ablation_photos) and a copy in results/photos/.
+# It leaves results/ and figures/ of the quick path alone. About 25 min on 2 CPU cores.
 # NPR=path/to/npr uses that binary and skips the bootstrap.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -37,13 +43,14 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
     --full) mode=full ;;
+    --photos) mode=photos ;;
     --seeds) seeds=${2:?--seeds needs a list, e.g. 0,1}; shift ;;
     --out) out=${2:?--out needs a folder}; shift ;;
     --data) data=${2:?--data needs the folder that holds the data sets}; shift ;;
     --device) device=${2:?--device needs cpu, cuda or cuda:N}; shift ;;
     --set) sets+=(--set "${2:?--set needs KEY=VALUE}"); shift ;;
     --dry-run) dry_run=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "reproduce_results.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -73,6 +80,38 @@ if [ "$mode" = full ]; then
   echo "== report"
   "$npr" report --runs "$out" --out "$out/report"
   echo "done in $((SECONDS - t0)) s; report: $out/report/report.md"
+  exit 0
+fi
+if [ "$mode" = photos ]; then
+  seeds=${seeds:-0,1,2}
+  out=${out:-runs/ablation_photos}
+  t0=$SECONDS
+  [ -n "${NPR:-}" ] || scripts/bootstrap.sh
+  commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "== [1/4] photographs and up-samplers (scripts/get_photos.sh)"
+  scripts/get_photos.sh
+  echo "== [2/4] photo benchmark (npr synth --reals)"
+  [ -f datasets/photo_bench/synth.json ] || "$npr" synth --reals datasets/photos --out datasets/photo_bench --seed 0
+  t_study=$SECONDS
+  echo "== [3/4] ablation ($seeds × every variant of configs/ablation_photos.yaml; resumable)"
+  "$npr" ablate --config configs/ablation_photos.yaml --seeds "$seeds" --out "$out" "${sets[@]}"
+  echo "== [4/4] report"
+  "$npr" report --runs "$out" --out "$out/report"
+  rm -rf results/photos
+  mkdir -p results/photos
+  cp "$out"/report/report.md "$out"/report/*.csv "$out"/report/*.png results/photos/
+  {
+    echo "# Results: photo benchmark (\`npr synth --reals\`): real photographs, fakes made by up-samplers"
+    echo
+    echo "- made: $(date -u +%Y-%m-%d) by \`scripts/reproduce_results.sh --photos --seeds $seeds\`"
+    echo "- commit: $commit (the tree the binary was built from)"
+    echo "- machine: $(nproc) CPU cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //'), no GPU used"
+    echo "- preset: configs/ablation_photos.yaml on configs/photos_quick.yaml (48-px crops of 80 photographs, 8 epochs), seeds $seeds"
+    echo "- time: $((SECONDS - t0)) s in all, of which ablation and report $((SECONDS - t_study)) s"
+    echo
+    echo "Open [report.md](report.md) first (PDF figures stay in $out/report)."
+  } > results/photos/README.md
+  echo "done in $((SECONDS - t0)) s; report: $out/report/report.md, copy in results/photos/"
   exit 0
 fi
 seeds=${seeds:-0,1}

@@ -57,11 +57,13 @@ pub fn run(args: &TestArgs) -> Result<()> {
     keep.extend(sets.iter().map(|s| s.dataroot.as_path()));
     completion::check_replaceable(&out, &keep)?;
     let synthetic = suite::all_synthetic(&sets);
+    let photos = suite::all_photos(&sets);
     let done = Completion {
         checkpoint: checkpoint.clone(),
         checkpoint_sha256: completion::sha256_file(&checkpoint)?,
         levels: levels.iter().map(|l| l.to_string()).collect(),
         synthetic,
+        photos,
         npr: env!("CARGO_PKG_VERSION").into(),
     };
     let request = TestRequest {

@@ -23,6 +23,10 @@ pub struct Completion {
     pub levels: Vec<String>,
     /// True when every test set came from `npr synth` (a `synth.json` manifest beside it).
     pub synthetic: bool,
+    /// True when every test set is a photo benchmark (`npr synth --reals`: real photographs,
+    /// fakes made by up-samplers). Absent in folders written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub photos: bool,
     /// The npr version that wrote the folder.
     pub npr: String,
 }
@@ -282,6 +286,7 @@ mod tests {
             checkpoint_sha256: sha.into(),
             levels: vec!["none".into()],
             synthetic: true,
+            photos: false,
             npr: "test".into(),
         }
     }

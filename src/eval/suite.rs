@@ -427,6 +427,14 @@ pub fn all_synthetic(sets: &[TestSet]) -> bool {
             .all(|s| matches!(manifest_near(&s.dataroot), Ok(Some(_))))
 }
 
+/// True when every set is a photo benchmark (its manifest lists photographs).
+pub fn all_photos(sets: &[TestSet]) -> bool {
+    !sets.is_empty()
+        && sets
+            .iter()
+            .all(|s| matches!(manifest_near(&s.dataroot), Ok(Some(m)) if m.photos.is_some()))
+}
+
 fn manifest_near(dataroot: &Path) -> Result<Option<crate::synth::Manifest>> {
     [
         dataroot.to_path_buf(),

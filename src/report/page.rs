@@ -32,8 +32,11 @@ fn hypotheses_section(page: &mut String, req: &ReportRequest, f: &Findings) -> R
     // From the runs' own test records (complete.json), not from what the current
     // directory happens to hold.
     let synthetic = f.runs.iter().any(|r| r.synthetic);
+    let photos = synthetic && f.runs.iter().all(|r| !r.synthetic || r.photos);
     writeln!(page, "# Study report\n")?;
-    if synthetic {
+    if photos {
+        writeln!(page, "**Photo benchmark** (`npr synth --reals`): the reals are crops of real photographs; the fakes are crops of the same photographs brought back from a lower resolution by up-samplers (ESRGAN networks, classical interpolation), not images of generative models. These numbers describe that benchmark.\n")?;
+    } else if synthetic {
         writeln!(page, "**Synthetic benchmark** (`npr synth`): these numbers describe the embedded synthetic data, not real generators.\n")?;
     }
     writeln!(
@@ -130,7 +133,11 @@ fn attention_section(page: &mut String, f: &Findings) -> Result<()> {
     if f.truth.is_empty() {
         writeln!(page, "Scale selection: not measured (no `synth.json` beside the test sets: true scales are known only on the synthetic benchmark).\n")?;
     } else {
-        writeln!(page, "Scale selection on the synthetic benchmark (share of fakes whose highest-weighted NPR branch, identity excluded, is the family's true scale; pooled over seeds) — [scale_selection.csv](scale_selection.csv):\n\n| variant | family | true scale | fakes | share | chance |\n| --- | --- | ---: | ---: | ---: | ---: |")?;
+        let bench = match f.runs.iter().all(|r| r.photos) {
+            true => "photo benchmark",
+            false => "synthetic benchmark",
+        };
+        writeln!(page, "Scale selection on the {bench} (share of fakes whose highest-weighted NPR branch, identity excluded, is the family's true scale; pooled over seeds) — [scale_selection.csv](scale_selection.csv):\n\n| variant | family | true scale | fakes | share | chance |\n| --- | --- | ---: | ---: | ---: | ---: |")?;
         for s in &f.selection {
             writeln!(
                 page,

@@ -69,6 +69,8 @@ pub struct Run {
     pub weights: Option<BranchWeights>,
     /// Every test folder scored `npr synth` data (their `complete.json` says so).
     pub synthetic: bool,
+    /// ... and that data was a photo benchmark (`npr synth --reals`).
+    pub photos: bool,
 }
 
 impl Run {
@@ -281,6 +283,7 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         epochs: read_epochs(&dir.join("train_log.csv"))?,
         weights: read_weights(&dir.join("test/attention_weights.npz"))?,
         synthetic: tested.synthetic,
+        photos: tested.photos,
     })
 }
 
@@ -315,6 +318,8 @@ struct Tested {
     images_per_s: BTreeMap<(String, String), f64>,
     /// Every folder scored the synthetic benchmark (their `complete.json` says).
     synthetic: bool,
+    /// ... and every one a photo benchmark.
+    photos: bool,
 }
 
 /// Every test folder of a run, each complete and current for the run's weights, no
@@ -329,12 +334,14 @@ fn read_tests(dir: &Path) -> Result<Tested> {
         predictions: Vec::new(),
         images_per_s: BTreeMap::new(),
         synthetic: true,
+        photos: true,
     };
     let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for folder in test_folders(dir)? {
         let done = completion::current(&folder, &checkpoint, weights_sha.as_deref())?
             .map_err(|why| crate::usage!("{why}. Run {} again", rebuild_command(dir, &folder)))?;
         tested.synthetic &= done.synthetic;
+        tested.photos &= done.photos;
         let (m, p, ips) = read_test_folder(&folder)?;
         for row in &m {
             let key = (row.perturbation.clone(), row.set.clone());

@@ -7,6 +7,7 @@ mod common;
 mod early_errors;
 mod npz;
 mod parity;
+mod photo_bench;
 mod progress;
 mod report;
 mod reproduce;

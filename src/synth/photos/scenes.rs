@@ -45,8 +45,19 @@ pub struct Found {
 pub fn find(dir: &Path) -> Result<Vec<Found>> {
     let (paths, skipped) = crate::data::images_under(&[dir.to_path_buf()])
         .with_context(|| format!("listing the photographs in {}", dir.display()))?;
-    for s in &skipped {
+    // Licence texts and lists beside the photographs are expected; say how many, not each.
+    let (other, unreadable): (Vec<_>, Vec<_>) = skipped.iter().partition(|s| {
+        s.reason == crate::data::SkipReason::NotImage && s.detail.contains("image extension")
+    });
+    for s in unreadable {
         eprintln!("note: {}: skipped, {}", s.path.display(), s.detail);
+    }
+    if !other.is_empty() {
+        eprintln!(
+            "note: {} file(s) without an image extension ignored (e.g. {})",
+            other.len(),
+            other[0].path.display()
+        );
     }
     let listed = read_list(dir)?;
     let mut found = Vec::new();
