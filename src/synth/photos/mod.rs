@@ -186,14 +186,34 @@ fn check_options(opts: &PhotoOptions) -> Result<(Vec<PhotoFamily>, Vec<PhotoFami
     Ok((families, seen))
 }
 
-/// A decoded photograph, halved, with the index of its record.
+/// A photograph that gives crops: its record, file and size after the ÷2 down-scale.
+/// Its pixels are decoded only when its crops are made, one photograph per worker, so a
+/// folder of any size fits in memory.
 struct Usable {
     record: usize,
-    halved: Halved,
+    path: PathBuf,
+    width: usize,
+    height: usize,
 }
 
-/// Finds, decodes and deals the photographs; photographs too small for one region, or
-/// undecodable, are recorded as skipped (with why) and give nothing.
+impl Usable {
+    /// The photograph decoded and halved ([`Halved`]).
+    fn halved(&self) -> Result<Halved> {
+        let img = crate::data::decode_file(&self.path, &crate::data::DecodeLimits::default())
+            .map_err(|e| anyhow::anyhow!("{}: not decodable: {e}", self.path.display()))?;
+        let halved = Halved::of(&img);
+        anyhow::ensure!(
+            (halved.width, halved.height) == (self.width, self.height),
+            "{}: changed while the benchmark was written",
+            self.path.display()
+        );
+        Ok(halved)
+    }
+}
+
+/// Finds the photographs, reads their sizes and deals them to splits; photographs too small
+/// for one region, or whose header is unreadable, are recorded as skipped (with why) and
+/// give nothing.
 fn load_photos(opts: &PhotoOptions) -> Result<(Vec<PhotoRecord>, Vec<Usable>)> {
     if !opts.reals.is_dir() {
         return Err(crate::usage!(
@@ -203,31 +223,34 @@ fn load_photos(opts: &PhotoOptions) -> Result<(Vec<PhotoRecord>, Vec<Usable>)> {
     }
     let found = scenes::find(&opts.reals)?;
     let side = opts.size as usize + 2 * MARGIN;
-    let limits = crate::data::DecodeLimits::default();
     let mut records = Vec::new();
     let mut usable = Vec::new();
     for f in found {
         let mut rec = f.record;
-        match crate::data::decode_file(&f.path, &limits) {
-            Ok(img) => {
-                (rec.width, rec.height) = (img.width(), img.height());
-                let halved = Halved::of(&img);
-                if halved.width < side || halved.height < side {
+        let size = image::ImageReader::open(&f.path)
+            .and_then(|r| r.with_guessed_format())
+            .map_err(image::ImageError::IoError)
+            .and_then(|r| r.into_dimensions());
+        match size {
+            Ok((w, h)) => {
+                (rec.width, rec.height) = (w, h);
+                let (width, height) = (w as usize / 2, h as usize / 2);
+                if width < side || height < side {
                     rec.skipped = Some(format!(
-                        "{}×{} px: after the ÷2 down-scale smaller than one {side}-px region (crop {} + margin {MARGIN} each side); photographs need at least {} px a side",
-                        img.width(),
-                        img.height(),
+                        "{w}×{h} px: after the ÷2 down-scale smaller than one {side}-px region (crop {} + margin {MARGIN} each side); photographs need at least {} px a side",
                         opts.size,
                         2 * side
                     ));
                 } else {
                     usable.push(Usable {
                         record: records.len(),
-                        halved,
+                        path: f.path.clone(),
+                        width,
+                        height,
                     });
                 }
             }
-            Err(e) => rec.skipped = Some(format!("not decodable: {e}")),
+            Err(e) => rec.skipped = Some(format!("not readable as an image: {e}")),
         }
         if let Some(why) = &rec.skipped {
             eprintln!("note: {}: skipped, {why}", f.path.display());
@@ -285,8 +308,8 @@ fn plan(
                 split.name()
             ),
         );
-        let x = rng.gen_range(0..=u.halved.width - side);
-        let y = rng.gen_range(0..=u.halved.height - side);
+        let x = rng.gen_range(0..=u.width - side);
+        let y = rng.gen_range(0..=u.height - side);
         let file = match family {
             Some(f) => format!("{k:05}_{}.png", f.name()),
             None => format!("{k:05}.png"),
@@ -371,27 +394,42 @@ pub fn generate_from_photos(opts: &PhotoOptions) -> Result<Manifest> {
         progress.inc(1);
         Ok(())
     };
-    let region = |job: &Job| usable[job.photo].halved.region(job.x, job.y, side);
-    // Reals and classical fakes: one image per task.
+    // One photograph per task: its reals and classical fakes are written, its neural
+    // fakes' 8-bit inputs kept for the network's batches.
+    let mut by_photo: Vec<Vec<usize>> = vec![Vec::new(); usable.len()];
+    for (i, job) in jobs.iter().enumerate() {
+        by_photo[job.photo].push(i);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
         .context("starting the synth worker threads")?;
-    pool.install(|| {
-        jobs.par_iter()
-            .filter(|j| !matches!(j.family, Some(PhotoFamily::Neural { .. })))
-            .try_for_each(|job| {
-                let r = region(job);
-                let img = match job.family {
-                    None => render::real(&r, size),
-                    Some(f @ PhotoFamily::Classical(c)) => {
-                        render::classical(c, &render::low_res(&r, f), side, size, &kernel)
+    let lows: Vec<Vec<(usize, Vec<u8>)>> = pool.install(|| {
+        by_photo
+            .par_iter()
+            .enumerate()
+            .map(|(photo, mine)| {
+                let halved = usable[photo].halved()?;
+                let mut lows = Vec::new();
+                for &i in mine {
+                    let job = &jobs[i];
+                    let r = halved.region(job.x, job.y, side);
+                    match job.family {
+                        None => write(job, &render::real(&r, size))?,
+                        Some(f @ PhotoFamily::Classical(c)) => write(
+                            job,
+                            &render::classical(c, &render::low_res(&r, f), side, size, &kernel),
+                        )?,
+                        Some(f @ PhotoFamily::Neural { .. }) => {
+                            lows.push((i, render::pack(&render::low_res(&r, f))))
+                        }
                     }
-                    Some(PhotoFamily::Neural { .. }) => unreachable!("filtered out"),
-                };
-                write(job, &img)
+                }
+                Ok(lows)
             })
+            .collect::<Result<_>>()
     })?;
+    let mut low_of: BTreeMap<usize, Vec<u8>> = lows.into_iter().flatten().collect();
     // Neural fakes: batches of one network, in job order.
     for &fam in families
         .iter()
@@ -400,19 +438,22 @@ pub fn generate_from_photos(opts: &PhotoOptions) -> Result<Manifest> {
         let PhotoFamily::Neural { capacity, scale } = fam else {
             continue;
         };
-        let mine: Vec<&Job> = jobs.iter().filter(|j| j.family == Some(fam)).collect();
+        let mine: Vec<usize> = (0..jobs.len())
+            .filter(|&i| jobs[i].family == Some(fam))
+            .collect();
         if mine.is_empty() {
             continue;
         }
         let net = Esrgan::load(&opts.upsamplers, capacity, scale)?;
+        let n = fam.low_res(side);
         for batch in mine.chunks(NEURAL_BATCH) {
             let lows: Vec<_> = batch
                 .iter()
-                .map(|j| render::low_res(&region(j), fam))
+                .map(|i| render::unpack(n, &low_of.remove(i).expect("kept in the first pass")))
                 .collect();
             let imgs = render::neural(&net, &lows, size)?;
-            for (job, img) in batch.iter().zip(&imgs) {
-                write(job, img)?;
+            for (&i, img) in batch.iter().zip(&imgs) {
+                write(&jobs[i], img)?;
             }
         }
     }

@@ -128,6 +128,20 @@ pub fn real(region: &Planes, size: usize) -> RgbImage {
     quantize(&centre(region, size))
 }
 
+/// An 8-bit image's bytes, planar (lossless for the output of [`low_res`]).
+pub fn pack(img: &Planes) -> Vec<u8> {
+    img.data.iter().map(|v| (v * 255.0).round() as u8).collect()
+}
+
+/// The inverse of [`pack`] for an `n × n` image.
+pub fn unpack(n: usize, bytes: &[u8]) -> Planes {
+    debug_assert_eq!(bytes.len(), 3 * n * n);
+    Planes {
+        n,
+        data: bytes.iter().map(|&b| b as f32 / 255.0).collect(),
+    }
+}
+
 /// The 8-bit low-resolution input a fake of `family` starts from.
 pub fn low_res(region: &Planes, family: PhotoFamily) -> Planes {
     to_8bit(area(region, family.low_res(region.n)))
