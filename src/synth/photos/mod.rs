@@ -7,8 +7,10 @@
 //! Layout as the procedural benchmark's (one content class, `photo`), so everything that
 //! reads `synth.json` — seen flags, true scales, scale supervision — works unchanged.
 mod family;
+mod plan;
 mod render;
 mod scenes;
+mod write;
 
 #[cfg(test)]
 mod tests;
@@ -18,17 +20,13 @@ use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use rand::Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{self, FamilyRecord, FolderRecord, Manifest, Split, SplitCounts};
-use super::{derived_rng, encode_png, prepare_out, SynthError, LABEL_DIRS};
+use super::{prepare_out, SynthError};
 use crate::data::{SourceRow, SOURCES_FILE};
-use crate::progress::Progress;
-use crate::upsample::Esrgan;
 pub use family::{PhotoFamily, DEFAULT_SEEN};
-use render::Halved;
+use plan::{load_photos, plan, Job, Usable};
 pub use render::MARGIN;
 pub use scenes::PhotoRecord;
 
@@ -98,20 +96,6 @@ pub struct PhotoSet {
     pub margin: u32,
     /// The per-image list of source photographs (`sources.csv`).
     pub sources: String,
-}
-
-/// One image to write.
-struct Job {
-    split: Split,
-    /// `photo` (train, val) or the family (test).
-    group: String,
-    label: u8,
-    family: Option<PhotoFamily>,
-    /// Index into the usable photographs.
-    photo: usize,
-    x: usize,
-    y: usize,
-    path: String,
 }
 
 /// Checks the options; returns the test families in order and the seen ones.
@@ -186,186 +170,6 @@ fn check_options(opts: &PhotoOptions) -> Result<(Vec<PhotoFamily>, Vec<PhotoFami
     Ok((families, seen))
 }
 
-/// A photograph that gives crops: its record, file and size after the ÷2 down-scale.
-/// Its pixels are decoded only when its crops are made, one photograph per worker, so a
-/// folder of any size fits in memory.
-struct Usable {
-    record: usize,
-    path: PathBuf,
-    width: usize,
-    height: usize,
-}
-
-impl Usable {
-    /// The photograph decoded and halved ([`Halved`]).
-    fn halved(&self) -> Result<Halved> {
-        let img = crate::data::decode_file(&self.path, &crate::data::DecodeLimits::default())
-            .map_err(|e| anyhow::anyhow!("{}: not decodable: {e}", self.path.display()))?;
-        let halved = Halved::of(&img);
-        anyhow::ensure!(
-            (halved.width, halved.height) == (self.width, self.height),
-            "{}: changed while the benchmark was written",
-            self.path.display()
-        );
-        Ok(halved)
-    }
-}
-
-/// Finds the photographs, reads their sizes and deals them to splits; photographs too small
-/// for one region, or whose header is unreadable, are recorded as skipped (with why) and
-/// give nothing.
-fn load_photos(opts: &PhotoOptions) -> Result<(Vec<PhotoRecord>, Vec<Usable>)> {
-    if !opts.reals.is_dir() {
-        return Err(crate::usage!(
-            "--reals {}: not a folder of photographs",
-            opts.reals.display()
-        ));
-    }
-    let found = scenes::find(&opts.reals)?;
-    let side = opts.size as usize + 2 * MARGIN;
-    let mut records = Vec::new();
-    let mut usable = Vec::new();
-    for f in found {
-        let mut rec = f.record;
-        let size = image::ImageReader::open(&f.path)
-            .and_then(|r| r.with_guessed_format())
-            .map_err(image::ImageError::IoError)
-            .and_then(|r| r.into_dimensions());
-        match size {
-            Ok((w, h)) => {
-                (rec.width, rec.height) = (w, h);
-                let (width, height) = (w as usize / 2, h as usize / 2);
-                if width < side || height < side {
-                    rec.skipped = Some(format!(
-                        "{w}×{h} px: after the ÷2 down-scale smaller than one {side}-px region (crop {} + margin {MARGIN} each side); photographs need at least {} px a side",
-                        opts.size,
-                        2 * side
-                    ));
-                } else {
-                    usable.push(Usable {
-                        record: records.len(),
-                        path: f.path.clone(),
-                        width,
-                        height,
-                    });
-                }
-            }
-            Err(e) => rec.skipped = Some(format!("not readable as an image: {e}")),
-        }
-        if let Some(why) = &rec.skipped {
-            eprintln!("note: {}: skipped, {why}", f.path.display());
-        }
-        records.push(rec);
-    }
-    let scenes: Vec<String> = usable
-        .iter()
-        .map(|u| records[u.record].scene.clone())
-        .collect();
-    let dealt = scenes::deal(&scenes, opts.seed).map_err(|e| {
-        crate::usage!(
-            "--reals {}: {e:#} ({} photograph(s) found, {} usable)",
-            opts.reals.display(),
-            records.len(),
-            usable.len()
-        )
-    })?;
-    for u in &usable {
-        let rec = &mut records[u.record];
-        rec.split = Some(dealt[&rec.scene]);
-    }
-    Ok((records, usable))
-}
-
-/// Every image, in a fixed order: train and val (per photograph: reals, then fakes of the
-/// seen families in turn), then test (per family, per photograph: reals, then fakes).
-fn plan(
-    opts: &PhotoOptions,
-    records: &[PhotoRecord],
-    usable: &[Usable],
-    families: &[PhotoFamily],
-    seen: &[PhotoFamily],
-) -> Vec<Job> {
-    let side = opts.size as usize + 2 * MARGIN;
-    let in_split = |split: Split| {
-        usable
-            .iter()
-            .enumerate()
-            .filter(move |(_, u)| records[u.record].split == Some(split))
-    };
-    let mut jobs = Vec::new();
-    let mut push = |split: Split,
-                    group: &str,
-                    label: u8,
-                    family: Option<PhotoFamily>,
-                    photo: usize,
-                    k: usize| {
-        let u = &usable[photo];
-        let mut rng = derived_rng(
-            opts.seed,
-            &format!(
-                "{}/{}/{group}/{label}/{k}",
-                records[u.record].file,
-                split.name()
-            ),
-        );
-        let x = rng.gen_range(0..=u.width - side);
-        let y = rng.gen_range(0..=u.height - side);
-        let file = match family {
-            Some(f) => format!("{k:05}_{}.png", f.name()),
-            None => format!("{k:05}.png"),
-        };
-        let path = format!(
-            "{}/{group}/{}/{file}",
-            split.name(),
-            LABEL_DIRS[label as usize]
-        );
-        jobs.push(Job {
-            split,
-            group: group.to_string(),
-            label,
-            family,
-            photo,
-            x,
-            y,
-            path,
-        });
-    };
-    for (split, per) in [
-        (Split::Train, opts.train_per_photo),
-        (Split::Val, opts.val_per_photo),
-    ] {
-        for label in 0..2u8 {
-            let mut k = 0;
-            for (photo, _) in in_split(split) {
-                for _ in 0..per {
-                    let family = (label == 1).then(|| seen[k % seen.len()]);
-                    push(split, CLASS, label, family, photo, k);
-                    k += 1;
-                }
-            }
-        }
-    }
-    for &fam in families {
-        for label in 0..2u8 {
-            let mut k = 0;
-            for (photo, _) in in_split(Split::Test) {
-                for _ in 0..opts.test_per_photo {
-                    push(
-                        Split::Test,
-                        &fam.name(),
-                        label,
-                        (label == 1).then_some(fam),
-                        photo,
-                        k,
-                    );
-                    k += 1;
-                }
-            }
-        }
-    }
-    jobs
-}
-
 /// Writes the photo benchmark described by `opts`; returns its manifest (written last).
 pub fn generate_from_photos(opts: &PhotoOptions) -> Result<Manifest> {
     let (families, seen) = check_options(opts)?;
@@ -380,84 +184,8 @@ pub fn generate_from_photos(opts: &PhotoOptions) -> Result<Manifest> {
     )?;
 
     let side = opts.size as usize + 2 * MARGIN;
-    let size = opts.size as usize;
-    let kernel = super::Recipe::new(size, 0.0, 0.0, None).kernel;
-    let progress = Progress::new(
-        format!("synth {}", opts.out.display()),
-        jobs.len() as u64,
-        "images",
-    );
-    let write = |job: &Job, img: &image::RgbImage| -> Result<()> {
-        let path = opts.out.join(&job.path);
-        fs::write(&path, encode_png(img)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        progress.inc(1);
-        Ok(())
-    };
-    // One photograph per task: its reals and classical fakes are written, its neural
-    // fakes' 8-bit inputs kept for the network's batches.
-    let mut by_photo: Vec<Vec<usize>> = vec![Vec::new(); usable.len()];
-    for (i, job) in jobs.iter().enumerate() {
-        by_photo[job.photo].push(i);
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .context("starting the synth worker threads")?;
-    let lows: Vec<Vec<(usize, Vec<u8>)>> = pool.install(|| {
-        by_photo
-            .par_iter()
-            .enumerate()
-            .map(|(photo, mine)| {
-                let halved = usable[photo].halved()?;
-                let mut lows = Vec::new();
-                for &i in mine {
-                    let job = &jobs[i];
-                    let r = halved.region(job.x, job.y, side);
-                    match job.family {
-                        None => write(job, &render::real(&r, size))?,
-                        Some(f @ PhotoFamily::Classical(c)) => write(
-                            job,
-                            &render::classical(c, &render::low_res(&r, f), side, size, &kernel),
-                        )?,
-                        Some(f @ PhotoFamily::Neural { .. }) => {
-                            lows.push((i, render::pack(&render::low_res(&r, f))))
-                        }
-                    }
-                }
-                Ok(lows)
-            })
-            .collect::<Result<_>>()
-    })?;
-    let mut low_of: BTreeMap<usize, Vec<u8>> = lows.into_iter().flatten().collect();
-    // Neural fakes: batches of one network, in job order.
-    for &fam in families
-        .iter()
-        .filter(|f| matches!(f, PhotoFamily::Neural { .. }))
-    {
-        let PhotoFamily::Neural { capacity, scale } = fam else {
-            continue;
-        };
-        let mine: Vec<usize> = (0..jobs.len())
-            .filter(|&i| jobs[i].family == Some(fam))
-            .collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let net = Esrgan::load(&opts.upsamplers, capacity, scale)?;
-        let n = fam.low_res(side);
-        for batch in mine.chunks(NEURAL_BATCH) {
-            let lows: Vec<_> = batch
-                .iter()
-                .map(|i| render::unpack(n, &low_of.remove(i).expect("kept in the first pass")))
-                .collect();
-            let imgs = render::neural(&net, &lows, size)?;
-            for (&i, img) in batch.iter().zip(&imgs) {
-                write(&jobs[i], img)?;
-            }
-        }
-    }
-    drop(progress);
+    let kernel = write::kernel();
+    write::images(opts, &jobs, &usable, &families, &kernel)?;
 
     write_sources(opts, &records, &usable, &jobs, side)?;
     let manifest = build_manifest(opts, &families, &seen, &jobs, folders, records, &kernel);
