@@ -25,7 +25,9 @@
 # (scripts/get_photos.sh), build the photo benchmark (npr synth --reals), run every variant
 # of configs/ablation_photos.yaml × seeds (default 0,1,2) on configs/photos_quick.yaml, then
 # npr report into OUT/report (default runs/ablation_photos) and a copy in results/photos/.
-# It leaves results/ and figures/ of the quick path alone. About 25 min on 2 CPU cores.
+# It leaves results/ and figures/ of the quick path alone. About 32 min on 2 CPU cores from
+# nothing (2026-12-05: 1,936 s, of which the ablation and report 1,149 s); --dry-run builds
+# the benchmark, prints the plan and trains nothing.
 # NPR=path/to/npr uses that binary and skips the bootstrap.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -92,24 +94,37 @@ if [ "$mode" = photos ]; then
   scripts/get_photos.sh
   echo "== [2/4] photo benchmark (npr synth --reals)"
   [ -f datasets/photo_bench/synth.json ] || "$npr" synth --reals datasets/photos --out datasets/photo_bench --seed 0
+  if [ "$dry_run" = 1 ]; then
+    "$npr" ablate --config configs/ablation_photos.yaml --seeds "$seeds" --devices "$device" --out "$out" "${sets[@]}" --dry-run
+    exit $?
+  fi
   t_study=$SECONDS
   echo "== [3/4] ablation ($seeds × every variant of configs/ablation_photos.yaml; resumable)"
-  "$npr" ablate --config configs/ablation_photos.yaml --seeds "$seeds" --out "$out" "${sets[@]}"
+  "$npr" ablate --config configs/ablation_photos.yaml --seeds "$seeds" --devices "$device" --out "$out" "${sets[@]}"
   echo "== [4/4] report"
   "$npr" report --runs "$out" --out "$out/report"
   rm -rf results/photos
   mkdir -p results/photos
-  cp "$out"/report/report.md "$out"/report/*.csv "$out"/report/*.png results/photos/
+  # The failure-case contact sheets show crops of the photographs, most of them not CC0 (GPL,
+  # LGPL, CC-BY-SA, package licences; datasets/photos/manifest.tsv): they stay in $out/report, not in the repo.
+  cp "$out"/report/report.md "$out"/report/*.csv results/photos/
+  for f in "$out"/report/*.png; do
+    case $(basename "$f") in failure_cases_*) ;; *) cp "$f" results/photos/ ;; esac
+  done
+  local_report=$out/report
+  case $out in /*) ;; *) local_report=../../$out/report ;; esac
+  sed -i "s#](failure_cases_#]($local_report/failure_cases_#g" results/photos/report.md
   {
     echo "# Results: photo benchmark (\`npr synth --reals\`): real photographs, fakes made by up-samplers"
     echo
     echo "- made: $(date -u +%Y-%m-%d) by \`scripts/reproduce_results.sh --photos --seeds $seeds\`"
     echo "- commit: $commit (the tree the binary was built from)"
-    echo "- machine: $(nproc) CPU cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //'), no GPU used"
-    echo "- preset: configs/ablation_photos.yaml on configs/photos_quick.yaml (48-px crops of 80 photographs, 8 epochs), seeds $seeds"
+    echo "- machine: $(nproc) CPU cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //'); \`--devices $device\` (each run's meta.json names the device it trained on)"
+    echo "- preset: configs/ablation_photos.yaml on configs/photos_quick.yaml (48-px crops of the photographs of scripts/get_photos.sh, 8 epochs), seeds $seeds"
     echo "- time: $((SECONDS - t0)) s in all, of which ablation and report $((SECONDS - t_study)) s"
     echo
-    echo "Open [report.md](report.md) first (PDF figures stay in $out/report)."
+    echo "Open [report.md](report.md) first. PDF figures and the failure-case contact sheets"
+    echo "(crops of photographs, most not CC0: GPL, LGPL, CC-BY-SA, package licences; not committed) stay in $out/report."
   } > results/photos/README.md
   echo "done in $((SECONDS - t0)) s; report: $out/report/report.md, copy in results/photos/"
   exit 0

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use image::RgbImage;
+use npr::synth::photos::MARGIN;
 use npr::upsample::esrgan::{DEFAULT_ROOT, SCALES};
 use npr::upsample::{Capacity, Esrgan, InputRange};
 use tch::Tensor;
@@ -239,5 +240,52 @@ fn upsample_speed_64_to_256_on_one_thread() {
             times[0] * 1e3,
             times[runs - 1] * 1e3
         );
+    }
+}
+
+/// How deep a network's zero padding reaches into its output, in input pixels: the output
+/// on a crop of a larger image against the same pixels of the output on the whole image;
+/// depth = the farthest output pixel from the crop's border that differs by half a grey
+/// level or more (enough to change the saved 8-bit value). The photo benchmark keeps
+/// `MARGIN` pixels of context around each crop, `MARGIN / f` input pixels at factor f: the
+/// border effects must stay inside it. (Measured 2026-12-05, in input pixels: slim 7 / 7 /
+/// 8 and medium 8 / 8 / 9 at ×2 / ×3 / ×4; a 24-px margin, 6 input pixels at ×4, was too
+/// little.)
+#[test]
+fn esrgan_border_effects_stay_inside_the_margin() {
+    let inner = 48i64;
+    for capacity in [Capacity::Slim, Capacity::Medium] {
+        if !present(capacity) {
+            continue;
+        }
+        for scale in [2, 3, 4] {
+            let net = Esrgan::load(&root(), capacity, scale).unwrap();
+            let side = inner as u32 * 2;
+            let whole = to_tensor(&fixed_input(side, side));
+            let crop = whole
+                .narrow(2, inner / 2, inner)
+                .narrow(3, inner / 2, inner);
+            let (yw, yc) = tch::no_grad(|| (net.forward(&whole), net.forward(&crop)));
+            let same = yw
+                .unwrap()
+                .narrow(2, inner / 2 * scale, inner * scale)
+                .narrow(3, inner / 2 * scale, inner * scale);
+            let diff = (yc.unwrap() - same).abs().amax([0, 1].as_slice(), false);
+            // Rows and columns, in input pixels, of the outputs that changed.
+            let changed = diff.ge(0.5).nonzero().floor_divide_scalar(scale);
+            let depth = if changed.size()[0] == 0 {
+                0
+            } else {
+                let from_border = changed.minimum(&(inner - 1 - &changed)).amin(1, false);
+                from_border.max().int64_value(&[]) + 1
+            };
+            let margin = MARGIN as i64 / scale;
+            eprintln!("{capacity} x{scale}: padding reaches {depth} input px; margin {margin}");
+            assert!(
+                depth <= margin,
+                "{capacity} x{scale}: zero padding changes outputs {depth} input px deep, \
+                 beyond the photo benchmark's margin of {margin} input px"
+            );
+        }
     }
 }

@@ -12,9 +12,9 @@
 //!   by f (PyTorch's `area`: the mean over each output pixel's window), rounds it to 8
 //!   bits as a saved low-resolution image would be, up-samples it by f and keeps the centre
 //!   crop. The region is the crop plus [`MARGIN`] pixels of context on each side, so a
-//!   network's border effects fall outside the crop; the margin is a multiple of every
-//!   factor's period, so the up-sampler's grid stays locked to the crop's pixel grid —
-//!   where NPR's grid is (README_ATTENTION.md, "What the control found").
+//!   network's border effects (its zero padding) fall outside the crop; the margin is a
+//!   multiple of every factor's period, so the up-sampler's grid stays locked to the crop's
+//!   pixel grid — where NPR's grid is (README_ATTENTION.md, "What the control found").
 //! - A real is the centre crop of a region drawn the same way, rounded to 8 bits.
 use anyhow::{Context, Result};
 use image::RgbImage;
@@ -27,8 +27,12 @@ use crate::synth::quantize;
 use crate::upsample::Esrgan;
 
 /// Context around each crop, pixels of the down-scaled photograph: a multiple of 24, so of
-/// every factor's grid period (2, 3, 4, 8, and 4 for ×4/3).
-pub const MARGIN: usize = 24;
+/// every factor's grid period (2, 3, 4, 8, and 4 for ×4/3), and at ×4 still 12 pixels of
+/// the network's input — deeper than the 8–9 pixels at which esrgan-slim's and -medium's
+/// zero padding changes an 8-bit output value (measured by
+/// `tests/it/upsample.rs::esrgan_border_effects_stay_inside_the_margin`; 24 left ×4 fakes
+/// with padding traces along their borders).
+pub const MARGIN: usize = 48;
 
 /// A photograph after the ÷2 area down-scale: planar `[c][y][x]`, values in `[0, 1]`.
 pub struct Halved {

@@ -119,31 +119,39 @@ fn read_list(dir: &Path) -> Result<HashMap<String, (String, Option<String>)>> {
     Ok(out)
 }
 
-/// Byte-identical photographs take the scene of the first, and so does every photograph
-/// of the scenes they join.
+/// Byte-identical photographs end in one scene, and so does every photograph of the scenes
+/// they join, however the copies cross (union-find over scenes). Each group keeps the name
+/// of its scene that comes first in the folder's order.
 fn merge_identical(found: &mut [Found]) {
-    let mut first_scene: HashMap<String, String> = HashMap::new();
-    let mut rename: HashMap<String, String> = HashMap::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
     for f in found.iter() {
-        let r = &f.record;
-        let target = first_scene
-            .entry(r.sha256.clone())
-            .or_insert_with(|| r.scene.clone());
-        if *target != r.scene {
-            rename.insert(r.scene.clone(), target.clone());
-        }
+        index.entry(f.record.scene.clone()).or_insert_with(|| {
+            names.push(f.record.scene.clone());
+            names.len() - 1
+        });
     }
-    let resolve = |mut s: String| {
-        while let Some(next) = rename.get(&s) {
-            if *next == s {
-                break;
-            }
-            s = next.clone();
+    let mut parent: Vec<usize> = (0..names.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
         }
-        s
-    };
+        i
+    }
+    let mut first_of_hash: HashMap<&str, usize> = HashMap::new();
+    for f in found.iter() {
+        let scene = index[&f.record.scene];
+        let first = *first_of_hash.entry(&f.record.sha256).or_insert(scene);
+        let (a, b) = (root(&mut parent, first), root(&mut parent, scene));
+        // The earlier scene becomes the root, so a group is named by its first scene.
+        parent[a.max(b)] = a.min(b);
+    }
+    let merged: Vec<String> = (0..names.len())
+        .map(|i| names[root(&mut parent, i)].clone())
+        .collect();
     for f in found.iter_mut() {
-        f.record.scene = resolve(f.record.scene.clone());
+        f.record.scene = merged[index[&f.record.scene]].clone();
     }
 }
 
@@ -215,6 +223,23 @@ mod tests {
         merge_identical(&mut f);
         let scenes: Vec<&str> = f.iter().map(|f| f.record.scene.as_str()).collect();
         assert_eq!(scenes, ["a", "b", "b", "b", "c"]);
+    }
+
+    #[test]
+    fn crossed_copies_join_both_scenes() {
+        // a's copy is listed under scene B and b's copy under scene A: one scene in all.
+        let mut f = vec![
+            found("a.png", "1", "A"),
+            found("b.png", "2", "B"),
+            found("a_copy.png", "1", "B"),
+            found("b_copy.png", "2", "A"),
+            found("c.png", "3", "C"),
+            found("d.png", "4", "D"),
+            found("d_copy.png", "4", "C"),
+        ];
+        merge_identical(&mut f);
+        let scenes: Vec<&str> = f.iter().map(|f| f.record.scene.as_str()).collect();
+        assert_eq!(scenes, ["A", "A", "A", "A", "C", "C", "C"]);
     }
 
     #[test]

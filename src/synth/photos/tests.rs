@@ -46,7 +46,7 @@ fn build(photos: &[&str], dir: &Path, nets: &Path, from: &Path) -> Result<Manife
         out: dir.join("bench"),
         train_per_photo: 4,
         val_per_photo: 4,
-        test_per_photo: 64,
+        test_per_photo: 128,
         families: [
             "nearest_x2",
             "tconv_x2",

@@ -65,7 +65,7 @@ pub(super) fn images(
                         None => write(job, &render::real(&r, size))?,
                         Some(f @ PhotoFamily::Classical(c)) => write(
                             job,
-                            &render::classical(c, &render::low_res(&r, f), side, size, &kernel),
+                            &render::classical(c, &render::low_res(&r, f), side, size, kernel),
                         )?,
                         Some(f @ PhotoFamily::Neural { .. }) => {
                             lows.push((i, render::pack(&render::low_res(&r, f))))
@@ -78,10 +78,7 @@ pub(super) fn images(
     })?;
     let mut low_of: BTreeMap<usize, Vec<u8>> = lows.into_iter().flatten().collect();
     // Neural fakes: batches of one network, in job order.
-    for &fam in families
-        .iter()
-        .filter(|f| matches!(f, PhotoFamily::Neural { .. }))
-    {
+    for &fam in families {
         let PhotoFamily::Neural { capacity, scale } = fam else {
             continue;
         };
