@@ -137,6 +137,15 @@ impl Family {
 /// The fixed per-channel transposed-convolution kernels, `[c][ky][kx]`.
 pub type TconvKernel = [[[f32; 4]; 4]; 3];
 
+/// The transposed-convolution family's kernels: drawn from [`TCONV_KERNEL_SEED`], the same
+/// for every benchmark (procedural or from photographs).
+pub fn family_tconv_kernel() -> TconvKernel {
+    tconv_kernel(&mut crate::synth::derived_rng(
+        TCONV_KERNEL_SEED,
+        "tconv_kernel",
+    ))
+}
+
 /// Draws the transposed-convolution kernels: bilinear taps plus jitter, rescaled so the
 /// mean phase gain is 1 (see [`TCONV_JITTER`]), then rounded to multiples of 1/4096
 /// (exact in the manifest) with the rounding error put on a centre tap so the four

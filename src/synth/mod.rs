@@ -135,9 +135,11 @@ pub enum SynthError {
         /// What is wrong and what is allowed.
         message: String,
     },
-    /// `seen` names a family that does not exist.
-    #[error("unknown family `{name}` in `seen`; the families are: {valid}")]
+    /// `seen` (or, with `--reals`, `families`) names a family that does not exist.
+    #[error("unknown family `{name}` in `{option}`; the families are: {valid}")]
     UnknownFamily {
+        /// The option that named it.
+        option: &'static str,
         /// The name given.
         name: String,
         /// Comma-separated valid names.
@@ -190,8 +192,7 @@ impl Recipe {
         noise_sigma: f64,
         jpeg_quality: Option<u8>,
     ) -> Recipe {
-        let kernel =
-            family::tconv_kernel(&mut derived_rng(family::TCONV_KERNEL_SEED, "tconv_kernel"));
+        let kernel = family::family_tconv_kernel();
         Recipe {
             size,
             detail_weight: detail_weight as f32,
@@ -381,6 +382,7 @@ fn check_options(opts: &SynthOptions) -> Result<Vec<Family>, SynthError> {
     let mut seen = Vec::new();
     for name in &opts.seen {
         let fam = Family::from_name(name).ok_or_else(|| SynthError::UnknownFamily {
+            option: "seen",
             name: name.clone(),
             valid: Family::ALL.map(|f| f.name()).join(", "),
         })?;

@@ -144,3 +144,47 @@ fn photo_and_procedural_options_do_not_mix() {
     );
     assert!(!out.join("synth.json").exists());
 }
+
+/// Broken files among the photographs are skipped, each named with why, before anything is
+/// written; input errors found by a `--force` run leave the earlier benchmark in place.
+#[test]
+fn broken_photographs_are_skipped_and_a_failed_run_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(reals) = reals(dir.path()) else {
+        return;
+    };
+    std::fs::write(reals.join("broken.jpg"), b"not a JPEG at all").unwrap();
+    // A readable header with its pixel data cut off: only a full decode finds it.
+    let png = std::fs::read(reals.join("chelsea.png")).unwrap();
+    std::fs::write(reals.join("truncated.png"), &png[..png.len() / 3]).unwrap();
+    let bench = dir.path().join("bench");
+    let run = synth(&reals, &bench, &[]);
+    let said = ok(&run);
+    assert!(said.contains("from 5 photographs"), "{said}");
+    assert!(said.contains("2 skipped"), "{said}");
+    let err = String::from_utf8_lossy(&run.stderr);
+    for name in [
+        "broken.jpg: skipped, not decodable",
+        "truncated.png: skipped, not decodable",
+    ] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    let manifest = std::fs::read(bench.join("synth.json")).unwrap();
+
+    // --force, but only two usable photographs: refused before --out is touched.
+    for p in ["coffee.png", "rocket.jpg"] {
+        std::fs::remove_file(reals.join(p)).unwrap();
+    }
+    std::fs::copy(reals.join("chelsea.png"), reals.join("chelsea_again.png")).unwrap();
+    usage_error(&synth(&reals, &bench, &["--force"]), "at least 3");
+    assert_eq!(std::fs::read(bench.join("synth.json")).unwrap(), manifest);
+    assert!(bench.join("sources.csv").is_file() && bench.join("train").is_dir());
+
+    let inside = reals.join("bench");
+    usage_error(&synth(&reals, &inside, &[]), "is inside --reals");
+    usage_error(
+        &synth(&reals, &bench, &["--force", "--families", "nearest_x5"]),
+        "unknown family `nearest_x5` in `families`",
+    );
+    assert_eq!(std::fs::read(bench.join("synth.json")).unwrap(), manifest);
+}

@@ -133,6 +133,7 @@ fn check_options(opts: &PhotoOptions) -> Result<(Vec<PhotoFamily>, Vec<PhotoFami
             let fam = PhotoFamily::from_name(name)
                 .filter(|f| available.contains(f))
                 .ok_or_else(|| SynthError::UnknownFamily {
+                    option,
                     name: name.clone(),
                     valid: format!(
                         "{} (neural families need their model files under {}: scripts/get_photos.sh)",
@@ -171,52 +172,60 @@ fn check_options(opts: &PhotoOptions) -> Result<(Vec<PhotoFamily>, Vec<PhotoFami
 }
 
 /// Writes the photo benchmark described by `opts`; returns its manifest (written last).
+/// Everything that can be wrong with the input — options, photographs, networks — is
+/// found before `--out` is touched, so a failed run leaves an earlier benchmark in place.
 pub fn generate_from_photos(opts: &PhotoOptions) -> Result<Manifest> {
     let (families, seen) = check_options(opts)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .context("starting the synth worker threads")?;
+    let (records, usable) = load_photos(opts, &pool)?;
+    let nets = write::load_networks(&opts.upsamplers, &families)?;
+    let jobs = plan(opts, &records, &usable, &families, &seen);
+    let rows = source_rows(opts, &records, &usable, &jobs);
+    check_sources(&rows)?;
+
     prepare_out(&opts.out, opts.overwrite)?;
     fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
-    let (records, usable) = load_photos(opts)?;
-    let jobs = plan(opts, &records, &usable, &families, &seen);
     let folders = super::create_folders(
         &opts.out,
         jobs.iter()
             .map(|j| (j.split, j.group.as_str(), j.label, j.path.as_str())),
     )?;
-
-    let side = opts.size as usize + 2 * MARGIN;
-    let kernel = write::kernel();
-    write::images(opts, &jobs, &usable, &families, &kernel)?;
-
-    write_sources(opts, &records, &usable, &jobs, side)?;
+    let kernel = super::family::family_tconv_kernel();
+    write::images(opts, &jobs, &usable, &nets, &kernel, &pool)?;
+    crate::table::write(&opts.out.join(SOURCES_FILE), rows)?;
     let manifest = build_manifest(opts, &families, &seen, &jobs, folders, records, &kernel);
     manifest::write_manifest(&opts.out, &manifest)?;
     Ok(manifest)
 }
 
-/// `sources.csv`: every image's photograph, scene and region.
-fn write_sources(
+/// The rows of `sources.csv`: every image's photograph, scene and region.
+fn source_rows(
     opts: &PhotoOptions,
     records: &[PhotoRecord],
     usable: &[Usable],
     jobs: &[Job],
-    side: usize,
-) -> Result<()> {
-    let rows = jobs.iter().map(|j| {
-        let rec = &records[usable[j.photo].record];
-        SourceRow {
-            path: j.path.clone(),
-            split: j.split.name().to_string(),
-            label: j.label,
-            family: j.family.map(|f| f.name()).unwrap_or_default(),
-            photo: rec.file.clone(),
-            photo_sha256: rec.sha256.clone(),
-            scene: rec.scene.clone(),
-            x: j.x as u32,
-            y: j.y as u32,
-            side: side as u32,
-        }
-    });
-    crate::table::write(&opts.out.join(SOURCES_FILE), rows)
+) -> Vec<SourceRow> {
+    let side = render::region_side(opts.size);
+    jobs.iter()
+        .map(|j| {
+            let rec = &records[usable[j.photo].record];
+            SourceRow {
+                path: j.path.clone(),
+                split: j.split.name().to_string(),
+                label: j.label,
+                family: j.family.map(|f| f.name()).unwrap_or_default(),
+                photo: rec.file.clone(),
+                photo_sha256: rec.sha256.clone(),
+                scene: rec.scene.clone(),
+                x: j.x as u32,
+                y: j.y as u32,
+                side: side as u32,
+            }
+        })
+        .collect()
 }
 
 fn build_manifest(
@@ -276,8 +285,8 @@ fn build_manifest(
     }
 }
 
-/// Fails when a scene's crops are in two splits of `rows` (the written `sources.csv`):
-/// the benchmark's own guarantee, checked on what was written.
+/// Fails when a scene's crops are in two splits of `rows` (`sources.csv`): the
+/// benchmark's own guarantee, checked on the rows before they are written.
 pub fn check_sources(rows: &[SourceRow]) -> Result<()> {
     let mut split_of: BTreeMap<&str, &str> = BTreeMap::new();
     for r in rows {

@@ -1,14 +1,16 @@
 //! Which images a photo benchmark holds: the photographs that give crops, and every image
 //! with its split, label, family, source photograph and region, in a fixed order.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use rand::Rng;
+use rayon::prelude::*;
 
 use super::family::PhotoFamily;
 use super::render::Halved;
+use super::render::{region_side, MARGIN};
 use super::scenes::{self, PhotoRecord};
-use super::{PhotoOptions, CLASS, MARGIN};
+use super::{PhotoOptions, CLASS};
 use crate::synth::{derived_rng, Split, LABEL_DIRS};
 
 /// One image to write.
@@ -50,28 +52,50 @@ impl Usable {
     }
 }
 
-/// Finds the photographs, reads their sizes and deals them to splits; photographs too small
-/// for one region, or whose header is unreadable, are recorded as skipped (with why) and
-/// give nothing.
-pub(super) fn load_photos(opts: &PhotoOptions) -> Result<(Vec<PhotoRecord>, Vec<Usable>)> {
+/// Finds the photographs, decodes each once (in parallel, within the tool's decode limits;
+/// the pixels are dropped again) and deals them to splits. Photographs that are unreadable,
+/// undecodable, beyond the limits or too small for one region are recorded as skipped,
+/// with why, and give nothing — found here, before anything is written.
+pub(super) fn load_photos(
+    opts: &PhotoOptions,
+    pool: &rayon::ThreadPool,
+) -> Result<(Vec<PhotoRecord>, Vec<Usable>)> {
     if !opts.reals.is_dir() {
         return Err(crate::usage!(
             "--reals {}: not a folder of photographs",
             opts.reals.display()
         ));
     }
+    if resolved(&opts.out).starts_with(resolved(&opts.reals)) {
+        return Err(crate::usage!(
+            "--out {} is inside --reals {}: its images would be taken for photographs by the next run; write the benchmark elsewhere",
+            opts.out.display(),
+            opts.reals.display()
+        ));
+    }
     let found = scenes::find(&opts.reals)?;
-    let side = opts.size as usize + 2 * MARGIN;
+    let limits = crate::data::DecodeLimits::default();
+    let sizes: Vec<Option<Result<(u32, u32), String>>> = pool.install(|| {
+        found
+            .par_iter()
+            .map(|f| {
+                f.record.skipped.is_none().then(|| {
+                    crate::data::decode_file(&f.path, &limits)
+                        .map(|img| img.dimensions())
+                        .map_err(|e| format!("not decodable: {e}"))
+                })
+            })
+            .collect()
+    });
+    let side = region_side(opts.size);
     let mut records = Vec::new();
     let mut usable = Vec::new();
-    for f in found {
+    for (f, size) in found.into_iter().zip(sizes) {
         let mut rec = f.record;
-        let size = image::ImageReader::open(&f.path)
-            .and_then(|r| r.with_guessed_format())
-            .map_err(image::ImageError::IoError)
-            .and_then(|r| r.into_dimensions());
         match size {
-            Ok((w, h)) => {
+            None => {}
+            Some(Err(why)) => rec.skipped = Some(why),
+            Some(Ok((w, h))) => {
                 (rec.width, rec.height) = (w, h);
                 let (width, height) = (w as usize / 2, h as usize / 2);
                 if width < side || height < side {
@@ -89,7 +113,6 @@ pub(super) fn load_photos(opts: &PhotoOptions) -> Result<(Vec<PhotoRecord>, Vec<
                     });
                 }
             }
-            Err(e) => rec.skipped = Some(format!("not readable as an image: {e}")),
         }
         if let Some(why) = &rec.skipped {
             eprintln!("note: {}: skipped, {why}", f.path.display());
@@ -115,8 +138,31 @@ pub(super) fn load_photos(opts: &PhotoOptions) -> Result<(Vec<PhotoRecord>, Vec<
     Ok((records, usable))
 }
 
-/// Every image, in a fixed order: train and val (per photograph: reals, then fakes of the
-/// seen families in turn), then test (per family, per photograph: reals, then fakes).
+/// `path` absolute, with symbolic links and `..` resolved as far as it exists.
+fn resolved(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(mut found) = existing.canonicalize() {
+            found.extend(rest.iter().rev());
+            return found;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_owned());
+                existing = match parent.as_os_str().is_empty() {
+                    true => PathBuf::from("."),
+                    false => parent.to_path_buf(),
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Every image, in a fixed order: train, then val (each: the reals of every photograph,
+/// then the fakes of every photograph, the seen families taking turns), then test (per
+/// family: the reals of every photograph, then its fakes).
 pub(super) fn plan(
     opts: &PhotoOptions,
     records: &[PhotoRecord],
@@ -124,7 +170,7 @@ pub(super) fn plan(
     families: &[PhotoFamily],
     seen: &[PhotoFamily],
 ) -> Vec<Job> {
-    let side = opts.size as usize + 2 * MARGIN;
+    let side = region_side(opts.size);
     let in_split = |split: Split| {
         usable
             .iter()

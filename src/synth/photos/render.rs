@@ -34,6 +34,11 @@ use crate::upsample::Esrgan;
 /// with padding traces along their borders).
 pub const MARGIN: usize = 48;
 
+/// Side of the region a crop of `size` pixels is made from: the crop and its margins.
+pub fn region_side(size: u32) -> usize {
+    size as usize + 2 * MARGIN
+}
+
 /// A photograph after the ÷2 area down-scale: planar `[c][y][x]`, values in `[0, 1]`.
 pub struct Halved {
     pub width: usize,

@@ -67,7 +67,11 @@ pub fn find(dir: &Path) -> Result<Vec<Found>> {
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        let sha256 = crate::eval::completion::sha256_file(&path)?;
+        // An unreadable file is recorded as skipped, with why, and the others go on.
+        let (sha256, skipped) = match crate::eval::completion::sha256_file(&path) {
+            Ok(sha) => (sha, None),
+            Err(e) => (String::new(), Some(format!("not readable: {e:#}"))),
+        };
         let (scene, licence) = match listed.get(&rel) {
             Some((scene, licence)) => (scene.clone(), licence.clone()),
             None => (rel.clone(), None),
@@ -82,7 +86,7 @@ pub fn find(dir: &Path) -> Result<Vec<Found>> {
                 width: 0,
                 height: 0,
                 split: None,
-                skipped: None,
+                skipped,
             },
         });
     }
@@ -94,6 +98,12 @@ pub fn find(dir: &Path) -> Result<Vec<Found>> {
 fn read_list(dir: &Path) -> Result<HashMap<String, (String, Option<String>)>> {
     let path = dir.join("manifest.tsv");
     if !path.is_file() {
+        eprintln!(
+            "note: {} has no manifest.tsv: each photograph is its own scene (photographs of \
+             one scene — stereo pairs, bursts — can then go to two splits; list them in a \
+             manifest.tsv with `name` and `scene` columns)",
+            dir.display()
+        );
         return Ok(HashMap::new());
     }
     let mut reader = csv::ReaderBuilder::new()
@@ -113,8 +123,12 @@ fn read_list(dir: &Path) -> Result<HashMap<String, (String, Option<String>)>> {
     let mut out = HashMap::new();
     for row in reader.records() {
         let row = row.with_context(|| format!("reading {}", path.display()))?;
-        let get = |i: usize| row.get(i).unwrap_or("").to_string();
-        out.insert(get(name), (get(scene), licence.map(get)));
+        let get = |i: usize| row.get(i).unwrap_or("").trim().to_string();
+        // A blank scene cell leaves the photograph its own scene (its path).
+        let scene = Some(get(scene))
+            .filter(|s| !s.is_empty())
+            .unwrap_or(get(name));
+        out.insert(get(name), (scene, licence.map(get)));
     }
     Ok(out)
 }
@@ -140,7 +154,7 @@ fn merge_identical(found: &mut [Found]) {
         i
     }
     let mut first_of_hash: HashMap<&str, usize> = HashMap::new();
-    for f in found.iter() {
+    for f in found.iter().filter(|f| !f.record.sha256.is_empty()) {
         let scene = index[&f.record.scene];
         let first = *first_of_hash.entry(&f.record.sha256).or_insert(scene);
         let (a, b) = (root(&mut parent, first), root(&mut parent, scene));

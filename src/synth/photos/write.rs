@@ -2,32 +2,46 @@
 //! made) for the reals and classical fakes, then each network's fakes in fixed batches.
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use super::family::PhotoFamily;
 use super::plan::{Job, Usable};
-use super::{render, PhotoOptions, MARGIN, NEURAL_BATCH};
+use super::{render, PhotoOptions, NEURAL_BATCH};
 use crate::progress::Progress;
 use crate::synth::encode_png;
 use crate::synth::family::TconvKernel;
 use crate::upsample::Esrgan;
 
-/// The transposed-convolution family's kernels (the procedural benchmark's).
-pub(super) fn kernel() -> TconvKernel {
-    crate::synth::Recipe::new(24, 0.0, 0.0, None).kernel
+/// The network of every neural family among `families`, in their order: loaded before
+/// anything is written, so missing or broken model files stop the run up front.
+pub(super) fn load_networks(
+    root: &Path,
+    families: &[PhotoFamily],
+) -> Result<Vec<(PhotoFamily, Esrgan)>> {
+    families
+        .iter()
+        .filter_map(|&fam| match fam {
+            PhotoFamily::Neural { capacity, scale } => {
+                Some(Esrgan::load(root, capacity, scale).map(|net| (fam, net)))
+            }
+            PhotoFamily::Classical(_) => None,
+        })
+        .collect()
 }
 
-/// Writes every image of `jobs`.
+/// Writes every image of `jobs`; the neural fakes with `nets` ([`load_networks`]).
 pub(super) fn images(
     opts: &PhotoOptions,
     jobs: &[Job],
     usable: &[Usable],
-    families: &[PhotoFamily],
+    nets: &[(PhotoFamily, Esrgan)],
     kernel: &TconvKernel,
+    pool: &rayon::ThreadPool,
 ) -> Result<()> {
-    let side = opts.size as usize + 2 * MARGIN;
+    let side = render::region_side(opts.size);
     let size = opts.size as usize;
     let progress = Progress::new(
         format!("synth {}", opts.out.display()),
@@ -47,10 +61,6 @@ pub(super) fn images(
     for (i, job) in jobs.iter().enumerate() {
         by_photo[job.photo].push(i);
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .context("starting the synth worker threads")?;
     let lows: Vec<Vec<(usize, Vec<u8>)>> = pool.install(|| {
         by_photo
             .par_iter()
@@ -78,24 +88,17 @@ pub(super) fn images(
     })?;
     let mut low_of: BTreeMap<usize, Vec<u8>> = lows.into_iter().flatten().collect();
     // Neural fakes: batches of one network, in job order.
-    for &fam in families {
-        let PhotoFamily::Neural { capacity, scale } = fam else {
-            continue;
-        };
+    for (fam, net) in nets {
         let mine: Vec<usize> = (0..jobs.len())
-            .filter(|&i| jobs[i].family == Some(fam))
+            .filter(|&i| jobs[i].family == Some(*fam))
             .collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let net = Esrgan::load(&opts.upsamplers, capacity, scale)?;
         let n = fam.low_res(side);
         for batch in mine.chunks(NEURAL_BATCH) {
             let lows: Vec<_> = batch
                 .iter()
                 .map(|i| render::unpack(n, &low_of.remove(i).expect("kept in the first pass")))
                 .collect();
-            let imgs = render::neural(&net, &lows, size)?;
+            let imgs = render::neural(net, &lows, size)?;
             for (&i, img) in batch.iter().zip(&imgs) {
                 write(&jobs[i], img)?;
             }
