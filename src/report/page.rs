@@ -27,16 +27,43 @@ pub fn render(
     Ok(page)
 }
 
-/// The synthetic banner, what was tested, and the hypotheses as verdicts.
+/// Which benchmark the report's banner names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Benchmark {
+    /// `npr synth`'s procedural images.
+    Procedural,
+    /// `npr synth --reals`: photographs and up-sampled fakes.
+    Photos,
+}
+
+/// The photo benchmark when every run was tested on one; else the synthetic label as soon
+/// as one run was tested on `npr synth` data (a mixed report is labelled by its weakest
+/// part); else none (real data only).
+fn benchmark(f: &Findings) -> Option<Benchmark> {
+    let flags: Vec<(bool, bool)> = f.runs.iter().map(|r| (r.synthetic, r.photos)).collect();
+    benchmark_of(&flags)
+}
+
+/// [`benchmark`] from each run's (synthetic, photos) flags.
+fn benchmark_of(runs: &[(bool, bool)]) -> Option<Benchmark> {
+    if !runs.is_empty() && runs.iter().all(|&(_, photos)| photos) {
+        Some(Benchmark::Photos)
+    } else if runs.iter().any(|&(synthetic, _)| synthetic) {
+        Some(Benchmark::Procedural)
+    } else {
+        None
+    }
+}
+
+/// The benchmark's banner, what was tested, and the hypotheses as verdicts.
 fn hypotheses_section(page: &mut String, req: &ReportRequest, f: &Findings) -> Result<()> {
     // From the runs' own test records (complete.json), not from what the current
     // directory happens to hold.
-    let synthetic = f.runs.iter().any(|r| r.synthetic);
-    let photos = synthetic && f.runs.iter().all(|r| !r.synthetic || r.photos);
     writeln!(page, "# Study report\n")?;
-    if photos {
+    let bench = benchmark(f);
+    if bench == Some(Benchmark::Photos) {
         writeln!(page, "**Photo benchmark** (`npr synth --reals`): the reals are crops of real photographs; the fakes are crops of the same photographs brought back from a lower resolution by up-samplers (ESRGAN networks, classical interpolation), not images of generative models. These numbers describe that benchmark.\n")?;
-    } else if synthetic {
+    } else if bench == Some(Benchmark::Procedural) {
         writeln!(page, "**Synthetic benchmark** (`npr synth`): these numbers describe the embedded synthetic data, not real generators.\n")?;
     }
     writeln!(
@@ -133,9 +160,9 @@ fn attention_section(page: &mut String, f: &Findings) -> Result<()> {
     if f.truth.is_empty() {
         writeln!(page, "Scale selection: not measured (no `synth.json` beside the test sets: true scales are known only on the synthetic benchmark).\n")?;
     } else {
-        let bench = match f.runs.iter().all(|r| r.photos) {
-            true => "photo benchmark",
-            false => "synthetic benchmark",
+        let bench = match benchmark(f) {
+            Some(Benchmark::Photos) => "photo benchmark",
+            _ => "synthetic benchmark",
         };
         writeln!(page, "Scale selection on the {bench} (share of fakes whose highest-weighted NPR branch, identity excluded, is the family's true scale; pooled over seeds) — [scale_selection.csv](scale_selection.csv):\n\n| variant | family | true scale | fakes | share | chance |\n| --- | --- | ---: | ---: | ---: | ---: |")?;
         for s in &f.selection {
@@ -206,4 +233,26 @@ fn runs_section(page: &mut String, req: &ReportRequest, f: &Findings) -> Result<
 
 fn fmt(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".into(), |v| format!("{v:.4}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_names_the_photo_benchmark_only_when_every_run_used_one() {
+        use Benchmark::*;
+        let (real, procedural, photos) = ((false, false), (true, false), (true, true));
+        for (runs, want) in [
+            (vec![photos, photos], Some(Photos)),
+            (vec![procedural, procedural], Some(Procedural)),
+            (vec![photos, procedural], Some(Procedural)),
+            (vec![photos, real], Some(Procedural)),
+            (vec![real, procedural], Some(Procedural)),
+            (vec![real, real], None),
+            (vec![], None),
+        ] {
+            assert_eq!(benchmark_of(&runs), want, "{runs:?}");
+        }
+    }
 }
