@@ -94,13 +94,15 @@ if [ "$mode" = photos ]; then
   scripts/get_photos.sh
   echo "== [2/4] photo benchmark (npr synth --reals)"
   [ -f datasets/photo_bench/synth.json ] || "$npr" synth --reals datasets/photos --out datasets/photo_bench --seed 0
+  study=("$npr" ablate --config configs/ablation_photos.yaml --seeds "$seeds" --devices "$device"
+         --out "$out" "${sets[@]}")
   if [ "$dry_run" = 1 ]; then
-    "$npr" ablate --config configs/ablation_photos.yaml --seeds "$seeds" --devices "$device" --out "$out" "${sets[@]}" --dry-run
+    "${study[@]}" --dry-run
     exit $?
   fi
   t_study=$SECONDS
   echo "== [3/4] ablation ($seeds × every variant of configs/ablation_photos.yaml; resumable)"
-  "$npr" ablate --config configs/ablation_photos.yaml --seeds "$seeds" --devices "$device" --out "$out" "${sets[@]}"
+  "${study[@]}"
   echo "== [4/4] report"
   "$npr" report --runs "$out" --out "$out/report"
   rm -rf results/photos
